@@ -1,0 +1,204 @@
+// The heatmap's data: a fixed number of time slots (columns) ending at the
+// newest bucket, each holding density per price row, plus one candle per slot.
+// Pure and DOM-free so the live-update rules can be unit-tested.
+
+import {
+  bucketStartMs,
+  binLevels,
+  detectLevelStep,
+  makePriceGrid,
+  paddedPriceRange,
+  rowForPrice,
+  timestampMs,
+} from './binning.js';
+import { positivePercentile } from './color-scale.js';
+
+// Bounds: the page never holds more than this many columns or rows, whatever
+// the server sends (memory stays flat for a tab left open all day).
+export const COLUMNS_MAX = 2000;
+export const ROWS_MAX = 600;
+
+export class HeatmapModel {
+  constructor() {
+    this.clear();
+  }
+
+  clear() {
+    this.intervalMs = 0;
+    this.capacity = 0;
+    this.startMs = 0;
+    this.grid = null;
+    this.columns = [];
+    this.candles = [];
+    this.source = null;
+  }
+
+  get ready() {
+    return this.grid !== null && this.capacity > 0;
+  }
+
+  /**
+   * Lays out history. `anchorMs` is the newest time the server knows about
+   * (meta.end_time); the window ends at its bucket, not at the browser clock,
+   * because the demo data is historical.
+   */
+  loadHistory({ snapshots, candles = [], intervalMs, capacity, anchorMs = null, rowsMax = ROWS_MAX }) {
+    if (!(intervalMs > 0)) throw new RangeError(`intervalMs must be positive, got ${intervalMs}`);
+    this.clear();
+    this.intervalMs = intervalMs;
+    this.capacity = Math.max(1, Math.min(COLUMNS_MAX, Math.floor(capacity)));
+
+    const times = snapshots.map(timestampMs);
+    const candleTimes = candles.map(timestampMs);
+    let newestMs = Number.isFinite(anchorMs) ? anchorMs : -Infinity;
+    for (const t of times) newestMs = Math.max(newestMs, t);
+    for (const t of candleTimes) newestMs = Math.max(newestMs, t);
+    if (!Number.isFinite(newestMs)) return false;
+    this.startMs = bucketStartMs(newestMs, intervalMs) - (this.capacity - 1) * intervalMs;
+
+    const inWindow = (t) => t >= this.startMs;
+    const lows = [];
+    const highs = [];
+    candles.forEach((c, i) => {
+      if (!inWindow(candleTimes[i])) return;
+      lows.push(Number(c.low));
+      highs.push(Number(c.high));
+    });
+    snapshots.forEach((s, i) => {
+      if (!inWindow(times[i])) return;
+      lows.push(s.current_price);
+      highs.push(s.current_price);
+    });
+    const range = paddedPriceRange(lows, highs);
+    if (!range) return false;
+
+    let levelStep = 0;
+    for (let i = snapshots.length - 1; i >= 0 && levelStep === 0; i--) levelStep = detectLevelStep(snapshots[i].levels || []);
+    this.grid = makePriceGrid(range.min, range.max, levelStep, rowsMax);
+    this.columns = new Array(this.capacity).fill(null);
+    this.candles = new Array(this.capacity).fill(null);
+
+    snapshots.forEach((s, i) => {
+      const slot = this.slotFor(times[i]);
+      if (slot >= 0 && slot < this.capacity) this.columns[slot] = this.makeColumn(s, times[i]);
+    });
+    candles.forEach((c, i) => {
+      const slot = this.slotFor(candleTimes[i]);
+      if (slot < 0 || slot >= this.capacity) return;
+      this.candles[slot] = { open: Number(c.open), high: Number(c.high), low: Number(c.low), close: Number(c.close) };
+    });
+    // Without klines, draw the price from the snapshots' current_price.
+    this.columns.forEach((column, slot) => {
+      if (column && !this.candles[slot] && Number.isFinite(column.currentPrice)) {
+        const p = column.currentPrice;
+        this.candles[slot] = { open: p, high: p, low: p, close: p };
+      }
+    });
+    return true;
+  }
+
+  slotFor(ms) {
+    return Math.floor((bucketStartMs(ms, this.intervalMs) - this.startMs) / this.intervalMs);
+  }
+
+  slotTimeMs(slot) {
+    return this.startMs + slot * this.intervalMs;
+  }
+
+  makeColumn(snapshot, timeMs) {
+    const { long, short } = binLevels(snapshot.levels, this.grid);
+    return { timeMs, long, short, currentPrice: snapshot.current_price, snapshot };
+  }
+
+  newestSlot() {
+    for (let slot = this.capacity - 1; slot >= 0; slot--) if (this.columns[slot]) return slot;
+    return -1;
+  }
+
+  /**
+   * Applies one live snapshot's data. Returns what changed so the renderer
+   * can draw just that: 'replace' (same bucket as the newest column),
+   * 'append' (a later bucket inside the window), 'shift' (window scrolled by
+   * `shift` slots), or 'stale' (older than the newest column; ignored).
+   * `outOfRange` means the price left the grid and the view needs a reload.
+   */
+  applySnapshot(data) {
+    if (!this.ready) return { kind: 'stale' };
+    const timeMs = timestampMs(data);
+    let slot = this.slotFor(timeMs);
+    const newest = this.newestSlot();
+    if (slot < newest || slot < 0) return { kind: 'stale', slot };
+    let kind = slot === newest ? 'replace' : 'append';
+    let shift = 0;
+    if (slot >= this.capacity) {
+      shift = slot - this.capacity + 1;
+      kind = 'shift';
+      this.shiftSlots(shift);
+      slot = this.capacity - 1;
+    }
+    this.columns[slot] = this.makeColumn(data, timeMs);
+    this.updateCandle(slot, data.current_price);
+    const outOfRange = Number.isFinite(data.current_price) && rowForPrice(this.grid, data.current_price) < 0;
+    return { kind, slot, shift, outOfRange };
+  }
+
+  shiftSlots(shift) {
+    const keep = Math.max(0, this.capacity - shift);
+    this.columns = this.columns.slice(this.capacity - keep).concat(new Array(this.capacity - keep).fill(null));
+    this.candles = this.candles.slice(this.capacity - keep).concat(new Array(this.capacity - keep).fill(null));
+    this.startMs += shift * this.intervalMs;
+  }
+
+  updateCandle(slot, price) {
+    if (!Number.isFinite(price)) return;
+    const candle = this.candles[slot];
+    if (candle) {
+      candle.high = Math.max(candle.high, price);
+      candle.low = Math.min(candle.low, price);
+      candle.close = price;
+      return;
+    }
+    let open = price;
+    for (let s = slot - 1; s >= 0; s--) {
+      if (this.candles[s]) {
+        open = this.candles[s].close;
+        break;
+      }
+    }
+    this.candles[slot] = { open, high: Math.max(open, price), low: Math.min(open, price), close: price };
+  }
+
+  /** Contrast reference: high percentile of long+short density over all cells. */
+  densityScale(percentile) {
+    if (!this.ready) return 0;
+    const totals = new Float32Array(this.capacity * this.grid.rows);
+    let n = 0;
+    for (const column of this.columns) {
+      if (!column) continue;
+      for (let r = 0; r < this.grid.rows; r++) totals[n++] = column.long[r] + column.short[r];
+    }
+    return positivePercentile(totals.subarray(0, n), percentile);
+  }
+
+  columnCount() {
+    let n = 0;
+    for (const column of this.columns) if (column) n++;
+    return n;
+  }
+
+  /** Everything the tooltip shows for one cell, or null outside the data. */
+  cellAt(slot, row) {
+    if (!this.ready || slot < 0 || slot >= this.capacity || row < 0 || row >= this.grid.rows) return null;
+    const column = this.columns[slot];
+    const priceLow = this.grid.minPrice + row * this.grid.rowSize;
+    return {
+      timeMs: this.slotTimeMs(slot),
+      priceLow,
+      priceHigh: priceLow + this.grid.rowSize,
+      long: column ? column.long[row] : 0,
+      short: column ? column.short[row] : 0,
+      candle: this.candles[slot],
+      hasData: Boolean(column),
+    };
+  }
+}
