@@ -3,10 +3,12 @@
 //!
 //! Layout (see docs/ARCHITECTURE.md):
 //! - [`core`]: the sans-IO server state machine (clients, subscriptions, queues, HTTP, WebSocket).
-//! - [`shell`]: the thin mio event loop, the only code that owns sockets, the poller and the clock.
 //! - [`engine`]: the pure liquidation model.
 //! - [`store`], [`ingest`]: DuckDB persistence and file ingestion.
+//! - [`demo`]: the bundled demo data and its replay.
 
+pub mod core;
+pub mod demo;
 pub mod engine;
 pub mod ingest;
 pub mod store;

@@ -1,0 +1,127 @@
+//! Snapshots from the producer: framed once, fanned out to every subscriber's queue.
+
+use std::rc::Rc;
+
+use log::{debug, warn};
+
+use super::frame;
+use super::protocol::{self, SnapshotEnvelope};
+use super::queue::{Chunk, SnapshotPush};
+use super::symbols::{LatestSnapshot, ProducerStatus};
+use super::time::Now;
+use super::{ConnId, Core};
+
+/// A snapshot computed by the producer thread. The core adds the envelope (sequence number,
+/// epoch, send time), frames it once, and shares the frame with every subscriber.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotReady {
+    pub symbol: String,
+    /// Changes whenever the producer's stream restarts (data reset, replay wrapped around).
+    pub generation: u64,
+    /// Data time of the snapshot, ISO-8601 UTC.
+    pub timestamp: String,
+    /// Where the data came from: "binance", "synthetic", ...
+    pub source: String,
+    /// The serialised `data` object.
+    pub data_json: String,
+    pub computed_at_unix_ms: i64,
+    pub compute_micros: u64,
+}
+
+impl Core {
+    /// A new snapshot arrived from the producer.
+    pub fn handle_snapshot(&mut self, now: Now, snapshot: SnapshotReady) {
+        let now = self.advance_clock(now);
+        let Some(index) = self.config.symbol_index(&snapshot.symbol) else {
+            warn!("event=snapshot_ignored symbol={:?} reason=unsupported_symbol", snapshot.symbol);
+            return;
+        };
+        let epoch: Rc<str> = Rc::from(format!("{}-{}", self.boot_id, snapshot.generation));
+        let state = &mut self.symbols[index];
+        let seq = match &state.latest {
+            Some(latest) if latest.epoch == epoch => latest.seq + 1,
+            _ => 1,
+        };
+        let message = protocol::snapshot_message(&SnapshotEnvelope {
+            symbol: &state.name,
+            seq,
+            epoch: &epoch,
+            timestamp: &snapshot.timestamp,
+            sent_at_ms: now.wall_unix_ms,
+            source: &snapshot.source,
+            data_json: &snapshot.data_json,
+        });
+        // Framed once: every subscriber's queue holds a pointer to these same bytes.
+        let framed: Rc<[u8]> = Rc::from(frame::text_frame(message.as_bytes()));
+        state.latest = Some(LatestSnapshot {
+            seq,
+            epoch,
+            frame: Rc::clone(&framed),
+            timestamp: Rc::from(snapshot.timestamp.as_str()),
+            arrived_at: now.mono,
+            computed_at_unix_ms: snapshot.computed_at_unix_ms,
+            compute_micros: snapshot.compute_micros,
+        });
+        state.status = ProducerStatus::Ok;
+        let subscribers = std::mem::take(&mut state.subscribers);
+        // The set is out for the fan-out; demand is recomputed once it is back.
+        self.demand_frozen = true;
+        for &id in &subscribers {
+            self.enqueue_snapshot(now, id, index, seq, Chunk::Shared(Rc::clone(&framed)));
+        }
+        // Clients closed during the fan-out unsubscribed from a set that was taken out; drop them
+        // from it before putting it back.
+        let mut subscribers = subscribers;
+        subscribers.retain(|&id| {
+            self.clients
+                .get(id)
+                .and_then(|c| c.ws())
+                .is_some_and(|ws| ws.subscriptions & (1 << index) != 0)
+        });
+        let clients = subscribers.len();
+        self.symbols[index].subscribers = subscribers;
+        self.demand_frozen = false;
+        debug!(
+            "event=ws_broadcast symbol={} seq={} clients={} bytes={}",
+            self.symbols[index].name,
+            seq,
+            clients,
+            framed.len()
+        );
+        self.update_demand();
+    }
+
+    /// Queues a snapshot for one client, applying conflation and the queue bounds.
+    pub(super) fn enqueue_snapshot(&mut self, now: Now, id: ConnId, symbol: usize, seq: u64, chunk: Chunk) {
+        let messages_max = self.config.queue_messages_max;
+        let Some(client) = self.clients.get_mut(id) else { return };
+        if client.closing.is_some() {
+            return;
+        }
+        let was_empty = client.out.is_empty();
+        let outcome = client.out.push_snapshot(symbol, seq, chunk, messages_max);
+        if was_empty {
+            client.write_progress_at = now.mono;
+        }
+        if outcome != SnapshotPush::Queued {
+            if let Some(ws) = client.ws_mut() {
+                ws.dropped_messages += 1;
+            }
+            self.symbols[symbol].dropped_total += 1;
+        }
+        if self.enforce_byte_bound(now, id) {
+            self.want_transmit(id);
+            if was_empty {
+                self.reschedule(id);
+            }
+        }
+    }
+
+    /// The producer reports on a symbol without a snapshot (no data, or an error it will retry).
+    pub fn handle_producer_status(&mut self, now: Now, symbol: &str, status: ProducerStatus) {
+        self.advance_clock(now);
+        if let Some(index) = self.config.symbol_index(symbol) {
+            self.symbols[index].status = status;
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! One connection's state.
+
+use std::net::SocketAddr;
+
+use tungstenite::protocol::WebSocketContext;
+
+use super::limits::CoreConfig;
+use super::queue::OutQueue;
+use super::rate::TokenBucket;
+use super::stats::DisconnectReason;
+use super::time::MonoTime;
+
+/// What the connection is doing.
+pub enum Phase {
+    /// Reading HTTP requests and answering them.
+    Http(HttpState),
+    /// An upgraded WebSocket. Boxed: it is much larger than an HTTP connection's state.
+    WebSocket(Box<WsState>),
+}
+
+pub struct HttpState {
+    /// Bytes of the next request received so far, bounded by the head limit.
+    pub buf: Vec<u8>,
+    /// When the connection became ready for the request being read (accept, or the end of the
+    /// previous response): the request timeout runs from here.
+    pub ready_since: MonoTime,
+    /// A REST query is out for this connection.
+    pub awaiting_query: Option<PendingQuery>,
+}
+
+/// A request whose answer is being computed off the loop thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingQuery {
+    pub token: u64,
+    pub keep_alive: bool,
+    pub head_only: bool,
+}
+
+/// Which WebSocket endpoint the client connected to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Heatmap,
+    Echo,
+}
+
+pub struct WsState {
+    /// tungstenite's reader state: frame parsing, control frames, limits.
+    pub ctx: WebSocketContext,
+    pub endpoint: Endpoint,
+    /// Bit `i` set: subscribed to the symbol with index `i`.
+    pub subscriptions: u64,
+    /// Last time any frame arrived: the idle timeout runs from here.
+    pub last_received: MonoTime,
+    pub rate: TokenBucket,
+    /// Last time a RATE_LIMITED error was sent: one per second at most.
+    pub rate_limited_notice_at: Option<MonoTime>,
+    /// When the current slow-consumer episode's warning was queued.
+    pub warned_at: Option<MonoTime>,
+    /// Snapshots dropped for this client (conflated or over the message bound).
+    pub dropped_messages: u64,
+}
+
+/// Set once the connection is on its way out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closing {
+    pub reason: DisconnectReason,
+    /// The socket is dropped at this time whatever else happens.
+    pub deadline: MonoTime,
+    /// The peer has closed its side (close frame or end of stream).
+    pub peer_done: bool,
+}
+
+pub struct Client {
+    pub peer: SocketAddr,
+    pub phase: Phase,
+    pub out: OutQueue,
+    pub accepted_at: MonoTime,
+    /// Last time the socket accepted bytes, or when the queue last went from empty to non-empty.
+    /// A non-empty queue that has not moved since this is stalled.
+    pub write_progress_at: MonoTime,
+    pub closing: Option<Closing>,
+    /// Once the queue drains, release the connection (HTTP `Connection: close`).
+    pub release_when_flushed: Option<DisconnectReason>,
+    /// The deadline currently filed in the core's timer set.
+    pub deadline: Option<MonoTime>,
+    pub transmit_pending: bool,
+    pub read_again_pending: bool,
+}
+
+impl Client {
+    pub fn new_http(peer: SocketAddr, now: MonoTime) -> Client {
+        Client {
+            peer,
+            phase: Phase::Http(HttpState { buf: Vec::new(), ready_since: now, awaiting_query: None }),
+            out: OutQueue::new(),
+            accepted_at: now,
+            write_progress_at: now,
+            closing: None,
+            release_when_flushed: None,
+            deadline: None,
+            transmit_pending: false,
+            read_again_pending: false,
+        }
+    }
+
+    pub fn is_websocket(&self) -> bool {
+        matches!(self.phase, Phase::WebSocket(_))
+    }
+
+    pub fn ws(&self) -> Option<&WsState> {
+        match &self.phase {
+            Phase::WebSocket(ws) => Some(ws),
+            Phase::Http(_) => None,
+        }
+    }
+
+    pub fn ws_mut(&mut self) -> Option<&mut WsState> {
+        match &mut self.phase {
+            Phase::WebSocket(ws) => Some(ws),
+            Phase::Http(_) => None,
+        }
+    }
+
+    /// The earliest moment something must be checked for this client.
+    pub fn next_deadline(&self, config: &CoreConfig) -> Option<MonoTime> {
+        if let Some(closing) = self.closing {
+            return Some(closing.deadline);
+        }
+        let stall = (!self.out.is_empty()).then_some(self.write_progress_at);
+        match &self.phase {
+            Phase::Http(http) => {
+                if let Some(since) = stall {
+                    Some(since.plus_ms(config.http_request_timeout_ms))
+                } else if http.awaiting_query.is_some() {
+                    None
+                } else {
+                    Some(http.ready_since.plus_ms(config.http_request_timeout_ms))
+                }
+            }
+            Phase::WebSocket(ws) => {
+                let idle = ws.last_received.plus_ms(config.idle_timeout_ms);
+                let slow = match (stall, ws.warned_at) {
+                    (Some(_), Some(warned)) => Some(warned.plus_ms(config.slow_consumer_grace_ms)),
+                    (Some(since), None) => Some(since.plus_ms(config.slow_consumer_timeout_ms)),
+                    (None, _) => None,
+                };
+                Some(slow.map_or(idle, |s| s.min(idle)))
+            }
+        }
+    }
+
+    pub fn view(&self) -> ClientView {
+        ClientView {
+            peer: self.peer,
+            phase: match &self.phase {
+                Phase::Http(_) => PhaseView::Http,
+                Phase::WebSocket(ws) => PhaseView::WebSocket {
+                    subscriptions: ws.subscriptions,
+                    warned: ws.warned_at.is_some(),
+                    dropped_messages: ws.dropped_messages,
+                },
+            },
+            queued_bytes: self.out.bytes_queued(),
+            queued_entries: self.out.len(),
+            queued_snapshots: self.out.unsent_snapshots(),
+            closing: self.closing.map(|c| c.reason),
+            write_progress_at: self.write_progress_at,
+        }
+    }
+}
+
+/// What tests and the simulator may see of a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientView {
+    pub peer: SocketAddr,
+    pub phase: PhaseView,
+    pub queued_bytes: usize,
+    pub queued_entries: usize,
+    pub queued_snapshots: usize,
+    pub closing: Option<DisconnectReason>,
+    pub write_progress_at: MonoTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhaseView {
+    Http,
+    WebSocket { subscriptions: u64, warned: bool, dropped_messages: u64 },
+}

@@ -1,0 +1,392 @@
+//! The server core: a sans-IO state machine.
+//!
+//! It owns the clients (in a `slab`), their subscriptions and their bounded outbound queues. The
+//! caller hands it inputs with the current time — a connection accepted, a stream readable or
+//! writable, a snapshot from the producer, a REST answer, a timer, shutdown — and drains outputs:
+//! which connections have bytes to write ([`Core::poll_transmit`]), which sockets to release,
+//! which REST queries to run, which symbols the producer should compute, and when to call back
+//! ([`Core::poll_timeout`]).
+//!
+//! It never reads a clock, never touches mio, never spawns a thread and never opens a file or
+//! socket: streams are lent to it as `Read + Write` for the duration of one call. The mio loop in
+//! `shell` and the simulator in `sim/` drive this same code. `tests/core_is_sans_io.rs` and the
+//! `#![deny]` below keep it that way.
+
+#![deny(clippy::disallowed_methods, clippy::disallowed_types)]
+
+mod broadcast;
+mod client;
+pub mod frame;
+pub mod http;
+mod http_conn;
+mod io;
+mod lifecycle;
+mod limits;
+pub mod protocol;
+pub mod queue;
+mod rate;
+mod routes;
+pub mod static_files;
+mod stats;
+mod symbols;
+pub mod time;
+mod ws_conn;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeSet, VecDeque};
+use std::net::SocketAddr;
+
+use slab::Slab;
+
+pub use broadcast::SnapshotReady;
+pub use client::{ClientView, PhaseView};
+pub use limits::{CoreConfig, CONTROL_MESSAGES_MAX, SYMBOLS_MAX};
+pub use static_files::StaticFiles;
+pub use stats::DisconnectReason;
+pub use symbols::ProducerStatus;
+pub use time::{MonoTime, Now};
+
+use client::Client;
+use stats::Stats;
+use symbols::SymbolState;
+
+/// Identifies a connection for as long as the core holds it. The shell indexes its sockets by it.
+pub type ConnId = usize;
+
+/// A REST request the core cannot answer itself (it needs the database).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryRequest {
+    pub conn: ConnId,
+    /// Matches the answer to the request even if the connection slot was reused meanwhile.
+    pub token: u64,
+    pub path: String,
+    pub query: String,
+    /// HEAD requests get the head of the answer only.
+    pub head_only: bool,
+}
+
+/// The answer to a [`QueryRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryResponse {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+/// Something the caller must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Release this connection's socket; the core has forgotten it.
+    Release(ConnId),
+    /// Run this REST query off the loop thread; hand the answer to [`Core::handle_query_response`].
+    Query(QueryRequest),
+    /// The symbols that have at least one subscriber changed; tell the producer.
+    Demand(Vec<String>),
+}
+
+/// Why an accepted connection was refused at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcceptError {
+    /// As many connections as the limits allow are open.
+    Full,
+    /// The server is shutting down.
+    ShuttingDown,
+}
+
+/// The server core. See the module documentation.
+pub struct Core {
+    config: CoreConfig,
+    /// Distinguishes this process's streams from any earlier one's.
+    boot_id: String,
+    clients: Slab<Client>,
+    symbols: Vec<SymbolState>,
+    /// Deadlines, one per client at most, ordered by time then connection.
+    timers: BTreeSet<(MonoTime, ConnId)>,
+    /// Connections with queued bytes the caller should try to write.
+    transmit: VecDeque<ConnId>,
+    /// Connections whose read turn ended on the budget, not on `WouldBlock`: with edge-triggered
+    /// readiness no new event will come, so the caller must read them again.
+    read_again: VecDeque<ConnId>,
+    outputs: VecDeque<Output>,
+    /// The newest time seen; time handed in is never allowed to run backwards past it.
+    now: Now,
+    ws_connections: usize,
+    http_connections: usize,
+    queries_in_flight: usize,
+    next_query_token: u64,
+    /// Symbols with subscribers as last told to the producer.
+    demand_sent: Vec<String>,
+    /// True while a symbol's subscriber set is taken out for a fan-out.
+    demand_frozen: bool,
+    shutdown_deadline: Option<MonoTime>,
+    stats: Stats,
+    static_files: StaticFiles,
+    /// Times the caller handed in a monotonic time earlier than one it handed before.
+    pub clock_regressions: u64,
+}
+
+impl Core {
+    /// A core with these limits, serving these files. `boot_id` goes into every stream epoch so
+    /// that a client can tell a restarted server from a gap.
+    pub fn new(config: CoreConfig, static_files: StaticFiles, boot_id: String, now: Now) -> Core {
+        let symbols = config.supported_symbols.iter().cloned().map(SymbolState::new).collect();
+        let stats = Stats { started_at: now.mono, ..Stats::default() };
+        Core {
+            config,
+            boot_id,
+            clients: Slab::new(),
+            symbols,
+            timers: BTreeSet::new(),
+            transmit: VecDeque::new(),
+            read_again: VecDeque::new(),
+            outputs: VecDeque::new(),
+            now,
+            ws_connections: 0,
+            http_connections: 0,
+            queries_in_flight: 0,
+            next_query_token: 1,
+            demand_sent: Vec::new(),
+            demand_frozen: false,
+            shutdown_deadline: None,
+            stats,
+            static_files,
+            clock_regressions: 0,
+        }
+    }
+
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+
+    /// Adopts `now`, refusing to let monotonic time run backwards inside the core.
+    fn advance_clock(&mut self, now: Now) -> Now {
+        if now.mono < self.now.mono {
+            self.clock_regressions += 1;
+            self.now.wall_unix_ms = now.wall_unix_ms;
+        } else {
+            self.now = now;
+        }
+        self.now
+    }
+
+    /// A connection was accepted. On `Ok` the caller keeps the socket under the returned id; on
+    /// `Err` it closes the socket at once.
+    pub fn handle_accept(&mut self, now: Now, peer: SocketAddr) -> Result<ConnId, AcceptError> {
+        let now = self.advance_clock(now);
+        if self.shutdown_deadline.is_some() {
+            return Err(AcceptError::ShuttingDown);
+        }
+        if self.http_connections >= self.config.http_connections_max {
+            self.stats.rejected_full_total += 1;
+            return Err(AcceptError::Full);
+        }
+        let id = self.clients.insert(Client::new_http(peer, now.mono));
+        self.http_connections += 1;
+        self.reschedule(id);
+        Ok(id)
+    }
+
+    /// The stream of `id` may have bytes to read: read until it would block (or the turn's budget
+    /// is spent), act on what arrived, and write what that produced.
+    pub fn handle_readable<S: std::io::Read + std::io::Write>(
+        &mut self,
+        now: Now,
+        id: ConnId,
+        stream: &mut S,
+    ) {
+        let now = self.advance_clock(now);
+        if !self.clients.contains(id) {
+            return;
+        }
+        if self.clients[id].is_websocket() {
+            self.read_websocket(now, id, stream);
+        } else {
+            self.read_http(now, id, stream);
+        }
+        if self.clients.contains(id) {
+            self.write_queued(now, id, stream);
+        }
+    }
+
+    /// The stream of `id` may accept bytes: write queued bytes until it would block.
+    pub fn handle_writable<S: std::io::Write>(&mut self, now: Now, id: ConnId, stream: &mut S) {
+        let now = self.advance_clock(now);
+        if self.clients.contains(id) {
+            self.write_queued(now, id, stream);
+        }
+    }
+
+    /// The stream of `id` failed outside a read or write (e.g. an error event from the poller).
+    pub fn handle_stream_error(&mut self, now: Now, id: ConnId) {
+        let now = self.advance_clock(now);
+        if self.clients.contains(id) {
+            self.remove(now, id, DisconnectReason::PeerGone);
+        }
+    }
+
+    /// Time passed: act on every deadline that is due.
+    pub fn handle_timeout(&mut self, now: Now) {
+        let now = self.advance_clock(now);
+        while let Some(&(at, id)) = self.timers.first() {
+            if at > now.mono {
+                break;
+            }
+            self.timers.remove(&(at, id));
+            if let Some(client) = self.clients.get_mut(id) {
+                client.deadline = None;
+                self.on_deadline(now, id);
+            }
+        }
+        self.check_shutdown_deadline(now);
+    }
+
+    /// The earliest time the core wants [`Core::handle_timeout`] called.
+    pub fn poll_timeout(&self) -> Option<MonoTime> {
+        let client = self.timers.first().map(|&(at, _)| at);
+        match (client, self.shutdown_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Next connection with bytes to write; call [`Core::handle_writable`] with its stream.
+    pub fn poll_transmit(&mut self) -> Option<ConnId> {
+        while let Some(id) = self.transmit.pop_front() {
+            if let Some(client) = self.clients.get_mut(id) {
+                client.transmit_pending = false;
+                if !client.out.is_empty() {
+                    return Some(id);
+                }
+            }
+        }
+        None
+    }
+
+    /// Next connection that must be read again although no new readiness event will come.
+    pub fn poll_read_again(&mut self) -> Option<ConnId> {
+        while let Some(id) = self.read_again.pop_front() {
+            if let Some(client) = self.clients.get_mut(id) {
+                if client.read_again_pending {
+                    client.read_again_pending = false;
+                    return Some(id);
+                }
+            }
+        }
+        None
+    }
+
+    /// Next thing the caller must do.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// Number of open WebSocket connections.
+    pub fn ws_connections(&self) -> usize {
+        self.ws_connections
+    }
+
+    /// Number of open connections of any kind.
+    pub fn connections(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// True once shutdown has begun and every connection is gone.
+    pub fn is_finished(&self) -> bool {
+        self.shutdown_deadline.is_some() && self.clients.is_empty()
+    }
+
+    /// Read-only views of every client, in id order (tests, simulator invariants).
+    pub fn client_views(&self) -> impl Iterator<Item = (ConnId, ClientView)> + '_ {
+        self.clients.iter().map(|(id, c)| (id, c.view()))
+    }
+
+    /// One client's view, if it exists.
+    pub fn client_view(&self, id: ConnId) -> Option<ClientView> {
+        self.clients.get(id).map(|c| c.view())
+    }
+
+    /// Subscribers of a symbol, in id order.
+    pub fn subscribers(&self, symbol: &str) -> Vec<ConnId> {
+        self.config
+            .symbol_index(symbol)
+            .map(|i| self.symbols[i].subscribers.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Total bytes queued over all clients.
+    pub fn queued_bytes_total(&self) -> usize {
+        self.clients.iter().map(|(_, c)| c.out.bytes_queued()).sum()
+    }
+
+    /// Slow-consumer episodes since start.
+    pub fn slow_consumer_episodes(&self) -> u64 {
+        self.stats.slow_consumer_episodes_total
+    }
+
+    /// The seq and epoch of the newest snapshot of `symbol`.
+    pub fn latest_seq(&self, symbol: &str) -> Option<(u64, String)> {
+        let index = self.config.symbol_index(symbol)?;
+        self.symbols[index].latest.as_ref().map(|l| (l.seq, l.epoch.to_string()))
+    }
+
+    /// How many handles share the newest frame of `symbol`: one for the symbol itself plus one per
+    /// queue holding it. Shows that fan-out shares the bytes instead of copying them.
+    pub fn latest_frame_handles(&self, symbol: &str) -> Option<usize> {
+        let index = self.config.symbol_index(symbol)?;
+        self.symbols[index].latest.as_ref().map(|l| std::rc::Rc::strong_count(&l.frame))
+    }
+
+    /// Puts `id` on the transmit list once.
+    fn want_transmit(&mut self, id: ConnId) {
+        if let Some(client) = self.clients.get_mut(id) {
+            if !client.transmit_pending && !client.out.is_empty() {
+                client.transmit_pending = true;
+                self.transmit.push_back(id);
+            }
+        }
+    }
+
+    fn want_read_again(&mut self, id: ConnId) {
+        if let Some(client) = self.clients.get_mut(id) {
+            if !client.read_again_pending {
+                client.read_again_pending = true;
+                self.read_again.push_back(id);
+            }
+        }
+    }
+
+    /// Recomputes the deadline of `id` and files it in the timer set.
+    fn reschedule(&mut self, id: ConnId) {
+        let Some(client) = self.clients.get_mut(id) else { return };
+        let next = client.next_deadline(&self.config);
+        if client.deadline == next {
+            return;
+        }
+        if let Some(old) = client.deadline.take() {
+            self.timers.remove(&(old, id));
+        }
+        if let Some(at) = next {
+            self.timers.insert((at, id));
+        }
+        client.deadline = next;
+    }
+
+    /// Tells the producer when the set of symbols with subscribers changed.
+    fn update_demand(&mut self) {
+        if self.demand_frozen {
+            return;
+        }
+        let demand: Vec<String> = self
+            .symbols
+            .iter()
+            .filter(|s| !s.subscribers.is_empty())
+            .map(|s| s.name.clone())
+            .collect();
+        if demand != self.demand_sent {
+            self.demand_sent = demand.clone();
+            self.outputs.push_back(Output::Demand(demand));
+        }
+    }
+}

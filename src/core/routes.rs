@@ -1,0 +1,160 @@
+//! What each HTTP path answers. Everything here is computed from core state; REST queries that
+//! need the database are handed out as [`Output::Query`].
+
+use std::io::{Read, Write};
+
+use serde_json::{json, Map, Value};
+use tungstenite::http::Method;
+
+use super::client::{Endpoint, PendingQuery, Phase};
+use super::http::Request;
+use super::http_conn::ResponseMeta;
+use super::queue::Chunk;
+use super::static_files::LookupError;
+use super::symbols::ProducerStatus;
+use super::time::Now;
+use super::{ConnId, Core, Output, QueryRequest};
+
+/// The page served at `/`.
+pub const INDEX_FILE: &str = "coinglass_heatmap.html";
+
+/// Paths answered by the query worker.
+pub const QUERY_PATHS: [&str; 3] = ["/liquidations/heatmap-timeseries", "/prices/klines", "/metrics"];
+
+impl Core {
+    pub(super) fn route<S: Read + Write>(&mut self, now: Now, id: ConnId, request: Request, _stream: &mut S) {
+        let keep_alive = request.keep_alive;
+        let head_only = request.is_head();
+        if request.head.method() != Method::GET && request.head.method() != Method::HEAD {
+            // We never read request bodies, so the connection cannot be reused after this.
+            let body = super::http::error_body("METHOD_NOT_ALLOWED", &format!("method {} is not allowed; use GET or HEAD", request.head.method()));
+            let meta = ResponseMeta { content_type: "application/json", keep_alive: false, head_only: false, extra_headers: &[("Allow", "GET, HEAD")] };
+            self.respond(now, id, 405, meta, Chunk::Owned(body.into_boxed_slice()));
+            return;
+        }
+        if request.has_body {
+            self.respond_error(now, id, 400, "GET and HEAD requests must not carry a body", false);
+            return;
+        }
+        let path = request.path().to_string();
+        match path.as_str() {
+            "/ws/heatmap" => self.upgrade(now, id, request, Endpoint::Heatmap),
+            "/ws/echo" if self.config.ws_echo_enabled => self.upgrade(now, id, request, Endpoint::Echo),
+            "/health" => {
+                let body = self.health_json(now).to_string().into_bytes();
+                self.respond_json(now, id, 200, body, keep_alive, head_only);
+            }
+            "/ws/stats" => {
+                let body = self.stats_json(now).to_string().into_bytes();
+                self.respond_json(now, id, 200, body, keep_alive, head_only);
+            }
+            "/api/config" => {
+                let body = self.public_config_json().to_string().into_bytes();
+                self.respond_json(now, id, 200, body, keep_alive, head_only);
+            }
+            p if QUERY_PATHS.contains(&p) => self.start_query(now, id, &request),
+            "/" => self.serve_static(now, id, &format!("/{INDEX_FILE}"), keep_alive, head_only),
+            p => self.serve_static(now, id, p, keep_alive, head_only),
+        }
+    }
+
+    fn serve_static(&mut self, now: Now, id: ConnId, path: &str, keep_alive: bool, head_only: bool) {
+        match self.static_files.lookup(path) {
+            Ok(file) => {
+                let body = Chunk::Shared(file.body.clone());
+                let content_type = file.content_type;
+                let meta = ResponseMeta { content_type, keep_alive, head_only, extra_headers: &[("Cache-Control", "no-cache")] };
+                self.respond(now, id, 200, meta, body);
+            }
+            Err(LookupError::BadPath(why)) => self.respond_error(now, id, 400, why, keep_alive),
+            Err(LookupError::NotFound) => self.respond_error(now, id, 404, &format!("no such path: {path}"), keep_alive),
+        }
+    }
+
+    fn start_query(&mut self, now: Now, id: ConnId, request: &Request) {
+        if self.queries_in_flight >= self.config.queries_in_flight_max {
+            let body = super::http::error_body("BUSY", "too many queries in progress; retry shortly");
+            let meta = ResponseMeta { content_type: "application/json", keep_alive: request.keep_alive, head_only: false, extra_headers: &[("Retry-After", "1")] };
+            self.respond(now, id, 503, meta, Chunk::Owned(body.into_boxed_slice()));
+            return;
+        }
+        let token = self.next_query_token;
+        self.next_query_token += 1;
+        let Some(client) = self.clients.get_mut(id) else { return };
+        let Phase::Http(http) = &mut client.phase else { return };
+        http.awaiting_query = Some(PendingQuery { token, keep_alive: request.keep_alive, head_only: request.is_head() });
+        self.queries_in_flight += 1;
+        self.outputs.push_back(Output::Query(QueryRequest {
+            conn: id,
+            token,
+            path: request.path().to_string(),
+            query: request.query().to_string(),
+            head_only: request.is_head(),
+        }));
+        self.reschedule(id);
+    }
+
+    /// `/health`: liveness, connections, and how fresh each symbol's snapshot is.
+    pub fn health_json(&self, now: Now) -> Value {
+        let mut snapshots = Map::new();
+        for state in &self.symbols {
+            let entry = match (&state.latest, &state.status) {
+                (Some(latest), status) => json!({
+                    "status": match status { ProducerStatus::Error(_) => "stale", _ => "ok" },
+                    "seq": latest.seq,
+                    "epoch": &*latest.epoch,
+                    "timestamp": &*latest.timestamp,
+                    "age_s": round3(now.mono.since(latest.arrived_at).as_secs_f64()),
+                    "error": match status { ProducerStatus::Error(e) => Value::String(e.clone()), _ => Value::Null },
+                }),
+                (None, ProducerStatus::NoData) => json!({ "status": "no_data", "age_s": null }),
+                (None, ProducerStatus::Error(e)) => json!({ "status": "error", "error": e, "age_s": null }),
+                (None, _) => json!({ "status": "pending", "age_s": null }),
+            };
+            snapshots.insert(state.name.clone(), entry);
+        }
+        json!({
+            "status": if self.shutdown_deadline.is_some() { "shutting_down" } else { "ok" },
+            "uptime_s": round3(now.mono.since(self.stats.started_at).as_secs_f64()),
+            "ws_enabled": self.config.ws_enabled,
+            "connections": {
+                "websocket": self.ws_connections,
+                "http": self.http_connections,
+                "websocket_max": self.config.ws_connections_max,
+            },
+            "snapshots": snapshots,
+        })
+    }
+
+    /// `/ws/stats`.
+    pub fn stats_json(&mut self, now: Now) -> Value {
+        let mut by_symbol = Map::new();
+        for state in &self.symbols {
+            by_symbol.insert(state.name.clone(), json!(state.subscribers.len()));
+        }
+        json!({
+            "active_connections": self.ws_connections,
+            "messages_sent_1m": self.stats.messages_sent_window.total(now.mono),
+            "slow_consumers": self.stats.slow_consumer_episodes_total,
+            "subscriptions_by_symbol": by_symbol,
+            "queued_bytes": self.queued_bytes_total(),
+            "dropped_snapshots": self.symbols.iter().map(|s| s.dropped_total).sum::<u64>(),
+            "connections_total": self.stats.ws_connections_total,
+            "rejected_full": self.stats.rejected_full_total,
+        })
+    }
+
+    /// `/api/config`: what the page needs to know about this server.
+    fn public_config_json(&self) -> Value {
+        json!({
+            "supported_symbols": self.config.supported_symbols,
+            "ws_enabled": self.config.ws_enabled,
+            "ws_update_interval_s": self.config.update_interval_ms as f64 / 1000.0,
+            "ws_max_message_bytes": self.config.message_bytes_max,
+        })
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}

@@ -1,0 +1,204 @@
+use super::harness::Bench;
+use super::super::{CoreConfig, Output, QueryResponse};
+
+fn get(bench: &mut Bench, path: &str) -> String {
+    let p = bench.accept();
+    bench.send_raw(p, format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    bench.take_http(p)
+}
+
+fn status(response: &str) -> u16 {
+    response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+fn body(response: &str) -> serde_json::Value {
+    let (_, body) = response.split_once("\r\n\r\n").expect("head and body");
+    serde_json::from_str(body).expect("JSON body")
+}
+
+#[test]
+fn root_serves_the_heatmap_page() {
+    let mut bench = Bench::new(CoreConfig::default());
+    let response = get(&mut bench, "/");
+    assert_eq!(status(&response), 200);
+    assert!(response.contains("Content-Type: text/html; charset=utf-8"));
+    assert!(response.ends_with("<!doctype html><title>heatmap</title>"));
+}
+
+#[test]
+fn nested_static_file_has_its_content_type() {
+    let mut bench = Bench::new(CoreConfig::default());
+    let response = get(&mut bench, "/js/websocket-client.js");
+    assert_eq!(status(&response), 200);
+    assert!(response.contains("Content-Type: text/javascript"));
+}
+
+#[test]
+fn traversal_attempts_are_refused() {
+    let mut bench = Bench::new(CoreConfig::default());
+    for path in ["/../Cargo.toml", "/js/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/..%2fCargo.toml"] {
+        let response = get(&mut bench, path);
+        assert_eq!(status(&response), 400, "{path}: {response}");
+    }
+}
+
+#[test]
+fn unknown_path_is_404_with_a_json_error() {
+    let mut bench = Bench::new(CoreConfig::default());
+    let response = get(&mut bench, "/nope");
+    assert_eq!(status(&response), 404);
+    assert_eq!(body(&response)["error"]["code"], "NOT_FOUND");
+}
+
+#[test]
+fn wrong_method_is_405_and_closes() {
+    let mut bench = Bench::new(CoreConfig::default());
+    let p = bench.accept();
+    bench.send_raw(p, b"POST /health HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}");
+    let response = bench.take_http(p);
+    assert_eq!(status(&response), 405);
+    assert!(response.contains("Allow: GET, HEAD"));
+    assert!(bench.is_released(p));
+}
+
+#[test]
+fn malformed_request_is_400() {
+    let mut bench = Bench::new(CoreConfig::default());
+    let p = bench.accept();
+    bench.send_raw(p, b"GARBAGE\x01\r\n\r\n");
+    assert_eq!(status(&bench.take_http(p)), 400);
+    assert!(bench.is_released(p));
+}
+
+#[test]
+fn headers_over_8_kib_are_431() {
+    let mut bench = Bench::new(CoreConfig::default());
+    let p = bench.accept();
+    let request = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(9000));
+    bench.send_raw(p, request.as_bytes());
+    assert_eq!(status(&bench.take_http(p)), 431);
+}
+
+#[test]
+fn slowloris_request_is_closed_after_the_request_timeout() {
+    let mut bench = Bench::new(CoreConfig { http_request_timeout_ms: 10_000, ..CoreConfig::default() });
+    let p = bench.accept();
+    for _ in 0..9 {
+        bench.send_raw(p, b"X");
+        bench.advance_ms(1_000);
+    }
+    assert!(!bench.is_released(p));
+    bench.advance_ms(1_000);
+    assert!(bench.is_released(p));
+}
+
+#[test]
+fn keep_alive_serves_several_requests_on_one_connection() {
+    let mut bench = Bench::new(CoreConfig::default());
+    let p = bench.accept();
+    bench.send_raw(p, b"GET /health HTTP/1.1\r\n\r\nGET /ws/stats HTTP/1.1\r\n\r\n");
+    let responses = bench.take_http(p);
+    assert_eq!(responses.matches("HTTP/1.1 200 OK").count(), 2);
+    assert!(!bench.is_released(p));
+}
+
+#[test]
+fn health_reports_connections_and_snapshot_age() {
+    let mut bench = Bench::new(CoreConfig::default());
+    bench.publish("BTCUSDT", 0, "{}");
+    bench.advance_ms(2_500);
+    let health = body(&get(&mut bench, "/health"));
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["snapshots"]["BTCUSDT"]["age_s"], 2.5);
+    assert_eq!(health["snapshots"]["ETHUSDT"]["status"], "pending");
+    assert_eq!(health["connections"]["http"], 1);
+}
+
+#[test]
+fn disabled_websocket_upgrade_is_503_with_a_json_body() {
+    let mut bench = Bench::new(CoreConfig { ws_enabled: false, ..CoreConfig::default() });
+    let p = bench.accept();
+    bench.send_raw(p, b"GET /ws/heatmap HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    let response = bench.take_http(p);
+    assert_eq!(status(&response), 503);
+    assert_eq!(body(&response)["error"]["code"], "WS_DISABLED");
+}
+
+#[test]
+fn upgrade_beyond_the_connection_limit_is_503() {
+    let mut bench = Bench::new(CoreConfig { ws_connections_max: 2, ..CoreConfig::default() });
+    bench.connect_ws();
+    bench.connect_ws();
+    let p = bench.accept();
+    bench.send_raw(p, b"GET /ws/heatmap HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    let response = bench.take_http(p);
+    assert_eq!(status(&response), 503);
+    assert_eq!(body(&response)["error"]["code"], "SERVER_FULL");
+    assert_eq!(bench.core.ws_connections(), 2);
+}
+
+#[test]
+fn plain_get_on_the_websocket_path_is_426() {
+    let mut bench = Bench::new(CoreConfig::default());
+    assert_eq!(status(&get(&mut bench, "/ws/heatmap")), 426);
+}
+
+#[test]
+fn echo_endpoint_is_off_by_default() {
+    let mut bench = Bench::new(CoreConfig::default());
+    assert_eq!(status(&get(&mut bench, "/ws/echo")), 404);
+}
+
+#[test]
+fn echo_endpoint_echoes_when_enabled() {
+    let mut bench = Bench::new(CoreConfig { ws_echo_enabled: true, ..CoreConfig::default() });
+    let p = bench.connect_ws_path("/ws/echo");
+    bench.send_message(p, tungstenite::Message::Binary(vec![9, 8, 7].into()));
+    bench.send_text(p, "hello");
+    let messages = bench.received(p);
+    assert_eq!(messages, vec![tungstenite::Message::Binary(vec![9, 8, 7].into()), tungstenite::Message::text("hello")]);
+}
+
+#[test]
+fn rest_query_is_handed_out_and_its_answer_returned_on_the_same_connection() {
+    let mut bench = Bench::new(CoreConfig::default());
+    let p = bench.accept();
+    bench.send_raw(p, b"GET /prices/klines?symbol=BTCUSDT&limit=2 HTTP/1.1\r\n\r\n");
+    let query = bench
+        .outputs
+        .iter()
+        .find_map(|o| match o {
+            Output::Query(q) => Some(q.clone()),
+            _ => None,
+        })
+        .expect("query output");
+    assert_eq!(query.path, "/prices/klines");
+    assert_eq!(query.query, "symbol=BTCUSDT&limit=2");
+    assert!(bench.take_http(p).is_empty(), "nothing is sent before the answer");
+    let now = bench.now;
+    bench.core.handle_query_response(now, query.conn, query.token, QueryResponse {
+        status: 200,
+        content_type: "application/json",
+        body: b"{\"count\":2}".to_vec(),
+    });
+    bench.pump();
+    let response = bench.take_http(p);
+    assert_eq!(status(&response), 200);
+    assert_eq!(body(&response)["count"], 2);
+}
+
+#[test]
+fn answer_for_a_connection_that_is_gone_is_ignored() {
+    let mut bench = Bench::new(CoreConfig::default());
+    let p = bench.accept();
+    bench.send_raw(p, b"GET /prices/klines HTTP/1.1\r\n\r\n");
+    let Some(Output::Query(query)) = bench.outputs.iter().find(|o| matches!(o, Output::Query(_))).cloned() else { panic!() };
+    bench.peers[p].stream.broken = true;
+    bench.send_raw(p, b"");
+    let reused = bench.accept();
+    assert_eq!(bench.peers[reused].id, query.conn, "slot reused");
+    let now = bench.now;
+    bench.core.handle_query_response(now, query.conn, query.token, QueryResponse { status: 200, content_type: "application/json", body: b"{}".to_vec() });
+    bench.pump();
+    assert!(bench.take_http(reused).is_empty());
+}

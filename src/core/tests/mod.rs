@@ -1,0 +1,9 @@
+//! Behaviour tests of the core, driven through its public inputs with in-memory streams.
+
+mod backpressure;
+mod broadcast;
+mod connections;
+mod harness;
+mod http;
+mod model;
+mod protocol_errors;
