@@ -1,5 +1,23 @@
 //! The liquidation heatmap model: a pure, incremental state machine over bars (see docs/model.md).
+//!
+//! Depends on no other module of this crate, only on serde and chrono.
 
 mod bar;
+mod bar_check;
+mod bins;
+mod opening;
+mod outcome;
+mod params;
+mod side_book;
+mod snapshot;
+mod state_machine;
+pub mod timeseries;
 
 pub use bar::Bar;
+pub use bar_check::{BarError, OPEN_TIME_MAX_MS, PRICE_MAX};
+pub use bins::{default_bin_size, BIN_SIZE_MAX, BIN_SIZE_MIN};
+pub use outcome::BarOutcome;
+pub use params::{EngineParams, LeverageTier, ParamsError, LEVERAGE_MAX, MMR_LIMIT, TIERS_MAX};
+pub use snapshot::{Level, Snapshot, SnapshotError};
+pub use state_machine::{Engine, DUST_USD};
+pub use timeseries::{PriceRange, Timeseries, TimeseriesError};

@@ -1,0 +1,494 @@
+//! The incremental engine: warm state advanced one bar at a time (model steps 1-4).
+//!
+//! Cost per bar: O(log n) for the liquidation checks and each tier insert, plus O(log n) per
+//! position it liquidates or drops as dust. Proportional closing touches no position: all amounts
+//! are stored divided by one global `scale`, and closing multiplies `scale` by the keep factor.
+
+use super::bar::Bar;
+use super::bar_check::{check_bar, BarError};
+use super::bins::BinGrid;
+use super::opening::{entry_price, long_share};
+use super::outcome::BarOutcome;
+use super::params::{EngineParams, ParamsError};
+use super::side_book::SideBook;
+use super::snapshot::{self, BarMark, Snapshot, SnapshotError};
+
+/// Positions worth less than this (USD) are dropped after a proportional close, and tier slices
+/// smaller than this are not opened.
+pub const DUST_USD: f64 = 0.01;
+/// When the global scale falls below this, it is folded into the stored amounts (O(n), rare:
+/// about 230 halvings of all open interest) so stored amounts never overflow.
+const SCALE_RENORMALISE_BELOW: f64 = 1e-70;
+
+/// One tier with everything precomputed for the hot path.
+#[derive(Debug, Clone, Copy)]
+struct Tier {
+    /// Weight normalised so all tiers sum to 1.
+    share: f64,
+    /// Long liquidation price = entry * this = 1 - 1/L + mmr.
+    long_factor: f64,
+    /// Short liquidation price = entry * this = 1 + 1/L - mmr.
+    short_factor: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Engine {
+    tiers: Vec<Tier>,
+    longs: SideBook,
+    shorts: SideBook,
+    /// USD value of a position = stored amount * scale.
+    scale: f64,
+    /// Open interest of the previous bar; `None` for the first bar or when it was missing.
+    previous_open_interest: Option<f64>,
+    last_bar: Option<BarMark>,
+    totals: BarOutcome,
+}
+
+impl Engine {
+    pub fn new(params: EngineParams) -> Result<Self, ParamsError> {
+        params.validate()?;
+        let weight_sum: f64 = params.tiers.iter().map(|tier| tier.weight).sum();
+        let tiers = params
+            .tiers
+            .iter()
+            .filter(|tier| tier.weight > 0.0)
+            .map(|tier| Tier {
+                share: tier.weight / weight_sum,
+                long_factor: 1.0 - 1.0 / tier.leverage + params.mmr,
+                short_factor: 1.0 + 1.0 / tier.leverage - params.mmr,
+            })
+            .collect();
+        Ok(Self {
+            tiers,
+            longs: SideBook::default(),
+            shorts: SideBook::default(),
+            scale: 1.0,
+            previous_open_interest: None,
+            last_bar: None,
+            totals: BarOutcome::default(),
+        })
+    }
+
+    /// Advances the state by one bar. A rejected bar leaves the state untouched.
+    pub fn apply(&mut self, bar: &Bar) -> Result<BarOutcome, BarError> {
+        check_bar(bar, self.last_bar_time_ms())?;
+        let mut outcome = BarOutcome {
+            consumed_long: self.longs.remove_at_or_above(bar.low) * self.scale,
+            consumed_short: self.shorts.remove_at_or_below(bar.high) * self.scale,
+            ..BarOutcome::default()
+        };
+        let open_interest_change = match (bar.open_interest_usd, self.previous_open_interest) {
+            (Some(now), Some(before)) => now - before,
+            _ => 0.0,
+        };
+        self.previous_open_interest = bar.open_interest_usd;
+        if open_interest_change > 0.0 {
+            self.open(bar, open_interest_change, &mut outcome);
+        } else if open_interest_change < 0.0 {
+            outcome.closed = self.close_proportionally(-open_interest_change);
+        }
+        self.last_bar = Some(BarMark {
+            open_time_ms: bar.open_time_ms,
+            close: bar.close,
+        });
+        self.totals.accumulate(&outcome);
+        Ok(outcome)
+    }
+
+    /// The heatmap after the last applied bar. `activity` supplies the created/consumed figures
+    /// (the last bar's outcome, or a sum over several bars).
+    pub fn snapshot(
+        &self,
+        bin_size: f64,
+        activity: &BarOutcome,
+    ) -> Result<Snapshot, SnapshotError> {
+        let mark = self.last_bar.ok_or(SnapshotError::NoBarYet)?;
+        let grid = BinGrid::new(bin_size).ok_or(SnapshotError::BinSizeInvalid { bin_size })?;
+        let scale = self.scale;
+        let in_usd = move |(price, raw): (f64, f64)| (price, raw * scale);
+        Ok(snapshot::build(
+            mark,
+            self.longs.iter().map(in_usd),
+            self.shorts.iter().map(in_usd),
+            grid,
+            activity,
+        ))
+    }
+
+    pub fn last_bar_time_ms(&self) -> Option<i64> {
+        self.last_bar.map(|mark| mark.open_time_ms)
+    }
+
+    /// Close of the last applied bar.
+    pub fn last_close(&self) -> Option<f64> {
+        self.last_bar.map(|mark| mark.close)
+    }
+
+    pub fn open_long_usd(&self) -> f64 {
+        self.longs.raw_sum() * self.scale
+    }
+
+    pub fn open_short_usd(&self) -> f64 {
+        self.shorts.raw_sum() * self.scale
+    }
+
+    /// Number of open positions (positions at equal liquidation prices count once).
+    pub fn position_count(&self) -> usize {
+        self.longs.len() + self.shorts.len()
+    }
+
+    /// Sum of all outcomes so far: opened = open + consumed + closed holds up to rounding.
+    pub fn totals(&self) -> BarOutcome {
+        self.totals
+    }
+
+    fn open(&mut self, bar: &Bar, notional: f64, outcome: &mut BarOutcome) {
+        let entry = entry_price(bar);
+        let long_notional = notional * long_share(bar);
+        let short_notional = notional - long_notional;
+        for tier in &self.tiers {
+            let long_usd = long_notional * tier.share;
+            if long_usd >= DUST_USD {
+                self.longs
+                    .add(entry * tier.long_factor, long_usd / self.scale);
+                outcome.created_long += long_usd;
+            }
+            let short_usd = short_notional * tier.share;
+            if short_usd >= DUST_USD {
+                self.shorts
+                    .add(entry * tier.short_factor, short_usd / self.scale);
+                outcome.created_short += short_usd;
+            }
+        }
+    }
+
+    /// Shrinks every position by 1 - min(amount / open, 1); returns the USD removed.
+    fn close_proportionally(&mut self, amount: f64) -> f64 {
+        let open_before = self.open_long_usd() + self.open_short_usd();
+        if open_before <= 0.0 {
+            return 0.0;
+        }
+        let keep = 1.0 - (amount / open_before).min(1.0);
+        if keep <= 0.0 {
+            self.longs.clear();
+            self.shorts.clear();
+            self.scale = 1.0;
+            return open_before;
+        }
+        self.scale *= keep;
+        self.longs.remove_dust(self.scale, DUST_USD);
+        self.shorts.remove_dust(self.scale, DUST_USD);
+        if self.scale < SCALE_RENORMALISE_BELOW {
+            self.longs.rescale(self.scale);
+            self.shorts.rescale(self.scale);
+            self.scale = 1.0;
+        }
+        open_before - (self.open_long_usd() + self.open_short_usd())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::params::LeverageTier;
+
+    const T0: i64 = 1_780_807_200_000;
+    const MINUTE_MS: i64 = 60_000;
+
+    /// A bar without volume (entry = close) whose range is [low, high].
+    fn bar(minute: i64, low: f64, high: f64, close: f64, open_interest: Option<f64>) -> Bar {
+        Bar {
+            open_time_ms: T0 + minute * MINUTE_MS,
+            open: close,
+            high,
+            low,
+            close,
+            volume: None,
+            quote_volume: None,
+            taker_buy_volume: None,
+            open_interest_usd: open_interest,
+        }
+    }
+
+    fn one_tier(leverage: f64) -> EngineParams {
+        EngineParams {
+            tiers: vec![LeverageTier {
+                leverage,
+                weight: 1.0,
+            }],
+            mmr: 0.004,
+        }
+    }
+
+    /// One 10x tier; a flat bar at 1000 opened 500 USD long (liq 904) and 500 USD short (liq 1096).
+    fn ten_x_engine_holding_500_per_side() -> Engine {
+        let mut engine = Engine::new(one_tier(10.0)).unwrap();
+        engine
+            .apply(&bar(0, 1000.0, 1000.0, 1000.0, Some(0.0)))
+            .unwrap();
+        engine
+            .apply(&bar(1, 1000.0, 1000.0, 1000.0, Some(1000.0)))
+            .unwrap();
+        engine
+    }
+
+    fn positions(engine: &Engine) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+        let usd = |(price, raw): (f64, f64)| (price, raw * engine.scale);
+        (
+            engine.longs.iter().map(usd).collect(),
+            engine.shorts.iter().map(usd).collect(),
+        )
+    }
+
+    #[test]
+    fn first_bar_opens_nothing() {
+        let mut engine = Engine::new(EngineParams::default()).unwrap();
+        let outcome = engine
+            .apply(&bar(0, 99.0, 101.0, 100.0, Some(1e6)))
+            .unwrap();
+        assert_eq!(outcome, BarOutcome::default());
+        assert_eq!(engine.position_count(), 0);
+    }
+
+    #[test]
+    fn missing_open_interest_means_no_change() {
+        let mut engine = Engine::new(EngineParams::default()).unwrap();
+        engine
+            .apply(&bar(0, 99.0, 101.0, 100.0, Some(1e6)))
+            .unwrap();
+        let gap = engine.apply(&bar(1, 99.0, 101.0, 100.0, None)).unwrap();
+        // The bar after the gap has no previous value either.
+        let after_gap = engine
+            .apply(&bar(2, 99.0, 101.0, 100.0, Some(2e6)))
+            .unwrap();
+        assert_eq!(gap, BarOutcome::default());
+        assert_eq!(after_gap, BarOutcome::default());
+    }
+
+    #[test]
+    fn liquidation_prices_follow_the_formulas() {
+        let engine = ten_x_engine_holding_500_per_side();
+        let (longs, shorts) = positions(&engine);
+        // Flat bar: half long, half short. Long 1000*(1-0.1+0.004), short 1000*(1+0.1-0.004).
+        assert_eq!(longs, vec![(1000.0 * (1.0 - 0.1 + 0.004), 500.0)]);
+        assert_eq!(shorts, vec![(1000.0 * (1.0 + 0.1 - 0.004), 500.0)]);
+    }
+
+    #[test]
+    fn tiers_sum_to_the_opened_notional() {
+        let mut engine = Engine::new(EngineParams::default()).unwrap();
+        engine
+            .apply(&bar(0, 99.0, 101.0, 100.0, Some(1e6)))
+            .unwrap();
+        let outcome = engine
+            .apply(&bar(1, 99.0, 101.0, 100.0, Some(1e6 + 123_456.0)))
+            .unwrap();
+        let (longs, shorts) = positions(&engine);
+        let long_sum: f64 = longs.iter().map(|(_, usd)| usd).sum();
+        let short_sum: f64 = shorts.iter().map(|(_, usd)| usd).sum();
+        assert_eq!(longs.len(), 5);
+        assert!((long_sum + short_sum - 123_456.0).abs() < 1e-6);
+        assert!((outcome.created() - 123_456.0).abs() < 1e-6);
+        // Default weights: the 10x tier carries 30%.
+        let ten_x = longs
+            .iter()
+            .find(|(price, _)| *price == 100.0 * (1.0 - 0.1 + 0.004))
+            .unwrap();
+        assert!((ten_x.1 - 0.5 * 123_456.0 * 0.30).abs() < 1e-6);
+    }
+
+    #[test]
+    fn long_at_exactly_the_low_is_liquidated() {
+        let mut engine = ten_x_engine_holding_500_per_side();
+        let long_liq = 1000.0 * (1.0 - 0.1 + 0.004);
+        let outcome = engine
+            .apply(&bar(2, long_liq, 1000.0, 1000.0, Some(1000.0)))
+            .unwrap();
+        assert_eq!(outcome.consumed_long, 500.0);
+        assert_eq!(engine.open_long_usd(), 0.0);
+    }
+
+    #[test]
+    fn long_one_tick_above_the_low_survives() {
+        let mut engine = ten_x_engine_holding_500_per_side();
+        let long_liq: f64 = 1000.0 * (1.0 - 0.1 + 0.004);
+        let low = long_liq.next_up();
+        let outcome = engine
+            .apply(&bar(2, low, 1000.0, 1000.0, Some(1000.0)))
+            .unwrap();
+        assert_eq!(outcome.consumed_long, 0.0);
+        assert_eq!(engine.open_long_usd(), 500.0);
+    }
+
+    #[test]
+    fn short_at_exactly_the_high_is_liquidated() {
+        let mut engine = ten_x_engine_holding_500_per_side();
+        let short_liq = 1000.0 * (1.0 + 0.1 - 0.004);
+        let outcome = engine
+            .apply(&bar(2, 1000.0, short_liq, 1000.0, Some(1000.0)))
+            .unwrap();
+        assert_eq!(outcome.consumed_short, 500.0);
+        assert_eq!(engine.open_short_usd(), 0.0);
+    }
+
+    #[test]
+    fn short_one_tick_below_the_high_survives() {
+        let mut engine = ten_x_engine_holding_500_per_side();
+        let short_liq: f64 = 1000.0 * (1.0 + 0.1 - 0.004);
+        let high = short_liq.next_down();
+        let outcome = engine
+            .apply(&bar(2, 1000.0, high, 1000.0, Some(1000.0)))
+            .unwrap();
+        assert_eq!(outcome.consumed_short, 0.0);
+        assert_eq!(engine.open_short_usd(), 500.0);
+    }
+
+    #[test]
+    fn liquidation_happens_before_new_positions_open() {
+        // The bar that opens positions reaches their liquidation prices, yet they survive it.
+        let mut engine = Engine::new(one_tier(10.0)).unwrap();
+        engine
+            .apply(&bar(0, 1000.0, 1000.0, 1000.0, Some(0.0)))
+            .unwrap();
+        let outcome = engine
+            .apply(&bar(1, 500.0, 1500.0, 1000.0, Some(1000.0)))
+            .unwrap();
+        assert_eq!(outcome.consumed(), 0.0);
+        assert_eq!(engine.open_long_usd() + engine.open_short_usd(), 1000.0);
+    }
+
+    #[test]
+    fn falling_open_interest_closes_proportionally() {
+        // Two positions of 100,000; removing 100,000 leaves 50,000 each.
+        let mut engine = Engine::new(one_tier(10.0)).unwrap();
+        engine
+            .apply(&bar(0, 1000.0, 1000.0, 1000.0, Some(0.0)))
+            .unwrap();
+        engine
+            .apply(&bar(1, 1000.0, 1000.0, 1000.0, Some(200_000.0)))
+            .unwrap();
+        let outcome = engine
+            .apply(&bar(2, 1000.0, 1000.0, 1000.0, Some(100_000.0)))
+            .unwrap();
+        let (longs, shorts) = positions(&engine);
+        assert_eq!(outcome.closed, 100_000.0);
+        assert_eq!(longs[0].1, 50_000.0);
+        assert_eq!(shorts[0].1, 50_000.0);
+    }
+
+    #[test]
+    fn closing_more_than_is_open_empties_the_book() {
+        let mut engine = Engine::new(one_tier(10.0)).unwrap();
+        engine
+            .apply(&bar(0, 1000.0, 1000.0, 1000.0, Some(1000.0)))
+            .unwrap();
+        engine
+            .apply(&bar(1, 1000.0, 1000.0, 1000.0, Some(2000.0)))
+            .unwrap();
+        // Open interest falls by 1,900 while the model holds only 1,000.
+        let outcome = engine
+            .apply(&bar(2, 1000.0, 1000.0, 1000.0, Some(100.0)))
+            .unwrap();
+        let none = engine
+            .apply(&bar(3, 1000.0, 1000.0, 1000.0, Some(50.0)))
+            .unwrap();
+        assert_eq!(outcome.closed, 1000.0);
+        assert_eq!(engine.position_count(), 0);
+        assert_eq!(none.closed, 0.0);
+    }
+
+    #[test]
+    fn positions_shrunk_below_a_cent_are_dropped() {
+        let params = EngineParams {
+            tiers: vec![
+                LeverageTier {
+                    leverage: 10.0,
+                    weight: 1.0,
+                },
+                LeverageTier {
+                    leverage: 5.0,
+                    weight: 999.0,
+                },
+            ],
+            mmr: 0.004,
+        };
+        let mut engine = Engine::new(params).unwrap();
+        engine
+            .apply(&bar(0, 1000.0, 1000.0, 1000.0, Some(0.0)))
+            .unwrap();
+        // Rising bar without volume: all long. 10x gets 1 USD, 5x gets 999 USD.
+        let mut rising = bar(1, 999.0, 1000.0, 1000.0, Some(1000.0));
+        rising.open = 999.0;
+        engine.apply(&rising).unwrap();
+        // Keep 0.5%: the 10x position is worth 0.005 USD and is dropped; 5x keeps 4.995 USD.
+        let outcome = engine
+            .apply(&bar(2, 1000.0, 1000.0, 1000.0, Some(5.0)))
+            .unwrap();
+        assert_eq!(engine.position_count(), 1);
+        assert!((engine.open_long_usd() - 4.995).abs() < 1e-9);
+        assert!((outcome.closed - 995.005).abs() < 1e-9);
+    }
+
+    #[test]
+    fn rejected_bar_leaves_state_untouched() {
+        let mut engine = Engine::new(one_tier(10.0)).unwrap();
+        engine
+            .apply(&bar(0, 1000.0, 1000.0, 1000.0, Some(0.0)))
+            .unwrap();
+        let bad = bar(1, f64::NAN, 1000.0, 1000.0, Some(1000.0));
+        assert!(engine.apply(&bad).is_err());
+        assert_eq!(engine.last_bar_time_ms(), Some(T0));
+        // The next good bar still sees the first bar's open interest.
+        let outcome = engine
+            .apply(&bar(1, 1000.0, 1000.0, 1000.0, Some(1000.0)))
+            .unwrap();
+        assert_eq!(outcome.created(), 1000.0);
+    }
+
+    #[test]
+    fn snapshot_before_any_bar_is_an_error() {
+        let engine = Engine::new(EngineParams::default()).unwrap();
+        assert_eq!(
+            engine.snapshot(100.0, &BarOutcome::default()),
+            Err(SnapshotError::NoBarYet)
+        );
+    }
+
+    #[test]
+    fn scale_renormalisation_keeps_values() {
+        let mut engine = Engine::new(one_tier(10.0)).unwrap();
+        engine
+            .apply(&bar(0, 1000.0, 1000.0, 1000.0, Some(0.0)))
+            .unwrap();
+        let mut open_interest = 1e12;
+        engine
+            .apply(&bar(1, 1000.0, 1000.0, 1000.0, Some(open_interest)))
+            .unwrap();
+        // Halve and refill 300 times: the scale would reach 2^-300 without renormalisation.
+        for step in 0..300 {
+            let minute = 2 + 2 * step;
+            engine
+                .apply(&bar(
+                    minute,
+                    1000.0,
+                    1000.0,
+                    1000.0,
+                    Some(open_interest / 2.0),
+                ))
+                .unwrap();
+            engine
+                .apply(&bar(
+                    minute + 1,
+                    1000.0,
+                    1000.0,
+                    1000.0,
+                    Some(open_interest),
+                ))
+                .unwrap();
+            open_interest = 1e12;
+        }
+        assert!(engine.scale >= SCALE_RENORMALISE_BELOW);
+        let open = engine.open_long_usd() + engine.open_short_usd();
+        assert!((open - 1e12).abs() < 1e-3 * 1e12, "open {open}");
+    }
+}
