@@ -85,3 +85,18 @@ export function positivePercentile(values, p = DEFAULT_PERCENTILE, samplesMax = 
   const rank = Math.min(n - 1, Math.max(0, Math.ceil(p * n) - 1));
   return sorted[rank];
 }
+
+// Resolution of the precomputed value -> colour-index table used when
+// painting whole columns (avoids a pow() per cell).
+export const INTENSITY_TABLE_SIZE = 4096;
+
+/**
+ * Table t[q] = colour index for density q/(size-1) of the scale, so the hot
+ * loop is one multiply and two lookups. Entry 0 is 1, not 0: any positive
+ * density must stay distinguishable from empty background.
+ */
+export function buildIntensityTable(gamma = DEFAULT_GAMMA, size = INTENSITY_TABLE_SIZE) {
+  const table = new Uint8Array(size);
+  for (let q = 0; q < size; q++) table[q] = Math.max(1, colorIndex(q / (size - 1), 1, gamma));
+  return table;
+}

@@ -1,0 +1,457 @@
+// The heatmap page: loads config and history over REST, renders, then keeps
+// the newest column live over the WebSocket (or REST polling as fallback).
+
+import { HeatmapWebSocket } from './websocket-client.js';
+import {
+  DEFAULT_CONFIG,
+  RecentSnapshotFetcher,
+  TIME_WINDOWS,
+  fetchConfig,
+  fetchHeatmap,
+  fetchKlines,
+  probeWebSocket,
+} from './api.js';
+import { intervalToMs, timestampMs } from './binning.js';
+import { HeatmapModel } from './heatmap-model.js';
+import { HeatmapRenderer } from './heatmap-renderer.js';
+import { drawLegend } from './legend.js';
+import { describeStatus } from './status-indicator.js';
+import { formatAge, formatPrice, formatUsd } from './format.js';
+import { hideTooltip, showTooltip } from './tooltip.js';
+
+// Snapshots that arrive while history is loading are applied afterwards;
+// beyond this many the oldest are dropped (history will cover them).
+const PENDING_SNAPSHOTS_MAX = 50;
+// A SLOW_CONSUMER warning keeps the pill yellow this long.
+const DEGRADED_HOLD_MS = 30000;
+const STATS_REFRESH_MS = 1000;
+
+const $ = (id) => document.getElementById(id);
+
+const els = {
+  symbol: $('symbol-select'),
+  windowButtons: [...document.querySelectorAll('#window-select button')],
+  status: $('connection-status'),
+  statusLabel: document.querySelector('#connection-status .status-label'),
+  canvas: $('heatmap-canvas'),
+  overlay: $('heatmap-overlay'),
+  wrap: $('chart-wrap'),
+  tooltip: $('tooltip'),
+  message: $('chart-message'),
+  legend: $('legend-canvas'),
+  legendLabels: $('legend-labels'),
+  statSymbol: $('stat-symbol'),
+  statPrice: $('stat-price'),
+  statChange: $('stat-change'),
+  statLong: $('stat-long'),
+  statShort: $('stat-short'),
+  statSource: $('stat-source'),
+  statUpdated: $('stat-updated'),
+  statRange: $('stat-range'),
+};
+
+const state = {
+  config: { ...DEFAULT_CONFIG },
+  symbol: null,
+  timeWindow: '48h',
+  clientStatus: 'connecting',
+  reconnectAttempt: 0,
+  degradedUntilMs: 0,
+  pollFailing: false,
+  probedThisOutage: false,
+  pageState: 'connecting',
+  loading: false,
+  reloadQueued: false,
+  pending: [],
+  lastSnapshot: null,
+  lastUpdateMs: null,
+  historyLoads: 0,
+  liveApplied: 0,
+  pollCount: 0,
+  lastError: null,
+  source: null,
+};
+
+const model = new HeatmapModel();
+const renderer = new HeatmapRenderer(els.canvas, els.overlay);
+const recentFetcher = new RecentSnapshotFetcher();
+let client = null;
+
+// ---- diagnostics for tests (read-only) ----------------------------------------
+
+window.__heatmap = Object.freeze({
+  get columns() { return model.columnCount(); },
+  get capacity() { return model.capacity; },
+  get newestColumnTimeMs() { const s = model.newestSlot(); return s >= 0 ? model.slotTimeMs(s) : null; },
+  get lastSnapshot() { return state.lastSnapshot ? { ...state.lastSnapshot } : null; },
+  get renderCount() { return renderer.stats.renderCount; },
+  get fullRebuilds() { return renderer.stats.fullRebuilds; },
+  get columnPaints() { return renderer.stats.columnPaints; },
+  get lastRebuildMs() { return renderer.stats.lastRebuildMs; },
+  get lastCompositeMs() { return renderer.stats.lastCompositeMs; },
+  get scaleMax() { return renderer.scaleMax; },
+  get state() { return state.pageState; },
+  get clientStatus() { return state.clientStatus; },
+  get symbol() { return state.symbol; },
+  get timeWindow() { return state.timeWindow; },
+  get loading() { return state.loading; },
+  get historyLoads() { return state.historyLoads; },
+  get liveApplied() { return state.liveApplied; },
+  get pollCount() { return state.pollCount; },
+  get lastError() { return state.lastError; },
+});
+
+// ---- status ---------------------------------------------------------------------
+
+function refreshStatus() {
+  const { state: pageState, label, tone } = describeStatus(state.clientStatus, {
+    attempt: state.reconnectAttempt,
+    degraded: Date.now() < state.degradedUntilMs,
+    pollFailing: state.pollFailing,
+    pollIntervalS: state.config.ws_update_interval_s,
+  });
+  state.pageState = pageState;
+  els.status.dataset.state = pageState;
+  els.status.dataset.tone = tone;
+  els.statusLabel.textContent = label;
+  els.status.title = state.lastError ? `Last problem: ${state.lastError}` : label;
+}
+
+function showMessage(text) {
+  els.message.textContent = text;
+  els.message.hidden = !text;
+}
+
+// ---- stats ----------------------------------------------------------------------
+
+function refreshStats() {
+  els.statSymbol.textContent = state.symbol || '–';
+  const newest = model.ready ? model.newestSlot() : -1;
+  const column = newest >= 0 ? model.columns[newest] : null;
+  const price = renderer.model && model.ready ? renderer.latestClose(model) : NaN;
+  els.statPrice.textContent = Number.isFinite(price) ? formatPrice(price, 0.1) : '–';
+  const first = model.ready ? model.candles.find(Boolean) : null;
+  if (first && Number.isFinite(price) && first.open > 0) {
+    const change = ((price - first.open) / first.open) * 100;
+    els.statChange.textContent = `${change >= 0 ? '+' : ''}${change.toFixed(2)}% ${state.timeWindow}`;
+    els.statChange.dataset.sign = change >= 0 ? 'up' : 'down';
+  } else {
+    els.statChange.textContent = '';
+  }
+  let longTotal = 0;
+  let shortTotal = 0;
+  if (column) {
+    for (const level of column.snapshot.levels || []) {
+      longTotal += level.long_density > 0 ? level.long_density : 0;
+      shortTotal += level.short_density > 0 ? level.short_density : 0;
+    }
+  }
+  els.statLong.textContent = column ? formatUsd(longTotal) : '–';
+  els.statShort.textContent = column ? formatUsd(shortTotal) : '–';
+  els.statSource.textContent = state.source || '–';
+  els.statUpdated.textContent = state.lastUpdateMs ? formatAge(Date.now() - state.lastUpdateMs) : '–';
+  els.statRange.textContent = model.ready ? `${formatPrice(model.grid.minPrice)} – ${formatPrice(model.grid.maxPrice)}` : '–';
+}
+
+function refreshLegend() {
+  drawLegend(els.legend, els.legendLabels, renderer.scaleMax, renderer.gamma);
+}
+
+// ---- history --------------------------------------------------------------------
+
+async function loadHistory() {
+  if (state.loading) {
+    state.reloadQueued = true;
+    return;
+  }
+  state.loading = true;
+  const { symbol, timeWindow } = state;
+  const { interval, windowMs } = TIME_WINDOWS[timeWindow];
+  const intervalMs = intervalToMs(interval);
+  if (!model.ready) showMessage(`Loading ${symbol} ${timeWindow}…`);
+  try {
+    const [heatmap, klines] = await Promise.all([
+      fetchHeatmap({ symbol, timeWindow }),
+      fetchKlines({ symbol, timeWindow }).catch((err) => {
+        // The heatmap is still useful without candles; draw the price from snapshots.
+        console.warn('klines unavailable, drawing price from snapshots:', err.message);
+        return { data: [] };
+      }),
+    ]);
+    if (symbol !== state.symbol || timeWindow !== state.timeWindow) {
+      // The user switched while this was in flight; load the new selection.
+      state.reloadQueued = true;
+    } else {
+      applyHistory(heatmap, klines, intervalMs, windowMs);
+    }
+  } catch (err) {
+    state.lastError = err.message;
+    console.error('history load failed:', err);
+    showMessage(`Could not load history: ${err.message}`);
+  } finally {
+    state.loading = false;
+  }
+  const queued = state.pending.splice(0);
+  for (const snapshot of queued) applyLiveSnapshot(snapshot);
+  refreshStats();
+  if (state.reloadQueued) {
+    state.reloadQueued = false;
+    loadHistory();
+  }
+}
+
+function applyHistory(heatmap, klines, intervalMs, windowMs) {
+  const snapshots = Array.isArray(heatmap.data) ? heatmap.data : [];
+  const meta = heatmap.meta || {};
+  const candles = Array.isArray(klines.data) ? klines.data : [];
+  // The window ends at the newest bar we have (demo data is historical, so
+  // never the browser clock); meta.end_time only anchors an empty window.
+  const anchor = Date.parse(meta.end_time);
+  const loaded = model.loadHistory({
+    snapshots,
+    candles,
+    intervalMs,
+    capacity: windowMs / intervalMs,
+    anchorMs: snapshots.length === 0 && candles.length === 0 && Number.isFinite(anchor) ? anchor : null,
+  });
+  state.source = meta.source || state.source;
+  state.historyLoads += 1;
+  if (snapshots.length > 0) state.lastUpdateMs = Date.now();
+  renderer.rebuild(model);
+  refreshLegend();
+  showMessage(loaded ? '' : `No heatmap data for ${state.symbol} yet.`);
+}
+
+// ---- live data ------------------------------------------------------------------
+
+function applyLiveSnapshot(message) {
+  if (message.symbol !== state.symbol || !message.data) return;
+  if (state.loading) {
+    state.pending.push(message);
+    if (state.pending.length > PENDING_SNAPSHOTS_MAX) state.pending.shift();
+    return;
+  }
+  if (!model.ready) {
+    loadHistory();
+    return;
+  }
+  let change;
+  try {
+    change = model.applySnapshot({ ...message.data, timestamp_ms: timestampMs(message.data) });
+  } catch (err) {
+    state.lastError = `bad snapshot: ${err.message}`;
+    return;
+  }
+  state.lastSnapshot = {
+    symbol: message.symbol,
+    seq: message.seq,
+    epoch: message.epoch,
+    timestamp: message.timestamp || message.data.timestamp,
+    source: message.source,
+    kind: change.kind,
+    receivedAtMs: Date.now(),
+  };
+  if (message.source) state.source = message.source;
+  if (change.kind === 'stale') return;
+  state.liveApplied += 1;
+  state.lastUpdateMs = Date.now();
+  if (change.outOfRange) {
+    // Price left the visible band: re-lay the grid around the new range.
+    loadHistory();
+    return;
+  }
+  const rebuildsBefore = renderer.stats.fullRebuilds;
+  renderer.update(model, change);
+  if (renderer.stats.fullRebuilds !== rebuildsBefore) refreshLegend();
+  refreshStats();
+}
+
+async function pollOnce() {
+  const symbol = state.symbol;
+  if (state.loading) return;
+  const newest = model.ready ? model.newestSlot() : -1;
+  const sinceMs = newest >= 0 ? model.slotTimeMs(newest) : null;
+  let body;
+  try {
+    body = await recentFetcher.fetch({ symbol, timeWindow: state.timeWindow, sinceMs });
+  } catch (err) {
+    state.pollFailing = true;
+    refreshStatus();
+    throw err;
+  }
+  state.pollFailing = false;
+  state.pollCount += 1;
+  refreshStatus();
+  if (symbol !== state.symbol) return;
+  const meta = body.meta || {};
+  for (const data of body.data || []) {
+    applyLiveSnapshot({ type: 'snapshot', symbol, source: meta.source, timestamp: data.timestamp, data });
+  }
+}
+
+// ---- connection -----------------------------------------------------------------
+
+function wsUrl() {
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  return `${scheme}://${location.host}/ws/heatmap`;
+}
+
+function startConnection() {
+  client = new HeatmapWebSocket(wsUrl(), {
+    pollIntervalMs: state.config.ws_update_interval_s * 1000,
+    poll: pollOnce,
+    probe: async () => (await probeWebSocket()) !== 'disabled',
+    onStatusChange: (status, detail) => {
+      state.clientStatus = status;
+      state.reconnectAttempt = detail.attempt || 0;
+      if (status === 'connected') {
+        state.pollFailing = false;
+        state.probedThisOutage = false;
+      }
+      if (status === 'reconnecting') probeAfterFailure();
+      refreshStatus();
+    },
+    onSnapshot: applyLiveSnapshot,
+    onResync: (symbol, reason) => {
+      if (symbol !== state.symbol) return;
+      console.info(`resync ${symbol}: ${reason}`);
+      loadHistory();
+    },
+    onWarning: (warning) => {
+      if (warning.code === 'SLOW_CONSUMER') {
+        state.degradedUntilMs = Date.now() + DEGRADED_HOLD_MS;
+        refreshStatus();
+      }
+      console.warn('server warning', warning);
+    },
+    onError: (error) => {
+      state.lastError = `${error.code}: ${error.message}`;
+      if (error.code !== 'POLL_FAILED') console.warn('heatmap connection error', error);
+      refreshStatus();
+    },
+  });
+  client.subscribe([state.symbol]);
+  return client;
+}
+
+async function connectOrPoll() {
+  if (state.config.ws_enabled === false) client.startPolling('ws_disabled');
+  else client.connect();
+}
+
+/**
+ * A failed upgrade looks the same to the browser whether the server is down
+ * or has WebSockets switched off (close 1006). Ask over plain HTTP once per
+ * outage: 503 WS_DISABLED means poll right away instead of burning retries.
+ */
+async function probeAfterFailure() {
+  if (state.probedThisOutage) return;
+  state.probedThisOutage = true;
+  if ((await probeWebSocket()) === 'disabled' && client.status !== 'connected') client.startPolling('ws_disabled');
+}
+
+// ---- controls -------------------------------------------------------------------
+
+function populateSymbols() {
+  els.symbol.replaceChildren(
+    ...state.config.supported_symbols.map((symbol) => {
+      const option = document.createElement('option');
+      option.value = symbol;
+      option.textContent = symbol;
+      return option;
+    }),
+  );
+  els.symbol.value = state.symbol;
+}
+
+function selectWindowButton() {
+  for (const button of els.windowButtons) button.setAttribute('aria-pressed', String(button.dataset.window === state.timeWindow));
+}
+
+function rememberSelection() {
+  const url = new URL(location.href);
+  url.searchParams.set('symbol', state.symbol);
+  url.searchParams.set('window', state.timeWindow);
+  history.replaceState(null, '', url);
+}
+
+function switchSymbol(symbol) {
+  if (symbol === state.symbol) return;
+  const previous = state.symbol;
+  state.symbol = symbol;
+  state.lastSnapshot = null;
+  state.pending = [];
+  model.clear();
+  renderer.rebuild(model);
+  refreshStats();
+  client.unsubscribe([previous]);
+  client.subscribe([symbol]);
+  rememberSelection();
+  loadHistory();
+}
+
+function switchWindow(timeWindow) {
+  if (timeWindow === state.timeWindow || !TIME_WINDOWS[timeWindow]) return;
+  state.timeWindow = timeWindow;
+  selectWindowButton();
+  rememberSelection();
+  loadHistory();
+}
+
+function wireControls() {
+  els.symbol.addEventListener('change', () => switchSymbol(els.symbol.value));
+  for (const button of els.windowButtons) button.addEventListener('click', () => switchWindow(button.dataset.window));
+
+  els.overlay.addEventListener('pointermove', (event) => {
+    const rect = els.overlay.getBoundingClientRect();
+    const x = event.clientX - rect.left;
+    const y = event.clientY - rect.top;
+    const hit = renderer.hitTest(x, y);
+    const cell = hit ? model.cellAt(hit.slot, hit.row) : null;
+    renderer.drawCrosshair(x, y, cell);
+    if (cell) showTooltip(els.tooltip, els.wrap, x, y, cell, model.grid.rowSize);
+    else hideTooltip(els.tooltip);
+  });
+  els.overlay.addEventListener('pointerleave', () => {
+    renderer.drawCrosshair(0, 0, null);
+    hideTooltip(els.tooltip);
+  });
+
+  new ResizeObserver(() => {
+    renderer.resize();
+    refreshLegend();
+  }).observe(els.wrap);
+
+  // Close the socket deliberately so the server frees the slot at once.
+  window.addEventListener('pagehide', () => client && client.disconnect());
+}
+
+// ---- start ----------------------------------------------------------------------
+
+async function main() {
+  refreshStatus();
+  try {
+    state.config = await fetchConfig();
+  } catch (err) {
+    state.lastError = err.message;
+    console.warn('config unavailable, using defaults:', err.message);
+  }
+  const params = new URLSearchParams(location.search);
+  const wantedSymbol = (params.get('symbol') || '').toUpperCase();
+  state.symbol = state.config.supported_symbols.includes(wantedSymbol) ? wantedSymbol : state.config.supported_symbols[0];
+  const wantedWindow = params.get('window');
+  if (TIME_WINDOWS[wantedWindow]) state.timeWindow = wantedWindow;
+  populateSymbols();
+  selectWindowButton();
+  wireControls();
+  renderer.resize();
+  await loadHistory();
+  startConnection();
+  await connectOrPoll();
+  setInterval(() => {
+    refreshStats();
+    refreshStatus();
+  }, STATS_REFRESH_MS);
+}
+
+main();

@@ -1,0 +1,344 @@
+// End-to-end: the real server binary + headless Chromium (playwright-core).
+//
+// Run from the repository root after `cargo build --release` and
+// `npm install --prefix tests/frontend`:
+//   node --test tests/frontend/e2e/heatmap.e2e.mjs
+// Env: LHM_BIN (server binary; default $CARGO_TARGET_DIR/release/liquidationheatmap,
+// CARGO_TARGET_DIR defaulting to $HOME/.cache/liquidationheatmap/target),
+// CHROMIUM_PATH (default /usr/bin/chromium).
+// Screenshots of each state go to test-artifacts/screenshots/, server logs to
+// test-artifacts/logs/.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const TARGET_DIR = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache/liquidationheatmap/target');
+const SERVER_BIN = process.env.LHM_BIN || path.join(TARGET_DIR, 'release/liquidationheatmap');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const SCREENSHOT_DIR = path.join(REPO, 'test-artifacts/screenshots');
+const LOG_DIR = path.join(REPO, 'test-artifacts/logs');
+
+// Bounds on every wait. The server's first start loads the demo data into a
+// fresh DuckDB file, which is the slowest step.
+const HEALTH_TIMEOUT_MS = 120_000;
+const STOP_TIMEOUT_MS = 10_000;
+const PAGE_READY_TIMEOUT_MS = 30_000;
+const LIVE_UPDATE_TIMEOUT_MS = 20_000;
+const STATUS_RED_TIMEOUT_MS = 30_000;
+// Recovery normally takes one poll interval (a poll that works again makes
+// the page retry the socket at once); the slow background retry (45 s +/- 20 %)
+// is the upper bound.
+const STATUS_GREEN_AGAIN_TIMEOUT_MS = 70_000;
+const VIEWPORT = { width: 1400, height: 820 };
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lhm-e2e-'));
+let browser = null; // a persistent BrowserContext
+let server = null;
+let port = 0;
+let page = null;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.unref();
+    probe.on('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port: p } = probe.address();
+      probe.close(() => resolve(p));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(what, timeoutMs, check) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      last = await check();
+      if (last) return last;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(200);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+}
+
+async function startServer({ serverPort, extraEnv = {}, label }) {
+  assert.ok(fs.existsSync(SERVER_BIN), `server binary not found at ${SERVER_BIN}; run cargo build --release or set LHM_BIN`);
+  fs.mkdirSync(LOG_DIR, { recursive: true });
+  const log = fs.openSync(path.join(LOG_DIR, `server-${label}.log`), 'w');
+  const env = {
+    ...process.env,
+    PORT: String(serverPort),
+    HOST: '127.0.0.1',
+    DUCKDB_PATH: path.join(tmpDir, 'heatmap.duckdb'),
+    FRONTEND_DIR: path.join(REPO, 'frontend'),
+    WS_UPDATE_INTERVAL: '1',
+    DEMO_REPLAY_INTERVAL_MS: '1000',
+    ...extraEnv,
+  };
+  const child = spawn(SERVER_BIN, [], { env, stdio: ['ignore', log, log] });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  child.exited = exited;
+  let exitInfo = null;
+  exited.then((info) => {
+    exitInfo = info;
+  });
+  await waitFor(`GET /health on port ${serverPort}`, HEALTH_TIMEOUT_MS, async () => {
+    if (exitInfo) throw new Error(`server exited early: ${JSON.stringify(exitInfo)} (see test-artifacts/logs/server-${label}.log)`);
+    const response = await fetch(`http://127.0.0.1:${serverPort}/health`);
+    if (!response.ok) return false;
+    const body = await response.json();
+    return body.status === 'ok';
+  });
+  return child;
+}
+
+async function stopServer(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const stopped = await Promise.race([child.exited, sleep(STOP_TIMEOUT_MS).then(() => null)]);
+  if (!stopped) {
+    child.kill('SIGKILL');
+    await child.exited;
+  }
+}
+
+async function screenshot(name) {
+  fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}.png`) });
+}
+
+/** Reads the diagnostics object the page exposes for tests. */
+function diagnostics() {
+  return page.evaluate(() => {
+    const d = window.__heatmap;
+    if (!d) return null;
+    const out = {};
+    for (const key of Object.keys(Object.getOwnPropertyDescriptors(d))) out[key] = d[key];
+    return out;
+  });
+}
+
+function pillState() {
+  return page.evaluate(() => {
+    const el = document.getElementById('connection-status');
+    return { state: el.dataset.state, tone: el.dataset.tone, label: el.textContent.trim() };
+  });
+}
+
+/**
+ * Share of sampled pixels in the plot that carry heat colour (the palette's
+ * blue/teal/green/yellow, clearly brighter than the dark background), and
+ * the number of distinct colours seen.
+ */
+function heatPixelStats() {
+  return page.evaluate(() => {
+    const canvas = document.getElementById('heatmap-canvas');
+    const ctx = canvas.getContext('2d');
+    // Plot area: leave out the price axis on the right and time axis below.
+    const w = Math.floor(canvas.width * 0.85);
+    const h = Math.floor(canvas.height * 0.85);
+    const { data } = ctx.getImageData(0, 0, w, h);
+    let heat = 0;
+    let samples = 0;
+    const colours = new Set();
+    for (let y = 10; y < h; y += 7) {
+      for (let x = 0; x < w; x += 7) {
+        const i = (y * w + x) * 4;
+        const [r, g, b] = [data[i], data[i + 1], data[i + 2]];
+        samples++;
+        colours.add((r << 16) | (g << 8) | b);
+        if (g > 60 || b > 100) heat++;
+      }
+    }
+    return { heatShare: heat / samples, distinctColours: colours.size };
+  });
+}
+
+async function openPage(url) {
+  page = await browser.newPage();
+  page.on('pageerror', (err) => {
+    pageErrors.push(err.message);
+  });
+  await page.goto(url);
+  await waitFor('history rendered', PAGE_READY_TIMEOUT_MS, async () => {
+    const d = await diagnostics();
+    return d && !d.loading && d.columns > 0 && d.renderCount > 0 ? d : false;
+  });
+}
+
+const pageErrors = [];
+
+before(async () => {
+  port = await freePort();
+  server = await startServer({ serverPort: port, label: 'main' });
+  // A fresh profile directory per run (playwright passes it as --user-data-dir).
+  browser = await chromium.launchPersistentContext(path.join(tmpDir, 'chromium-profile'), {
+    executablePath: CHROMIUM,
+    args: CHROMIUM_ARGS,
+    viewport: VIEWPORT,
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  await stopServer(server);
+  fs.rmSync(tmpDir, { recursive: true, force: true });
+});
+
+test('the page loads and draws a non-empty heatmap', async () => {
+  await openPage(`http://127.0.0.1:${port}/`);
+  const stats = await heatPixelStats();
+  await screenshot('01-loaded');
+  assert.ok(stats.heatShare > 0.05, `only ${(stats.heatShare * 100).toFixed(1)} % of the plot shows heat colours`);
+  assert.ok(stats.distinctColours > 20, `only ${stats.distinctColours} distinct colours: no density gradient drawn`);
+  const d = await diagnostics();
+  console.log(`history: ${d.columns}/${d.capacity} columns, full repaint ${d.lastRebuildMs.toFixed(1)} ms, composite ${d.lastCompositeMs.toFixed(1)} ms`);
+  assert.deepEqual(pageErrors, []);
+});
+
+test('the connection status turns green once the WebSocket is live', async () => {
+  const pill = await waitFor('status live', PAGE_READY_TIMEOUT_MS, async () => {
+    const p = await pillState();
+    return p.state === 'live' ? p : false;
+  });
+  assert.equal(pill.tone, 'ok');
+  const dot = await page.evaluate(() => getComputedStyle(document.querySelector('#connection-status .status-dot')).backgroundColor);
+  const [r, g, b] = dot.match(/\d+/g).map(Number);
+  assert.ok(g > 150 && g > r + 60 && g > b + 60, `status dot is not green: ${dot}`);
+  await screenshot('02-live');
+});
+
+test('a live snapshot updates the newest column without a full repaint', async () => {
+  const before = await diagnostics();
+  const after = await waitFor('a new live snapshot', LIVE_UPDATE_TIMEOUT_MS, async () => {
+    const d = await diagnostics();
+    const advanced = d.lastSnapshot && (!before.lastSnapshot || d.lastSnapshot.seq !== before.lastSnapshot.seq);
+    return advanced && d.renderCount > before.renderCount && d.liveApplied > before.liveApplied ? d : false;
+  });
+  assert.equal(after.lastSnapshot.symbol, 'BTCUSDT');
+  assert.ok(after.columnPaints > before.columnPaints, 'no column was painted for the live snapshot');
+  assert.equal(after.fullRebuilds, before.fullRebuilds, 'the live snapshot repainted the whole heatmap');
+  const snapshotBucket = Date.parse(after.lastSnapshot.timestamp);
+  assert.ok(after.newestColumnTimeMs <= snapshotBucket && snapshotBucket - after.newestColumnTimeMs < 300_000,
+    `newest column ${after.newestColumnTimeMs} does not hold the snapshot at ${after.lastSnapshot.timestamp}`);
+  await screenshot('03-live-update');
+});
+
+test('hovering the heatmap shows time, price and long/short USD', async () => {
+  const box = await page.locator('#heatmap-canvas').boundingBox();
+  await page.mouse.move(box.x + box.width * 0.7, box.y + box.height * 0.45);
+  const text = await waitFor('tooltip', 5000, async () => {
+    const visible = await page.locator('#tooltip').isVisible();
+    return visible ? page.locator('#tooltip').innerText() : false;
+  });
+  assert.match(text, /UTC/);
+  assert.match(text, /Long liquidations\s+-?\$[\d.]+[KMBT]?/);
+  assert.match(text, /Short liquidations\s+-?\$[\d.]+[KMBT]?/);
+  await screenshot('04-tooltip');
+  await page.mouse.move(2, 2);
+});
+
+test('switching the symbol loads the other symbol and streams it', async () => {
+  const config = await (await fetch(`http://127.0.0.1:${port}/api/config`)).json();
+  const other = config.supported_symbols.find((s) => s !== 'BTCUSDT');
+  assert.ok(other, `server offers only ${JSON.stringify(config.supported_symbols)}; need two symbols`);
+  const options = await page.locator('#symbol-select option').allTextContents();
+  assert.deepEqual(options, config.supported_symbols);
+  const before = await diagnostics();
+  await page.selectOption('#symbol-select', other);
+  const after = await waitFor(`${other} streaming`, PAGE_READY_TIMEOUT_MS, async () => {
+    const d = await diagnostics();
+    return d.symbol === other && !d.loading && d.historyLoads > before.historyLoads && d.columns > 0 &&
+      d.lastSnapshot && d.lastSnapshot.symbol === other ? d : false;
+  });
+  assert.equal(after.state, 'live');
+  const stats = await heatPixelStats();
+  assert.ok(stats.heatShare > 0.05, `${other} heatmap looks empty`);
+  await screenshot('05-other-symbol');
+  await page.selectOption('#symbol-select', 'BTCUSDT');
+  await waitFor('back on BTCUSDT', PAGE_READY_TIMEOUT_MS, async () => {
+    const d = await diagnostics();
+    return d.symbol === 'BTCUSDT' && !d.loading && d.columns > 0;
+  });
+});
+
+test('the 7d window shows a week anchored to the newest data', async () => {
+  await page.click('#window-select button[data-window="7d"]');
+  const d = await waitFor('7d window', PAGE_READY_TIMEOUT_MS, async () => {
+    const x = await diagnostics();
+    return x.timeWindow === '7d' && !x.loading && x.columns > 0 ? x : false;
+  });
+  assert.equal(d.capacity, (7 * 24 * 60) / 15);
+  assert.ok(d.columns > d.capacity / 2, `7d window has only ${d.columns} of ${d.capacity} columns: not anchored to the data`);
+  await screenshot('06-window-7d');
+  await page.click('#window-select button[data-window="48h"]');
+  await waitFor('48h window', PAGE_READY_TIMEOUT_MS, async () => {
+    const x = await diagnostics();
+    return x.timeWindow === '48h' && !x.loading && x.columns > 0;
+  });
+});
+
+test('stopping the server turns the status red', async () => {
+  await stopServer(server);
+  server = null;
+  const pill = await waitFor('status red', STATUS_RED_TIMEOUT_MS, async () => {
+    const p = await pillState();
+    return p.tone === 'bad' ? p : false;
+  });
+  assert.ok(['disconnected', 'polling'].includes(pill.state), `unexpected state ${pill.state}`);
+  await screenshot('07-server-stopped');
+});
+
+test('restarting the server on the same port turns the status green again', async () => {
+  server = await startServer({ serverPort: port, label: 'restarted' });
+  await waitFor('status live again', STATUS_GREEN_AGAIN_TIMEOUT_MS, async () => (await pillState()).state === 'live');
+  const before = await diagnostics();
+  await waitFor('live data after restart', LIVE_UPDATE_TIMEOUT_MS, async () => {
+    const d = await diagnostics();
+    return d.liveApplied > before.liveApplied;
+  });
+  await screenshot('08-server-restarted');
+});
+
+test('with WebSockets disabled the page falls back to polling and still shows data', async () => {
+  await page.close();
+  await stopServer(server);
+  server = await startServer({ serverPort: port, extraEnv: { WS_ENABLED: 'false' }, label: 'ws-disabled' });
+  await openPage(`http://127.0.0.1:${port}/`);
+  const pill = await waitFor('status polling', PAGE_READY_TIMEOUT_MS, async () => {
+    const p = await pillState();
+    return p.state === 'polling' ? p : false;
+  });
+  assert.equal(pill.tone, 'bad');
+  assert.match(pill.label, /Polling/);
+  const before = await diagnostics();
+  await waitFor('polls arriving', LIVE_UPDATE_TIMEOUT_MS, async () => (await diagnostics()).pollCount >= before.pollCount + 2);
+  const stats = await heatPixelStats();
+  assert.ok(stats.heatShare > 0.05, 'polling page shows no heatmap');
+  await screenshot('09-polling-fallback');
+});
