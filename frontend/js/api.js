@@ -87,7 +87,8 @@ export function fetchKlines({ symbol, timeWindow }) {
  * (and is not asked for ranges again).
  */
 export class RecentSnapshotFetcher {
-  constructor() {
+  constructor(fetchImpl = globalThis.fetch) {
+    this.fetchImpl = fetchImpl;
     this.rangeSupported = true;
   }
 
@@ -101,13 +102,13 @@ export class RecentSnapshotFetcher {
         endTime: new Date(sinceMs + windowMs).toISOString(),
       });
       try {
-        return await fetchJson(path);
+        return await fetchJson(path, { fetchImpl: this.fetchImpl });
       } catch (err) {
         if (!(err instanceof ApiError) || (err.status !== 400 && err.status !== 422)) throw err;
         this.rangeSupported = false;
       }
     }
-    return fetchJson(heatmapPath({ symbol, interval, timeWindow }));
+    return fetchJson(heatmapPath({ symbol, interval, timeWindow }), { fetchImpl: this.fetchImpl });
   }
 }
 

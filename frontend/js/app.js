@@ -48,6 +48,7 @@ const els = {
   statSource: $('stat-source'),
   statUpdated: $('stat-updated'),
   statRange: $('stat-range'),
+  zoomReset: $('zoom-reset'),
 };
 
 const state = {
@@ -150,7 +151,12 @@ function refreshStats() {
   els.statShort.textContent = column ? formatUsd(shortTotal) : '–';
   els.statSource.textContent = state.source || '–';
   els.statUpdated.textContent = state.lastUpdateMs ? formatAge(Date.now() - state.lastUpdateMs) : '–';
-  els.statRange.textContent = model.ready ? `${formatPrice(model.grid.minPrice)} – ${formatPrice(model.grid.maxPrice)}` : '–';
+  if (model.ready && renderer.model === model) {
+    const { low, high } = renderer.priceRange();
+    els.statRange.textContent = `${formatPrice(low)} – ${formatPrice(high)}`;
+  } else {
+    els.statRange.textContent = '–';
+  }
 }
 
 function refreshLegend() {
@@ -382,6 +388,8 @@ function switchSymbol(symbol) {
   state.lastSnapshot = null;
   state.pending = [];
   model.clear();
+  renderer.view = null;
+  refreshZoomHint();
   renderer.rebuild(model);
   refreshStats();
   client.unsubscribe([previous]);
@@ -393,9 +401,56 @@ function switchSymbol(symbol) {
 function switchWindow(timeWindow) {
   if (timeWindow === state.timeWindow || !TIME_WINDOWS[timeWindow]) return;
   state.timeWindow = timeWindow;
+  renderer.view = null;
+  refreshZoomHint();
   selectWindowButton();
   rememberSelection();
   loadHistory();
+}
+
+// Wheel: zoom time (or price, over the price axis or with Shift); drag: pan;
+// double-click or the reset button: show everything again.
+const WHEEL_ZOOM_PER_PIXEL = 0.0015;
+let drag = null;
+
+function refreshZoomHint() {
+  els.zoomReset.hidden = !renderer.zoomed;
+}
+
+function wireZoomAndPan() {
+  els.overlay.addEventListener(
+    'wheel',
+    (event) => {
+      event.preventDefault();
+      const rect = els.overlay.getBoundingClientRect();
+      const x = event.clientX - rect.left;
+      const y = event.clientY - rect.top;
+      const overPriceAxis = x >= renderer.plot.x + renderer.plot.w;
+      const factor = Math.exp(event.deltaY * WHEEL_ZOOM_PER_PIXEL);
+      renderer.zoomAt(x, y, factor, overPriceAxis || event.shiftKey ? 'price' : 'time');
+      refreshZoomHint();
+    },
+    { passive: false },
+  );
+  els.overlay.addEventListener('pointerdown', (event) => {
+    if (event.button !== 0 || !renderer.zoomed) return;
+    const rect = els.overlay.getBoundingClientRect();
+    drag = { x: event.clientX - rect.left, y: event.clientY - rect.top };
+    els.overlay.setPointerCapture(event.pointerId);
+  });
+  const endDrag = () => {
+    drag = null;
+  };
+  els.overlay.addEventListener('pointerup', endDrag);
+  els.overlay.addEventListener('pointercancel', endDrag);
+  els.overlay.addEventListener('dblclick', () => {
+    renderer.resetView();
+    refreshZoomHint();
+  });
+  els.zoomReset.addEventListener('click', () => {
+    renderer.resetView();
+    refreshZoomHint();
+  });
 }
 
 function wireControls() {
@@ -406,6 +461,11 @@ function wireControls() {
     const rect = els.overlay.getBoundingClientRect();
     const x = event.clientX - rect.left;
     const y = event.clientY - rect.top;
+    if (drag) {
+      renderer.panBy(x - drag.x, y - drag.y);
+      drag = { x, y };
+      refreshZoomHint();
+    }
     const hit = renderer.hitTest(x, y);
     const cell = hit ? model.cellAt(hit.slot, hit.row) : null;
     renderer.drawCrosshair(x, y, cell);
@@ -416,6 +476,7 @@ function wireControls() {
     renderer.drawCrosshair(0, 0, null);
     hideTooltip(els.tooltip);
   });
+  wireZoomAndPan();
 
   new ResizeObserver(() => {
     renderer.resize();

@@ -7,18 +7,24 @@ import { buildColorLut, buildIntensityTable, DEFAULT_GAMMA, DEFAULT_PERCENTILE }
 import { paintAll, paintColumn } from './column-painter.js';
 import { priceTicks, timeTicks } from './axis-ticks.js';
 import { formatAxisTime, formatPrice, formatDateTimeUtc } from './format.js';
+import { clampRange, isFullRange, panRange, zoomRange } from './view-range.js';
 
 const AXIS_RIGHT_PX = 76;
 const AXIS_BOTTOM_PX = 26;
 const PAD_TOP_PX = 8;
 const PRICE_LABEL_SPACING_PX = 44;
 const TIME_LABEL_SPACING_PX = 96;
+// Half the height of a highlighted axis tag plus a little air.
+const LABEL_CLEARANCE_PX = 14;
 // Candles need a few pixels per column to read as candles; below this the
 // price is drawn as a line.
 const CANDLE_MIN_WIDTH_PX = 3;
 // A new column this many times above the current scale makes the old
 // colouring misleading, so the whole image is repainted with a new scale.
 const SCALE_DRIFT_MAX = 2;
+// Zoom limits: never fewer than this many columns or rows on screen.
+const VIEW_SLOTS_MIN = 24;
+const VIEW_ROWS_MIN = 12;
 
 const COLORS = {
   background: '#0b0d17',
@@ -47,6 +53,8 @@ export class HeatmapRenderer {
     this.offCtx = this.offscreen.getContext('2d');
     this.scaleMax = 0;
     this.model = null;
+    // Visible part of the image in slot and row units; null = everything.
+    this.view = null;
     this.cssWidth = 0;
     this.cssHeight = 0;
     this.dpr = 1;
@@ -88,6 +96,7 @@ export class HeatmapRenderer {
     if (this.offscreen.width !== capacity || this.offscreen.height !== rows) {
       this.offscreen.width = capacity;
       this.offscreen.height = rows;
+      this.view = null; // a different grid: the old zoom means nothing
     }
     this.scaleMax = model.densityScale(this.percentile);
     const image = this.offCtx.createImageData(capacity, rows);
@@ -110,7 +119,10 @@ export class HeatmapRenderer {
       this.rebuild(model);
       return;
     }
-    if (change.kind === 'shift') this.scrollImage(change.shift);
+    if (change.kind === 'shift') {
+      this.scrollImage(change.shift);
+      this.followShift(change.shift);
+    }
     this.paintSlot(model, change.slot);
     this.composite();
   }
@@ -139,6 +151,67 @@ export class HeatmapRenderer {
     this.stats.columnPaints += 1;
   }
 
+  // ---- view (zoom / pan) ------------------------------------------------------
+
+  bounds() {
+    return { slots: { start: 0, end: this.model.capacity }, rows: { start: 0, end: this.model.grid.rows } };
+  }
+
+  visible() {
+    const b = this.bounds();
+    if (!this.view) return b;
+    return { slots: clampRange(this.view.slots, b.slots), rows: clampRange(this.view.rows, b.rows) };
+  }
+
+  resetView() {
+    this.view = null;
+    if (this.model) this.composite();
+  }
+
+  get zoomed() {
+    return this.view !== null;
+  }
+
+  setView(view) {
+    const b = this.bounds();
+    this.view = isFullRange(view.slots, b.slots) && isFullRange(view.rows, b.rows) ? null : view;
+    this.composite();
+  }
+
+  /** Wheel zoom around a point: on the price axis it zooms price, elsewhere time. */
+  zoomAt(x, y, factor, axis) {
+    if (!this.model || !this.model.ready) return;
+    const plot = this.plot;
+    const v = this.visible();
+    const b = this.bounds();
+    if (axis === 'price') {
+      const anchor = v.rows.start + ((plot.y + plot.h - y) / plot.h) * (v.rows.end - v.rows.start);
+      this.setView({ slots: v.slots, rows: zoomRange(v.rows, anchor, factor, b.rows, Math.min(VIEW_ROWS_MIN, b.rows.end)) });
+    } else {
+      const anchor = v.slots.start + ((x - plot.x) / plot.w) * (v.slots.end - v.slots.start);
+      this.setView({ slots: zoomRange(v.slots, anchor, factor, b.slots, Math.min(VIEW_SLOTS_MIN, b.slots.end)), rows: v.rows });
+    }
+  }
+
+  /** Drag pan by CSS pixels (content follows the pointer). */
+  panBy(dx, dy) {
+    if (!this.view || !this.model || !this.model.ready) return;
+    const plot = this.plot;
+    const v = this.visible();
+    const b = this.bounds();
+    const slotDelta = (-dx / plot.w) * (v.slots.end - v.slots.start);
+    const rowDelta = (dy / plot.h) * (v.rows.end - v.rows.start);
+    this.setView({ slots: panRange(v.slots, slotDelta, b.slots), rows: panRange(v.rows, rowDelta, b.rows) });
+  }
+
+  /** A view that ends at the newest column follows the live edge; one panned into history stays on its times. */
+  followShift(shift) {
+    if (!this.view) return;
+    const b = this.bounds();
+    if (this.view.slots.end >= b.slots.end) return;
+    this.view = { ...this.view, slots: panRange(this.view.slots, -shift, b.slots) };
+  }
+
   // ---- compositing ----------------------------------------------------------
 
   composite() {
@@ -150,30 +223,66 @@ export class HeatmapRenderer {
     const model = this.model;
     if (model && model.ready) {
       const plot = this.plot;
+      const v = this.visible();
+      const rows = model.grid.rows;
       ctx.imageSmoothingEnabled = false;
-      ctx.drawImage(this.offscreen, 0, 0, model.capacity, model.grid.rows, plot.x, plot.y, plot.w, plot.h);
-      this.drawGrid(ctx, model, plot);
+      ctx.drawImage(
+        this.offscreen,
+        v.slots.start,
+        rows - v.rows.end,
+        v.slots.end - v.slots.start,
+        v.rows.end - v.rows.start,
+        plot.x,
+        plot.y,
+        plot.w,
+        plot.h,
+      );
+      const price = this.latestClose(model);
+      const priceY = Number.isFinite(price) ? this.priceToY(price, plot) : null;
+      const priceVisible = priceY !== null && priceY >= plot.y && priceY <= plot.y + plot.h;
+      this.drawGrid(ctx, model, plot, priceVisible ? priceY : null);
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(plot.x, plot.y, plot.w, plot.h);
+      ctx.clip();
       this.drawCandles(ctx, model, plot);
-      this.drawCurrentPrice(ctx, model, plot);
+      ctx.restore();
+      if (priceVisible) this.drawCurrentPrice(ctx, model, plot, price, priceY);
     }
     this.stats.renderCount += 1;
     this.stats.lastCompositeMs = performance.now() - started;
   }
 
+  /** Visible price band [low, high). */
+  priceRange() {
+    const v = this.visible();
+    const { minPrice, rowSize } = this.model.grid;
+    return { low: minPrice + v.rows.start * rowSize, high: minPrice + v.rows.end * rowSize };
+  }
+
   priceToY(price, plot = this.plot) {
-    const { minPrice, maxPrice } = this.model.grid;
-    return plot.y + plot.h * (1 - (price - minPrice) / (maxPrice - minPrice));
+    const { low, high } = this.priceRange();
+    return plot.y + plot.h * (1 - (price - low) / (high - low));
   }
 
   slotToX(slot, plot = this.plot) {
-    return plot.x + (slot * plot.w) / this.model.capacity;
+    const { slots } = this.visible();
+    return plot.x + ((slot - slots.start) * plot.w) / (slots.end - slots.start);
   }
 
-  drawGrid(ctx, model, plot) {
-    const { minPrice, maxPrice } = model.grid;
-    const prices = priceTicks(minPrice, maxPrice, Math.max(2, Math.floor(plot.h / PRICE_LABEL_SPACING_PX)));
-    const endMs = model.slotTimeMs(model.capacity);
-    const times = timeTicks(model.startMs, endMs, Math.max(2, Math.floor(plot.w / TIME_LABEL_SPACING_PX)));
+  slotWidth(plot = this.plot) {
+    const { slots } = this.visible();
+    return plot.w / (slots.end - slots.start);
+  }
+
+  /** Grid lines and axis labels; price labels that the current-price tag would cover are left out. */
+  drawGrid(ctx, model, plot, reservedY) {
+    const { low, high } = this.priceRange();
+    const { slots } = this.visible();
+    const prices = priceTicks(low, high, Math.max(2, Math.floor(plot.h / PRICE_LABEL_SPACING_PX)));
+    const startMs = model.startMs + slots.start * model.intervalMs;
+    const endMs = model.startMs + slots.end * model.intervalMs;
+    const times = timeTicks(startMs, endMs, Math.max(2, Math.floor(plot.w / TIME_LABEL_SPACING_PX)));
     ctx.font = '11px system-ui, -apple-system, Segoe UI, Roboto, sans-serif';
     ctx.textBaseline = 'middle';
     ctx.lineWidth = 1;
@@ -186,13 +295,14 @@ export class HeatmapRenderer {
       ctx.moveTo(plot.x, y);
       ctx.lineTo(plot.x + plot.w, y);
       ctx.stroke();
-      ctx.fillText(formatPrice(price, prices.step), plot.x + plot.w + 8, y);
+      if (reservedY === null || Math.abs(y - reservedY) > LABEL_CLEARANCE_PX) {
+        ctx.fillText(formatPrice(price, prices.step), plot.x + plot.w + 8, y);
+      }
     }
     ctx.textAlign = 'center';
     ctx.textBaseline = 'top';
-    const slotWidth = plot.w / model.capacity;
     for (const t of times.values) {
-      const x = Math.round(plot.x + ((t - model.startMs) / model.intervalMs) * slotWidth) + 0.5;
+      const x = Math.round(this.slotToX((t - model.startMs) / model.intervalMs, plot)) + 0.5;
       ctx.beginPath();
       ctx.moveTo(x, plot.y);
       ctx.lineTo(x, plot.y + plot.h);
@@ -202,10 +312,13 @@ export class HeatmapRenderer {
   }
 
   drawCandles(ctx, model, plot) {
-    const slotWidth = plot.w / model.capacity;
+    const slotWidth = this.slotWidth(plot);
+    const { slots } = this.visible();
+    const first = Math.max(0, Math.floor(slots.start));
+    const last = Math.min(model.capacity - 1, Math.ceil(slots.end));
     if (slotWidth >= CANDLE_MIN_WIDTH_PX) {
       const bodyWidth = Math.max(1, Math.floor(slotWidth * 0.6));
-      for (let slot = 0; slot < model.capacity; slot++) {
+      for (let slot = first; slot <= last; slot++) {
         const c = model.candles[slot];
         if (!c) continue;
         const xMid = Math.floor(this.slotToX(slot, plot) + slotWidth / 2) + 0.5;
@@ -225,7 +338,7 @@ export class HeatmapRenderer {
     ctx.lineWidth = 1.25;
     ctx.beginPath();
     let started = false;
-    for (let slot = 0; slot < model.capacity; slot++) {
+    for (let slot = first; slot <= last; slot++) {
       const c = model.candles[slot];
       if (!c) continue;
       const x = this.slotToX(slot, plot) + slotWidth / 2;
@@ -243,10 +356,8 @@ export class HeatmapRenderer {
     return NaN;
   }
 
-  drawCurrentPrice(ctx, model, plot) {
-    const price = this.latestClose(model);
-    if (!Number.isFinite(price)) return;
-    const y = Math.round(this.priceToY(price, plot)) + 0.5;
+  drawCurrentPrice(ctx, model, plot, price, priceY) {
+    const y = Math.round(priceY) + 0.5;
     ctx.save();
     ctx.setLineDash([4, 3]);
     ctx.strokeStyle = 'rgba(245,197,66,0.7)';
@@ -255,7 +366,7 @@ export class HeatmapRenderer {
     ctx.lineTo(plot.x + plot.w, y);
     ctx.stroke();
     ctx.restore();
-    this.axisLabel(ctx, formatPrice(price, model.grid.rowSize < 1 ? model.grid.rowSize : 0.1), plot.x + plot.w, y, COLORS.priceLabelBg, COLORS.priceLabelText);
+    this.axisLabel(ctx, formatPrice(price, 0.1), plot.x + plot.w, y, COLORS.priceLabelBg, COLORS.priceLabelText);
   }
 
   axisLabel(ctx, text, x, y, background, color) {
@@ -276,8 +387,9 @@ export class HeatmapRenderer {
     if (!model || !model.ready) return null;
     const plot = this.plot;
     if (x < plot.x || x >= plot.x + plot.w || y < plot.y || y >= plot.y + plot.h) return null;
-    const slot = Math.floor(((x - plot.x) / plot.w) * model.capacity);
-    const row = Math.floor(((plot.y + plot.h - y) / plot.h) * model.grid.rows);
+    const v = this.visible();
+    const slot = Math.floor(v.slots.start + ((x - plot.x) / plot.w) * (v.slots.end - v.slots.start));
+    const row = Math.floor(v.rows.start + ((plot.y + plot.h - y) / plot.h) * (v.rows.end - v.rows.start));
     return { slot, row };
   }
 
