@@ -71,10 +71,19 @@ impl BinGrid {
 
     /// Index of the bin holding `price` (an integer-valued float, so any magnitude is safe).
     pub fn index(&self, price: f64) -> f64 {
-        match self.inverse {
-            Some(inverse) => (price * inverse).floor(),
-            None => (price / self.size).floor(),
-        }
+        let bins = match self.inverse {
+            Some(inverse) => price * inverse,
+            None => price / self.size,
+        };
+        floor_non_negative(bins)
+    }
+
+    /// A price below which every price at or above one in bin `index` is still in bin `index`,
+    /// or `None` when the bin is too far out for that to be certain. Lets a sorted walk skip the
+    /// division for all but the first position of each bin while binning exactly like `index`:
+    /// the edge sits 1e-12 (relative) inside the bin, far beyond the 1e-16 rounding of `index`.
+    pub fn sure_upper_edge(&self, index: f64) -> Option<f64> {
+        (index < SURE_EDGE_INDEX_LIMIT).then(|| self.price(index + 1.0) * (1.0 - SURE_EDGE_MARGIN))
     }
 
     /// Lower edge of bin `index`: the level price.
@@ -83,6 +92,24 @@ impl BinGrid {
             Some(inverse) => index / inverse,
             None => index * self.size,
         }
+    }
+}
+
+/// Relative margin of `sure_upper_edge` below the true bin edge.
+const SURE_EDGE_MARGIN: f64 = 1e-12;
+/// Bin indices from here on are so large that the margin no longer spans a whole unit.
+const SURE_EDGE_INDEX_LIMIT: f64 = 1e9;
+
+/// Below this every f64 is exactly representable as an integer and fits an i64.
+const EXACT_INTEGER_LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53
+
+/// floor() for prices, which are never negative: truncating through i64 is two instructions,
+/// while `f64::floor` is a libm call on baseline x86-64 (snapshot builds floor every position).
+fn floor_non_negative(value: f64) -> f64 {
+    if value < EXACT_INTEGER_LIMIT {
+        (value as i64) as f64
+    } else {
+        value.floor()
     }
 }
 
@@ -134,6 +161,29 @@ mod tests {
     fn decimal_grid_prints_clean_prices() {
         let grid = BinGrid::new(0.01).unwrap();
         assert_eq!(grid.price(grid.index(0.0712)), 0.07);
+    }
+
+    #[test]
+    fn flooring_matches_f64_floor() {
+        for value in [0.0, 0.3, 1.0, 2.999_999, 12_345.678, 9.1e15, 1e17, 3.5e21] {
+            assert_eq!(floor_non_negative(value), value.floor(), "{value}");
+        }
+    }
+
+    #[test]
+    fn prices_below_the_sure_edge_stay_in_the_bin() {
+        for size in [100.0, 5.0, 0.3, 0.01, 7e-9] {
+            let grid = BinGrid::new(size).unwrap();
+            for index in [0.0, 1.0, 599.0, 123_456.0] {
+                let edge = grid.sure_upper_edge(index).unwrap();
+                assert_eq!(
+                    grid.index(edge.next_down()),
+                    index,
+                    "size {size} index {index}"
+                );
+                assert!(edge < grid.price(index + 1.0));
+            }
+        }
     }
 
     #[test]

@@ -19,5 +19,5 @@ pub use bins::{default_bin_size, BIN_SIZE_MAX, BIN_SIZE_MIN};
 pub use outcome::BarOutcome;
 pub use params::{EngineParams, LeverageTier, ParamsError, LEVERAGE_MAX, MMR_LIMIT, TIERS_MAX};
 pub use snapshot::{Level, Snapshot, SnapshotError};
-pub use state_machine::{Engine, DUST_USD};
+pub use state_machine::{Engine, DUST_USD, POSITIONS_MAX_PER_SIDE};
 pub use timeseries::{PriceRange, Timeseries, TimeseriesError};

@@ -18,8 +18,10 @@ fn price_key(price: f64) -> u64 {
     price.to_bits()
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SideBook {
+    /// Most distinct liquidation prices kept; beyond it a new slice joins the nearest price.
+    positions_max: usize,
     /// Liquidation price key -> raw amount (> 0).
     positions: BTreeMap<u64, f64>,
     /// Min-heap of (raw amount bits, price key) so dust can be found without scanning the book.
@@ -30,6 +32,15 @@ pub struct SideBook {
 }
 
 impl SideBook {
+    pub fn new(positions_max: usize) -> Self {
+        Self {
+            positions_max: positions_max.max(1),
+            positions: BTreeMap::new(),
+            dust_index: BinaryHeap::new(),
+            raw_sum: 0.0,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.positions.len()
     }
@@ -46,8 +57,12 @@ impl SideBook {
     }
 
     /// Adds `raw` (> 0, finite) at `liquidation_price` (> 0, finite), merging with an equal price.
+    /// A full book merges a new price into the nearest existing one instead (bounded memory).
     pub fn add(&mut self, liquidation_price: f64, raw: f64) {
-        let key = price_key(liquidation_price);
+        let mut key = price_key(liquidation_price);
+        if self.positions.len() >= self.positions_max && !self.positions.contains_key(&key) {
+            key = self.nearest_key(liquidation_price).unwrap_or(key);
+        }
         let merged = match self.positions.entry(key) {
             Entry::Occupied(mut existing) => {
                 *existing.get_mut() += raw;
@@ -127,6 +142,24 @@ impl SideBook {
         removed
     }
 
+    /// The existing liquidation price closest to `price` (the lower one on a tie).
+    fn nearest_key(&self, price: f64) -> Option<u64> {
+        let key = price_key(price);
+        let below = self
+            .positions
+            .range(..key)
+            .next_back()
+            .map(|(&below, _)| below);
+        let above = self.positions.range(key..).next().map(|(&above, _)| above);
+        match (below, above) {
+            (Some(below), Some(above)) => {
+                let closer_above = f64::from_bits(above) - price < price - f64::from_bits(below);
+                Some(if closer_above { above } else { below })
+            }
+            (below, above) => below.or(above),
+        }
+    }
+
     fn subtract(&mut self, raw: f64) {
         // An empty book has exactly zero; this also discards accumulated rounding drift.
         self.raw_sum = if self.positions.is_empty() {
@@ -150,8 +183,10 @@ impl SideBook {
 mod tests {
     use super::*;
 
+    const ROOMY: usize = 1_000;
+
     fn book(entries: &[(f64, f64)]) -> SideBook {
-        let mut book = SideBook::default();
+        let mut book = SideBook::new(ROOMY);
         for &(price, raw) in entries {
             book.add(price, raw);
         }
@@ -203,12 +238,27 @@ mod tests {
 
     #[test]
     fn dust_index_stays_bounded_under_churn() {
-        let mut book = SideBook::default();
+        let mut book = SideBook::new(ROOMY);
         for step in 0..100_000 {
             book.add(100.0 + f64::from(step % 7), 1.0);
             book.remove_at_or_above(50.0);
         }
         // Rebuilt once it exceeds 2 * live (1) + slack, so it never grows past that plus the new entry.
         assert!(book.dust_index.len() <= 2 + DUST_INDEX_SLACK_ENTRIES + 1);
+    }
+
+    #[test]
+    fn a_full_book_merges_into_the_nearest_price() {
+        let mut book = SideBook::new(2);
+        book.add(100.0, 1.0);
+        book.add(110.0, 1.0);
+        book.add(108.0, 5.0);
+        book.add(101.0, 7.0);
+        book.add(100.0, 2.0);
+        assert_eq!(
+            book.iter().collect::<Vec<_>>(),
+            vec![(100.0, 10.0), (110.0, 6.0)]
+        );
+        assert_eq!(book.raw_sum(), 16.0);
     }
 }

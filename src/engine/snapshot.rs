@@ -92,12 +92,19 @@ pub fn build(
 /// Sums ascending (price, USD) pairs per bin; the output is ascending by bin index.
 fn bin_sorted(positions: impl Iterator<Item = (f64, f64)>, grid: BinGrid) -> Vec<(f64, f64)> {
     let mut bins: Vec<(f64, f64)> = Vec::new();
+    // Prices below this are in the last bin; NEG_INFINITY until the first position.
+    let mut sure_edge = f64::NEG_INFINITY;
     for (price, usd) in positions {
+        if let (true, Some((_, sum))) = (price < sure_edge, bins.last_mut()) {
+            *sum += usd;
+            continue;
+        }
         let index = grid.index(price);
         match bins.last_mut() {
             Some((last_index, sum)) if *last_index == index => *sum += usd,
             _ => bins.push((index, usd)),
         }
+        sure_edge = grid.sure_upper_edge(index).unwrap_or(f64::NEG_INFINITY);
     }
     bins
 }

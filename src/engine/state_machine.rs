@@ -16,6 +16,9 @@ use super::snapshot::{self, BarMark, Snapshot, SnapshotError};
 /// Positions worth less than this (USD) are dropped after a proportional close, and tier slices
 /// smaller than this are not opened.
 pub const DUST_USD: f64 = 0.01;
+/// Most distinct liquidation prices per side (about 50 MB per side when full). Real and
+/// synthetic series hold thousands; beyond the bound new slices join the nearest price.
+pub const POSITIONS_MAX_PER_SIDE: usize = 1_000_000;
 /// When the global scale falls below this, it is folded into the stored amounts (O(n), rare:
 /// about 230 halvings of all open interest) so stored amounts never overflow.
 const SCALE_RENORMALISE_BELOW: f64 = 1e-70;
@@ -60,8 +63,8 @@ impl Engine {
             .collect();
         Ok(Self {
             tiers,
-            longs: SideBook::default(),
-            shorts: SideBook::default(),
+            longs: SideBook::new(POSITIONS_MAX_PER_SIDE),
+            shorts: SideBook::new(POSITIONS_MAX_PER_SIDE),
             scale: 1.0,
             previous_open_interest: None,
             last_bar: None,
@@ -232,7 +235,11 @@ mod tests {
         engine
     }
 
-    fn positions(engine: &Engine) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+    /// (liquidation price, USD) in ascending price.
+    type Positions = Vec<(f64, f64)>;
+
+    /// The open longs and shorts.
+    fn positions(engine: &Engine) -> (Positions, Positions) {
         let usd = |(price, raw): (f64, f64)| (price, raw * engine.scale);
         (
             engine.longs.iter().map(usd).collect(),

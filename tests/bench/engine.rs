@@ -2,6 +2,7 @@
 //!
 //! 1. Bars applied per second over a year of synthetic 1-minute bars (target >= 1,000,000/s).
 //! 2. Time to build a snapshot from about 100,000 open positions (target < 1 ms).
+//!
 //! Prints a table of medians; docs/benchmarks.md ("Engine") records the results.
 
 use liquidationheatmap::demo::synthetic::synthetic_bars;
