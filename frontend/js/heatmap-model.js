@@ -17,6 +17,8 @@ import { positivePercentile } from './color-scale.js';
 // the server sends (memory stays flat for a tab left open all day).
 export const COLUMNS_MAX = 2000;
 export const ROWS_MAX = 600;
+// Cells read to estimate the colour scale (see densityScale).
+export const SCALE_SAMPLES_MAX = 40000;
 
 export class HeatmapModel {
   constructor() {
@@ -168,16 +170,28 @@ export class HeatmapModel {
     this.candles[slot] = { open, high: Math.max(open, price), low: Math.min(open, price), close: price };
   }
 
-  /** Contrast reference: high percentile of long+short density over all cells. */
+  /**
+   * Contrast reference: high percentile of long+short density over the
+   * cells. Reads an evenly strided sample of at most SCALE_SAMPLES_MAX cells
+   * instead of all of them, so a full repaint stays well inside one frame.
+   */
   densityScale(percentile) {
     if (!this.ready) return 0;
-    const totals = new Float32Array(this.capacity * this.grid.rows);
+    const rows = this.grid.rows;
+    const cells = this.capacity * rows;
+    // Odd stride: never a multiple of an even row count, so the sample walks
+    // across rows instead of repeating the same ones.
+    const stride = Math.max(1, Math.floor(cells / SCALE_SAMPLES_MAX)) | 1;
+    const sample = new Float64Array(Math.ceil(cells / stride));
     let n = 0;
-    for (const column of this.columns) {
+    for (let cell = 0; cell < cells; cell += stride) {
+      const column = this.columns[Math.floor(cell / rows)];
       if (!column) continue;
-      for (let r = 0; r < this.grid.rows; r++) totals[n++] = column.long[r] + column.short[r];
+      const r = cell % rows;
+      const v = column.long[r] + column.short[r];
+      if (v > 0) sample[n++] = v;
     }
-    return positivePercentile(totals.subarray(0, n), percentile);
+    return positivePercentile(sample.subarray(0, n), percentile);
   }
 
   columnCount() {

@@ -99,7 +99,12 @@ export class HeatmapRenderer {
       this.view = null; // a different grid: the old zoom means nothing
     }
     this.scaleMax = model.densityScale(this.percentile);
-    const image = this.offCtx.createImageData(capacity, rows);
+    // Reuse the pixel buffer between repaints of the same size (no 1-2 MB
+    // allocation per live rescale).
+    if (!this.fullImage || this.fullImage.width !== capacity || this.fullImage.height !== rows) {
+      this.fullImage = this.offCtx.createImageData(capacity, rows);
+    }
+    const image = this.fullImage;
     paintAll(new Uint32Array(image.data.buffer), model, this.lut, this.intensityTable, this.scaleMax);
     this.offCtx.putImageData(image, 0, 0);
     this.stats.fullRebuilds += 1;
