@@ -131,6 +131,23 @@ fn json(snapshot: &Snapshot) -> String {
     serde_json::to_string(snapshot).expect("snapshots serialize")
 }
 
+/// A copy of `bar` broken in one of the ways the engine must reject.
+fn corrupted(bar: &Bar, how: usize) -> Bar {
+    let mut bad = *bar;
+    match how % 6 {
+        0 => bad.low = f64::NAN,
+        1 => bad.high = bad.low * 0.5,
+        2 => bad.close = -1.0,
+        3 => bad.open_interest_usd = Some(f64::INFINITY),
+        4 => bad.open_time_ms -= BAR_MS, // not after the previous bar
+        _ => {
+            bad.volume = Some(1.0);
+            bad.taker_buy_volume = Some(2.0);
+        }
+    }
+    bad
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
@@ -230,5 +247,31 @@ proptest! {
         let whole_tail: Vec<String> = whole.snapshots[split..].iter().map(json).collect();
         let later_all: Vec<String> = later.snapshots.iter().map(json).collect();
         prop_assert_eq!(whole_tail, later_all);
+    }
+
+    #[test]
+    fn a_rejected_bar_changes_nothing(
+        steps in prop::collection::vec(step(), 2..150),
+        position_fraction in 0.0..1.0f64,
+        how in 0usize..6,
+        params in params(),
+    ) {
+        let bars = bars_from(&steps);
+        // Insert the broken bar after at least one good bar so "not after the previous" applies.
+        let position = ((bars.len() as f64 * position_fraction) as usize).clamp(1, bars.len() - 1);
+        let mut engine = Engine::new(params.clone()).expect("valid params");
+        let mut last = BarOutcome::default();
+        for (index, bar) in bars.iter().enumerate() {
+            if index == position {
+                prop_assert!(engine.apply(&corrupted(bar, how)).is_err());
+            }
+            last = engine.apply(bar).expect("generated bars are valid");
+        }
+        let (clean, clean_last) = replay(&bars, &params);
+        prop_assert_eq!(engine.totals(), clean.totals());
+        prop_assert_eq!(
+            json(&engine.snapshot(BIN_SIZE, &last).expect("a bar was applied")),
+            json(&clean.snapshot(BIN_SIZE, &clean_last).expect("a bar was applied"))
+        );
     }
 }

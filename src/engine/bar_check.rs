@@ -7,6 +7,9 @@ use std::fmt;
 /// Prices above this are rejected: a liquidation price must stay finite after multiplying by up to
 /// 2, and no traded asset is quoted anywhere near it.
 pub const PRICE_MAX: f64 = 1e12;
+/// Open interest above this (USD) is rejected: a thousand times any real market, and low enough
+/// that stored amounts (USD / scale, scale >= 1e-70) stay far from f64 overflow.
+pub const OPEN_INTEREST_MAX_USD: f64 = 1e15;
 /// Bar times must lie in [0, this]: 9999-12-31T23:59:59.999Z, so the ISO-8601 year has 4 digits.
 pub const OPEN_TIME_MAX_MS: i64 = 253_402_300_799_999;
 /// Relative slack allowed when checking the VWAP against [low, high] and the taker-buy volume
@@ -26,10 +29,11 @@ pub enum BarError {
         field: &'static str,
         value: f64,
     },
-    /// A price is above [`PRICE_MAX`].
-    PriceTooLarge {
+    /// A price is above [`PRICE_MAX`] or the open interest above [`OPEN_INTEREST_MAX_USD`].
+    TooLarge {
         field: &'static str,
         value: f64,
+        limit: f64,
     },
     /// A volume or the open interest is negative.
     Negative {
@@ -75,9 +79,11 @@ impl fmt::Display for BarError {
                 write!(f, "{field} is {value}, not a finite number")
             }
             Self::NotPositive { field, value } => write!(f, "{field} is {value}, must be > 0"),
-            Self::PriceTooLarge { field, value } => {
-                write!(f, "{field} is {value}, above the limit {PRICE_MAX}")
-            }
+            Self::TooLarge {
+                field,
+                value,
+                limit,
+            } => write!(f, "{field} is {value}, above the limit {limit}"),
             Self::Negative { field, value } => write!(f, "{field} is {value}, must be >= 0"),
             Self::HighBelowLow { high, low } => write!(f, "high {high} is below low {low}"),
             Self::OutsideRange {
@@ -166,6 +172,16 @@ pub fn check_bar(bar: &Bar, previous_ms: Option<i64>) -> Result<(), BarError> {
             check_amount(field, value)?;
         }
     }
+    if let Some(value) = bar
+        .open_interest_usd
+        .filter(|&value| value > OPEN_INTEREST_MAX_USD)
+    {
+        return Err(BarError::TooLarge {
+            field: "open_interest_usd",
+            value,
+            limit: OPEN_INTEREST_MAX_USD,
+        });
+    }
     check_volumes(bar)
 }
 
@@ -177,7 +193,11 @@ fn check_price(field: &'static str, value: f64) -> Result<(), BarError> {
         return Err(BarError::NotPositive { field, value });
     }
     if value > PRICE_MAX {
-        return Err(BarError::PriceTooLarge { field, value });
+        return Err(BarError::TooLarge {
+            field,
+            value,
+            limit: PRICE_MAX,
+        });
     }
     Ok(())
 }
@@ -323,6 +343,22 @@ mod tests {
             Err(BarError::Negative {
                 field: "open_interest_usd",
                 value: -1.0
+            })
+        );
+    }
+
+    #[test]
+    fn absurd_open_interest_is_rejected() {
+        let bar = Bar {
+            open_interest_usd: Some(1e300),
+            ..good_bar()
+        };
+        assert_eq!(
+            check_bar(&bar, None),
+            Err(BarError::TooLarge {
+                field: "open_interest_usd",
+                value: 1e300,
+                limit: OPEN_INTEREST_MAX_USD
             })
         );
     }
