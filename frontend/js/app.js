@@ -133,22 +133,15 @@ function refreshStats() {
   els.statPrice.textContent = Number.isFinite(price) ? formatPrice(price, 0.1) : '–';
   const first = model.ready ? model.candles.find(Boolean) : null;
   if (first && Number.isFinite(price) && first.open > 0) {
-    const change = ((price - first.open) / first.open) * 100;
+    const raw = ((price - first.open) / first.open) * 100;
+    const change = Math.abs(raw) < 0.005 ? 0 : raw; // no "-0.00%"
     els.statChange.textContent = `${change >= 0 ? '+' : ''}${change.toFixed(2)}% ${state.timeWindow}`;
     els.statChange.dataset.sign = change >= 0 ? 'up' : 'down';
   } else {
     els.statChange.textContent = '';
   }
-  let longTotal = 0;
-  let shortTotal = 0;
-  if (column) {
-    for (const level of column.snapshot.levels || []) {
-      longTotal += level.long_density > 0 ? level.long_density : 0;
-      shortTotal += level.short_density > 0 ? level.short_density : 0;
-    }
-  }
-  els.statLong.textContent = column ? formatUsd(longTotal) : '–';
-  els.statShort.textContent = column ? formatUsd(shortTotal) : '–';
+  els.statLong.textContent = column ? formatUsd(column.longTotal) : '–';
+  els.statShort.textContent = column ? formatUsd(column.shortTotal) : '–';
   els.statSource.textContent = state.source || '–';
   els.statUpdated.textContent = state.lastUpdateMs ? formatAge(Date.now() - state.lastUpdateMs) : '–';
   if (model.ready && renderer.model === model) {
@@ -485,6 +478,12 @@ function wireControls() {
 
   // Close the socket deliberately so the server frees the slot at once.
   window.addEventListener('pagehide', () => client && client.disconnect());
+  // Back/forward cache restored the page: the socket was closed on pagehide.
+  window.addEventListener('pageshow', (event) => {
+    if (!event.persisted || !client) return;
+    loadHistory();
+    connectOrPoll();
+  });
 }
 
 // ---- start ----------------------------------------------------------------------

@@ -107,9 +107,20 @@ export class HeatmapModel {
     return this.startMs + slot * this.intervalMs;
   }
 
+  /**
+   * Binned densities plus the side totals over all levels (also those outside
+   * the visible band). The raw levels are not kept: hundreds of columns of
+   * thousands of level objects would cost a long-lived tab tens of megabytes.
+   */
   makeColumn(snapshot, timeMs) {
     const { long, short } = binLevels(snapshot.levels, this.grid);
-    return { timeMs, long, short, currentPrice: snapshot.current_price, snapshot };
+    let longTotal = 0;
+    let shortTotal = 0;
+    for (const level of snapshot.levels || []) {
+      if (level.long_density > 0) longTotal += level.long_density;
+      if (level.short_density > 0) shortTotal += level.short_density;
+    }
+    return { timeMs, long, short, longTotal, shortTotal, currentPrice: snapshot.current_price };
   }
 
   newestSlot() {

@@ -142,3 +142,15 @@ test('history with no usable time loads nothing', () => {
   assert.equal(model.loadHistory({ snapshots: [], intervalMs: FIVE_MIN, capacity: 3 }), false);
   assert.equal(model.ready, false);
 });
+
+test('side totals count every level, also those outside the visible band', () => {
+  const model = loaded();
+  model.applySnapshot(snapshot(T0 + 10 * FIVE_MIN, 1000, [
+    { price: 990, long_density: 4, short_density: 0 },
+    { price: 1010, long_density: 0, short_density: 6 },
+    { price: 100, long_density: 50, short_density: 0 },
+  ]));
+  const column = model.columns[model.newestSlot()];
+  assert.equal(column.longTotal, 54);
+  assert.equal(column.shortTotal, 6);
+});
