@@ -83,8 +83,11 @@ export function fetchKlines({ symbol, timeWindow }) {
 
 /**
  * Snapshots from `sinceMs` on, for the polling fallback. Asks for just that
- * range; a server that rejects the range form gets the whole window instead
- * (and is not asked for ranges again).
+ * range (start one bucket early so the range is never empty when no new bar
+ * has arrived; the server's end defaults to its newest data). A server that
+ * does not know the range parameters (400) is polled with the whole window
+ * from then on; a range it cannot serve right now (422) gets the whole
+ * window for this poll only.
  */
 export class RecentSnapshotFetcher {
   constructor(fetchImpl = globalThis.fetch) {
@@ -93,19 +96,14 @@ export class RecentSnapshotFetcher {
   }
 
   async fetch({ symbol, timeWindow, sinceMs }) {
-    const { interval, windowMs } = TIME_WINDOWS[timeWindow];
+    const { interval } = TIME_WINDOWS[timeWindow];
     if (this.rangeSupported && Number.isFinite(sinceMs)) {
-      const path = heatmapPath({
-        symbol,
-        interval,
-        startTime: new Date(sinceMs).toISOString(),
-        endTime: new Date(sinceMs + windowMs).toISOString(),
-      });
+      const startTime = new Date(sinceMs - intervalToMs(interval)).toISOString();
       try {
-        return await fetchJson(path, { fetchImpl: this.fetchImpl });
+        return await fetchJson(heatmapPath({ symbol, interval, startTime }), { fetchImpl: this.fetchImpl });
       } catch (err) {
         if (!(err instanceof ApiError) || (err.status !== 400 && err.status !== 422)) throw err;
-        this.rangeSupported = false;
+        if (err.status === 400) this.rangeSupported = false;
       }
     }
     return fetchJson(heatmapPath({ symbol, interval, timeWindow }), { fetchImpl: this.fetchImpl });

@@ -212,6 +212,7 @@ function applyHistory(heatmap, klines, intervalMs, windowMs) {
     intervalMs,
     capacity: windowMs / intervalMs,
     anchorMs: snapshots.length === 0 && candles.length === 0 && Number.isFinite(anchor) ? anchor : null,
+    levelStep: Number(meta.price_bin_size) > 0 ? Number(meta.price_bin_size) : 0,
   });
   state.source = meta.source || state.source;
   state.historyLoads += 1;

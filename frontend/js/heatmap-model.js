@@ -44,7 +44,7 @@ export class HeatmapModel {
    * (meta.end_time); the window ends at its bucket, not at the browser clock,
    * because the demo data is historical.
    */
-  loadHistory({ snapshots, candles = [], intervalMs, capacity, anchorMs = null, rowsMax = ROWS_MAX }) {
+  loadHistory({ snapshots, candles = [], intervalMs, capacity, anchorMs = null, rowsMax = ROWS_MAX, levelStep: knownStep = 0 }) {
     if (!(intervalMs > 0)) throw new RangeError(`intervalMs must be positive, got ${intervalMs}`);
     this.clear();
     this.intervalMs = intervalMs;
@@ -74,7 +74,9 @@ export class HeatmapModel {
     const range = paddedPriceRange(lows, highs);
     if (!range) return false;
 
-    let levelStep = 0;
+    // The server's bin size when it says so (meta.price_bin_size), else the
+    // spacing seen in the data.
+    let levelStep = knownStep > 0 ? knownStep : 0;
     for (let i = snapshots.length - 1; i >= 0 && levelStep === 0; i--) levelStep = detectLevelStep(snapshots[i].levels || []);
     this.grid = makePriceGrid(range.min, range.max, levelStep, rowsMax);
     this.columns = new Array(this.capacity).fill(null);

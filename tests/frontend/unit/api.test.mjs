@@ -26,8 +26,11 @@ before(async () => {
       return send(400, { error: { code: 'BAD_REQUEST', message: 'upgrade required' } });
     }
     if (url.pathname === '/liquidations/heatmap-timeseries') {
-      if (url.searchParams.has('start_time') && rangeMode === 'rejected') {
-        return send(422, { error: { code: 'INVALID_PARAMETER', message: 'start_time not supported' } });
+      if (url.searchParams.has('start_time') && rangeMode === 'unknown') {
+        return send(400, { error: { code: 'INVALID_PARAMETER', message: 'unknown parameter "start_time"' } });
+      }
+      if (url.searchParams.has('start_time') && rangeMode === 'unservable') {
+        return send(422, { error: { code: 'INVALID_WINDOW', message: 'start is not before end' } });
       }
       return send(200, { data: [{ timestamp: '2026-06-14T14:55:00Z' }], meta: { path: url.search } });
     }
@@ -85,19 +88,20 @@ test('heatmap paths carry symbol, interval and the time selection', () => {
   assert.equal(url.searchParams.get('time_window'), '48h');
 });
 
-test('polling asks only for the range since the newest column', async () => {
+test('polling asks for the range from one bucket before the newest column', async () => {
   rangeMode = 'accepted';
   requests.length = 0;
   const fetcher = new RecentSnapshotFetcher(localFetch);
   const since = Date.UTC(2026, 5, 14, 14, 50);
   await fetcher.fetch({ symbol: 'BTCUSDT', timeWindow: '48h', sinceMs: since });
   assert.equal(requests.length, 1);
-  assert.equal(requests[0].searchParams.get('start_time'), '2026-06-14T14:50:00.000Z');
+  assert.equal(requests[0].searchParams.get('start_time'), '2026-06-14T14:45:00.000Z');
+  assert.equal(requests[0].searchParams.get('end_time'), null, 'the end defaults to the newest data');
   assert.equal(requests[0].searchParams.get('time_window'), null);
 });
 
-test('a server that rejects ranges is polled with the whole window from then on', async () => {
-  rangeMode = 'rejected';
+test('a server that does not know the range parameters is polled with the whole window from then on', async () => {
+  rangeMode = 'unknown';
   requests.length = 0;
   const fetcher = new RecentSnapshotFetcher(localFetch);
   const body = await fetcher.fetch({ symbol: 'BTCUSDT', timeWindow: '48h', sinceMs: Date.UTC(2026, 5, 14) });
@@ -106,4 +110,14 @@ test('a server that rejects ranges is polled with the whole window from then on'
   assert.deepEqual(requests.map((u) => u.searchParams.has('start_time')), [true, false, false]);
   assert.equal(requests[2].searchParams.get('time_window'), '48h');
   rangeMode = 'accepted';
+});
+
+test('a range the server cannot serve now falls back to the window for that poll only', async () => {
+  rangeMode = 'unservable';
+  requests.length = 0;
+  const fetcher = new RecentSnapshotFetcher(localFetch);
+  await fetcher.fetch({ symbol: 'BTCUSDT', timeWindow: '48h', sinceMs: Date.UTC(2026, 5, 14) });
+  rangeMode = 'accepted';
+  await fetcher.fetch({ symbol: 'BTCUSDT', timeWindow: '48h', sinceMs: Date.UTC(2026, 5, 14) });
+  assert.deepEqual(requests.map((u) => u.searchParams.has('start_time')), [true, false, true]);
 });

@@ -154,3 +154,14 @@ test('side totals count every level, also those outside the visible band', () =>
   assert.equal(column.longTotal, 54);
   assert.equal(column.shortTotal, 6);
 });
+
+test('a bin size given by the server sets the row size even when the data skips bins', () => {
+  const model = new HeatmapModel();
+  model.loadHistory({
+    snapshots: [snapshot(T0, 1000, [{ price: 900, long_density: 1, short_density: 0 }, { price: 1100, long_density: 0, short_density: 1 }])],
+    intervalMs: FIVE_MIN,
+    capacity: 2,
+    levelStep: 10,
+  });
+  assert.equal(model.grid.rowSize, 10);
+});
