@@ -325,6 +325,7 @@ export class HeatmapWebSocket {
 
   startKeepalive() {
     this.stopKeepalive();
+    this.lastPingAtMs = this.timers.now();
     this.pingTimer = this.timers.setInterval(() => this.sendPing(), this.options.pingIntervalMs);
   }
 
@@ -338,6 +339,7 @@ export class HeatmapWebSocket {
   sendPing() {
     if (!this.send({ action: 'ping' })) return;
     this.pingSentAtMs = this.timers.now();
+    this.lastPingAtMs = this.pingSentAtMs;
     if (this.pongTimer !== null) return; // an earlier ping is still waiting
     this.pongTimer = this.timers.setTimeout(() => {
       this.pongTimer = null;
@@ -405,7 +407,18 @@ export class HeatmapWebSocket {
     for (const group of chunk(symbols, SYMBOLS_PER_MESSAGE_MAX)) this.send({ action, symbols: group });
   }
 
+  /**
+   * Browsers throttle timers in background tabs (Chrome: to once a minute),
+   * which would stretch the ping period past the server's idle timeout.
+   * Message events are not throttled, so a due ping also goes out here.
+   */
+  pingIfDue() {
+    if (this.pingTimer === null) return;
+    if (this.timers.now() - this.lastPingAtMs >= this.options.pingIntervalMs) this.sendPing();
+  }
+
   handleMessage(raw) {
+    this.pingIfDue();
     let message;
     try {
       message = JSON.parse(raw);

@@ -305,6 +305,22 @@ describe('keepalive', () => {
     assert.equal(h.WS.instances.length, 1);
   });
 
+  test('a ping that a throttled timer missed is sent on the next incoming message', async () => {
+    const h = await connected();
+    h.client.subscribe(['BTCUSDT']);
+    h.clock.nowMs += 31_000; // a background tab: time passes, the interval does not fire
+    h.WS.latest().receive(snapshotMessage('BTCUSDT', 1));
+    assert.deepEqual(h.WS.latest().sent.filter((m) => m.action === 'ping'), [{ action: 'ping' }]);
+  });
+
+  test('messages do not cause extra pings before the interval is due', async () => {
+    const h = await connected();
+    h.client.subscribe(['BTCUSDT']);
+    h.clock.nowMs += 29_000;
+    h.WS.latest().receive(snapshotMessage('BTCUSDT', 1));
+    assert.equal(h.WS.latest().sent.filter((m) => m.action === 'ping').length, 0);
+  });
+
   test('ping interval and pong timeout are configurable', async () => {
     const h = await connected({ pingIntervalMs: 1000, pongTimeoutMs: 200 });
     await h.clock.advance(1000);
