@@ -14,7 +14,7 @@ mod state_machine;
 pub mod timeseries;
 
 pub use bar::Bar;
-pub use bar_check::{BarError, OPEN_INTEREST_MAX_USD, OPEN_TIME_MAX_MS, PRICE_MAX};
+pub use bar_check::{check_bar, BarError, OPEN_INTEREST_MAX_USD, OPEN_TIME_MAX_MS, PRICE_MAX};
 pub use bins::{default_bin_size, BIN_SIZE_MAX, BIN_SIZE_MIN};
 pub use outcome::BarOutcome;
 pub use params::{EngineParams, LeverageTier, ParamsError, LEVERAGE_MAX, MMR_LIMIT, TIERS_MAX};

@@ -18,6 +18,12 @@ fn price_key(price: f64) -> u64 {
     price.to_bits()
 }
 
+/// A dust index entry: the raw amount's bits above the price key, so one integer comparison
+/// orders by amount (then price).
+fn dust_entry(raw: f64, key: u64) -> u128 {
+    (u128::from(raw.to_bits()) << 64) | u128::from(key)
+}
+
 #[derive(Debug, Clone)]
 pub struct SideBook {
     /// Most distinct liquidation prices kept; beyond it a new slice joins the nearest price.
@@ -27,7 +33,7 @@ pub struct SideBook {
     /// Min-heap of (raw amount bits, price key) so dust can be found without scanning the book.
     /// Entries go stale when a position is merged or removed; a stale entry no longer matches the
     /// book and is discarded when popped. Every live position has a matching entry.
-    dust_index: BinaryHeap<Reverse<(u64, u64)>>,
+    dust_index: BinaryHeap<Reverse<u128>>,
     raw_sum: f64,
 }
 
@@ -71,7 +77,7 @@ impl SideBook {
             Entry::Vacant(slot) => *slot.insert(raw),
         };
         self.raw_sum += raw;
-        self.dust_index.push(Reverse((merged.to_bits(), key)));
+        self.dust_index.push(Reverse(dust_entry(merged, key)));
         if self.dust_index.len() > 2 * self.positions.len() + DUST_INDEX_SLACK_ENTRIES {
             self.rebuild_dust_index();
         }
@@ -109,7 +115,8 @@ impl SideBook {
     /// amount removed. Costs O(log n) per removed position plus stale index entries popped.
     pub fn remove_dust(&mut self, scale: f64, dust_usd: f64) -> f64 {
         let mut removed = 0.0;
-        while let Some(&Reverse((raw_bits, key))) = self.dust_index.peek() {
+        while let Some(&Reverse(entry)) = self.dust_index.peek() {
+            let (raw_bits, key) = ((entry >> 64) as u64, entry as u64);
             if f64::from_bits(raw_bits) * scale >= dust_usd {
                 break;
             }
@@ -173,7 +180,7 @@ impl SideBook {
         let entries: Vec<_> = self
             .positions
             .iter()
-            .map(|(&key, &raw)| Reverse((raw.to_bits(), key)))
+            .map(|(&key, &raw)| Reverse(dust_entry(raw, key)))
             .collect();
         self.dust_index = BinaryHeap::from(entries);
     }

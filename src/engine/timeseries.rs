@@ -4,7 +4,7 @@
 //! one snapshot is emitted per interval bucket of the window that contains at least one bar.
 
 use super::bar::Bar;
-use super::bar_check::BarError;
+use super::bar_check::{BarError, OPEN_TIME_MAX_MS};
 use super::bins::{default_bin_size, BIN_SIZE_MAX, BIN_SIZE_MIN};
 use super::outcome::BarOutcome;
 use super::params::{EngineParams, ParamsError};
@@ -68,9 +68,11 @@ impl fmt::Display for TimeseriesError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Params(error) => write!(f, "invalid model parameters: {error}"),
-            Self::WindowInvalid { start_ms, end_ms } => {
-                write!(f, "window start {start_ms} ms is after its end {end_ms} ms")
-            }
+            Self::WindowInvalid { start_ms, end_ms } => write!(
+                f,
+                "window [{start_ms}, {end_ms}] ms is invalid: start must not be after end, and \
+                 both must lie in [0, {OPEN_TIME_MAX_MS}] ms"
+            ),
             Self::IntervalInvalid { interval_ms } => {
                 write!(f, "interval {interval_ms} ms must be positive")
             }
@@ -106,7 +108,11 @@ pub fn run(
     interval_ms: i64,
     bin_size: Option<f64>,
 ) -> Result<Timeseries, TimeseriesError> {
-    if window_start_ms > window_end_ms {
+    let representable = 0..=OPEN_TIME_MAX_MS;
+    if window_start_ms > window_end_ms
+        || !representable.contains(&window_start_ms)
+        || !representable.contains(&window_end_ms)
+    {
         return Err(TimeseriesError::WindowInvalid {
             start_ms: window_start_ms,
             end_ms: window_end_ms,
@@ -353,6 +359,25 @@ mod tests {
             result,
             Err(TimeseriesError::TooManySnapshots {
                 buckets: SNAPSHOTS_MAX + 1
+            })
+        );
+    }
+
+    #[test]
+    fn a_window_before_1970_is_refused() {
+        let result = run(
+            &bars(2),
+            &EngineParams::default(),
+            -HOUR_MS,
+            T0,
+            HOUR_MS,
+            None,
+        );
+        assert_eq!(
+            result,
+            Err(TimeseriesError::WindowInvalid {
+                start_ms: -HOUR_MS,
+                end_ms: T0
             })
         );
     }
