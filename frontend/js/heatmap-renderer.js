@@ -88,7 +88,7 @@ export class HeatmapRenderer {
     const started = performance.now();
     this.model = model;
     if (!model.ready) {
-      this.composite();
+      this.scheduleComposite();
       return;
     }
     const { capacity } = model;
@@ -109,7 +109,7 @@ export class HeatmapRenderer {
     this.offCtx.putImageData(image, 0, 0);
     this.stats.fullRebuilds += 1;
     this.stats.lastRebuildMs = performance.now() - started;
-    this.composite();
+    this.scheduleComposite();
   }
 
   /** Applies the result of model.applySnapshot by touching only what changed. */
@@ -129,7 +129,7 @@ export class HeatmapRenderer {
       this.followShift(change.shift);
     }
     this.paintSlot(model, change.slot);
-    this.composite();
+    this.scheduleComposite();
   }
 
   columnExceedsScale(column) {
@@ -170,7 +170,7 @@ export class HeatmapRenderer {
 
   resetView() {
     this.view = null;
-    if (this.model) this.composite();
+    if (this.model) this.scheduleComposite();
   }
 
   get zoomed() {
@@ -180,7 +180,7 @@ export class HeatmapRenderer {
   setView(view) {
     const b = this.bounds();
     this.view = isFullRange(view.slots, b.slots) && isFullRange(view.rows, b.rows) ? null : view;
-    this.composite();
+    this.scheduleComposite();
   }
 
   /** Wheel zoom around a point: on the price axis it zooms price, elsewhere time. */
@@ -218,6 +218,19 @@ export class HeatmapRenderer {
   }
 
   // ---- compositing ----------------------------------------------------------
+
+  /**
+   * Composites on the next animation frame, once however many updates came
+   * in before it; a hidden tab gets no frames and so spends nothing on drawing.
+   */
+  scheduleComposite() {
+    if (this.compositePending) return;
+    this.compositePending = true;
+    requestAnimationFrame(() => {
+      this.compositePending = false;
+      this.composite();
+    });
+  }
 
   composite() {
     const started = performance.now();
