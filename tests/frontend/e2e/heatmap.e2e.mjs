@@ -184,6 +184,8 @@ async function openPage(url) {
   page.on('pageerror', (err) => {
     pageErrors.push(err.message);
   });
+  page.on('request', (request) => requestedUrls.push(request.url()));
+  page.on('websocket', (ws) => requestedUrls.push(ws.url()));
   await page.goto(url);
   await waitFor('history rendered', PAGE_READY_TIMEOUT_MS, async () => {
     const d = await diagnostics();
@@ -192,6 +194,7 @@ async function openPage(url) {
 }
 
 const pageErrors = [];
+const requestedUrls = [];
 
 before(async () => {
   port = await freePort();
@@ -219,6 +222,14 @@ test('the page loads and draws a non-empty heatmap', async () => {
   const d = await diagnostics();
   console.log(`history: ${d.columns}/${d.capacity} columns, full repaint ${d.lastRebuildMs.toFixed(1)} ms, composite ${d.lastCompositeMs.toFixed(1)} ms`);
   assert.deepEqual(pageErrors, []);
+});
+
+test('every request the page makes goes to our server', async () => {
+  const ours = [`http://127.0.0.1:${port}/`, `ws://127.0.0.1:${port}/`];
+  await waitFor('the WebSocket to be opened', PAGE_READY_TIMEOUT_MS, async () => requestedUrls.some((u) => u.startsWith('ws://')));
+  const foreign = requestedUrls.filter((u) => !ours.some((prefix) => u.startsWith(prefix)));
+  assert.deepEqual(foreign, []);
+  assert.ok(requestedUrls.some((u) => u.endsWith('/js/app.js')), 'the page scripts were not loaded from our server');
 });
 
 test('the connection status turns green once the WebSocket is live', async () => {
