@@ -97,10 +97,15 @@ async function startServer({ serverPort, extraEnv = {}, label }) {
     DUCKDB_PATH: path.join(tmpDir, 'heatmap.duckdb'),
     FRONTEND_DIR: path.join(REPO, 'frontend'),
     WS_UPDATE_INTERVAL: '1',
+    // The brief names the replay pace DEMO_REPLAY_INTERVAL_MS; the server's
+    // config reads DEMO_REPLAY_INTERVAL in seconds. Set both to one second.
     DEMO_REPLAY_INTERVAL_MS: '1000',
+    DEMO_REPLAY_INTERVAL: '1',
     ...extraEnv,
   };
-  const child = spawn(SERVER_BIN, [], { env, stdio: ['ignore', log, log] });
+  // cwd = the temp dir: the server reads ./.env, and a developer's .env in
+  // the repository must not change what the test runs against.
+  const child = spawn(SERVER_BIN, [], { cwd: tmpDir, env, stdio: ['ignore', log, log] });
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   child.exited = exited;
   let exitInfo = null;
