@@ -25,6 +25,7 @@ const PENDING_SNAPSHOTS_MAX = 50;
 // A SLOW_CONSUMER warning keeps the pill yellow this long.
 const DEGRADED_HOLD_MS = 30000;
 const STATS_REFRESH_MS = 1000;
+const POLL_INTERVAL_MIN_MS = 1000;
 
 const $ = (id) => document.getElementById(id);
 
@@ -109,7 +110,7 @@ function refreshStatus() {
     attempt: state.reconnectAttempt,
     degraded: Date.now() < state.degradedUntilMs,
     pollFailing: state.pollFailing,
-    pollIntervalS: state.config.ws_update_interval_s,
+    pollIntervalS: pollIntervalMs() / 1000,
   });
   state.pageState = pageState;
   els.status.dataset.state = pageState;
@@ -296,9 +297,14 @@ function wsUrl() {
   return `${scheme}://${location.host}/ws/heatmap`;
 }
 
+/** The server's update pace, but never faster than POLL_INTERVAL_MIN_MS (each poll is a REST query). */
+function pollIntervalMs() {
+  return Math.max(POLL_INTERVAL_MIN_MS, state.config.ws_update_interval_s * 1000);
+}
+
 function startConnection() {
   client = new HeatmapWebSocket(wsUrl(), {
-    pollIntervalMs: state.config.ws_update_interval_s * 1000,
+    pollIntervalMs: pollIntervalMs(),
     poll: pollOnce,
     probe: async () => (await probeWebSocket()) !== 'disabled',
     onStatusChange: (status, detail) => {
