@@ -351,6 +351,25 @@ mod tests {
     }
 
     #[test]
+    fn positions_open_at_the_vwap_split_by_taker_buys() {
+        let mut engine = Engine::new(one_tier(10.0)).unwrap();
+        engine
+            .apply(&bar(0, 1000.0, 1000.0, 1000.0, Some(0.0)))
+            .unwrap();
+        // VWAP 990 (quote 9,900 / volume 10); takers bought 3 of 10: 30% long.
+        let traded = Bar {
+            volume: Some(10.0),
+            quote_volume: Some(9_900.0),
+            taker_buy_volume: Some(3.0),
+            ..bar(1, 980.0, 1010.0, 1000.0, Some(1000.0))
+        };
+        engine.apply(&traded).unwrap();
+        let (longs, shorts) = positions(&engine);
+        assert_eq!(longs, vec![(990.0 * (1.0 - 0.1 + 0.004), 300.0)]);
+        assert_eq!(shorts, vec![(990.0 * (1.0 + 0.1 - 0.004), 700.0)]);
+    }
+
+    #[test]
     fn liquidation_happens_before_new_positions_open() {
         // The bar that opens positions reaches their liquidation prices, yet they survive it.
         let mut engine = Engine::new(one_tier(10.0)).unwrap();
