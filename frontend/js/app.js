@@ -16,8 +16,8 @@ import { HeatmapModel } from './heatmap-model.js';
 import { HeatmapRenderer } from './heatmap-renderer.js';
 import { drawLegend } from './legend.js';
 import { describeStatus } from './status-indicator.js';
-import { formatAge, formatPrice, formatUsd } from './format.js';
-import { hideTooltip, showTooltip } from './tooltip.js';
+import { renderStats } from './stats-panel.js';
+import { wireChartInteraction } from './chart-interaction.js';
 
 // Snapshots that arrive while history is loading are applied afterwards;
 // beyond this many the oldest are dropped (history will cover them).
@@ -127,30 +127,15 @@ function showMessage(text) {
 // ---- stats ----------------------------------------------------------------------
 
 function refreshStats() {
-  els.statSymbol.textContent = state.symbol || '–';
-  const newest = model.ready ? model.newestSlot() : -1;
-  const column = newest >= 0 ? model.columns[newest] : null;
-  const price = renderer.model && model.ready ? renderer.latestClose(model) : NaN;
-  els.statPrice.textContent = Number.isFinite(price) ? formatPrice(price, 0.1) : '–';
-  const first = model.ready ? model.candles.find(Boolean) : null;
-  if (first && Number.isFinite(price) && first.open > 0) {
-    const raw = ((price - first.open) / first.open) * 100;
-    const change = Math.abs(raw) < 0.005 ? 0 : raw; // no "-0.00%"
-    els.statChange.textContent = `${change >= 0 ? '+' : ''}${change.toFixed(2)}% ${state.timeWindow}`;
-    els.statChange.dataset.sign = change >= 0 ? 'up' : 'down';
-  } else {
-    els.statChange.textContent = '';
-  }
-  els.statLong.textContent = column ? formatUsd(column.longTotal) : '–';
-  els.statShort.textContent = column ? formatUsd(column.shortTotal) : '–';
-  els.statSource.textContent = state.source || '–';
-  els.statUpdated.textContent = state.lastUpdateMs ? formatAge(Date.now() - state.lastUpdateMs) : '–';
-  if (model.ready && renderer.model === model) {
-    const { low, high } = renderer.priceRange();
-    els.statRange.textContent = `${formatPrice(low)} – ${formatPrice(high)}`;
-  } else {
-    els.statRange.textContent = '–';
-  }
+  renderStats(els, {
+    model,
+    renderer,
+    symbol: state.symbol,
+    timeWindow: state.timeWindow,
+    source: state.source,
+    lastUpdateMs: state.lastUpdateMs,
+    nowMs: Date.now(),
+  });
 }
 
 function refreshLegend() {
@@ -408,75 +393,13 @@ function switchWindow(timeWindow) {
   loadHistory();
 }
 
-// Wheel: zoom time (or price, over the price axis or with Shift); drag: pan;
-// double-click or the reset button: show everything again.
-const WHEEL_ZOOM_PER_PIXEL = 0.0015;
-let drag = null;
-
-function refreshZoomHint() {
-  els.zoomReset.hidden = !renderer.zoomed;
-}
-
-function wireZoomAndPan() {
-  els.overlay.addEventListener(
-    'wheel',
-    (event) => {
-      event.preventDefault();
-      const rect = els.overlay.getBoundingClientRect();
-      const x = event.clientX - rect.left;
-      const y = event.clientY - rect.top;
-      const overPriceAxis = x >= renderer.plot.x + renderer.plot.w;
-      const factor = Math.exp(event.deltaY * WHEEL_ZOOM_PER_PIXEL);
-      renderer.zoomAt(x, y, factor, overPriceAxis || event.shiftKey ? 'price' : 'time');
-      refreshZoomHint();
-    },
-    { passive: false },
-  );
-  els.overlay.addEventListener('pointerdown', (event) => {
-    if (event.button !== 0 || !renderer.zoomed) return;
-    const rect = els.overlay.getBoundingClientRect();
-    drag = { x: event.clientX - rect.left, y: event.clientY - rect.top };
-    els.overlay.setPointerCapture(event.pointerId);
-  });
-  const endDrag = () => {
-    drag = null;
-  };
-  els.overlay.addEventListener('pointerup', endDrag);
-  els.overlay.addEventListener('pointercancel', endDrag);
-  els.overlay.addEventListener('dblclick', () => {
-    renderer.resetView();
-    refreshZoomHint();
-  });
-  els.zoomReset.addEventListener('click', () => {
-    renderer.resetView();
-    refreshZoomHint();
-  });
-}
+let refreshZoomHint = () => {};
 
 function wireControls() {
   els.symbol.addEventListener('change', () => switchSymbol(els.symbol.value));
   for (const button of els.windowButtons) button.addEventListener('click', () => switchWindow(button.dataset.window));
 
-  els.overlay.addEventListener('pointermove', (event) => {
-    const rect = els.overlay.getBoundingClientRect();
-    const x = event.clientX - rect.left;
-    const y = event.clientY - rect.top;
-    if (drag) {
-      renderer.panBy(x - drag.x, y - drag.y);
-      drag = { x, y };
-      refreshZoomHint();
-    }
-    const hit = renderer.hitTest(x, y);
-    const cell = hit ? model.cellAt(hit.slot, hit.row) : null;
-    renderer.drawCrosshair(x, y, cell);
-    if (cell) showTooltip(els.tooltip, els.wrap, x, y, cell, model.grid.rowSize);
-    else hideTooltip(els.tooltip);
-  });
-  els.overlay.addEventListener('pointerleave', () => {
-    renderer.drawCrosshair(0, 0, null);
-    hideTooltip(els.tooltip);
-  });
-  wireZoomAndPan();
+  ({ refreshZoomHint } = wireChartInteraction(els, renderer, model));
 
   new ResizeObserver(() => {
     renderer.resize();

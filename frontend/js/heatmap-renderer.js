@@ -5,39 +5,15 @@
 
 import { buildColorLut, buildIntensityTable, DEFAULT_GAMMA, DEFAULT_PERCENTILE } from './color-scale.js';
 import { paintAll, paintColumn } from './column-painter.js';
-import { priceTicks, timeTicks } from './axis-ticks.js';
-import { formatAxisTime, formatPrice, formatDateTimeUtc } from './format.js';
+import { AXIS_BOTTOM_PX, AXIS_RIGHT_PX, COLORS, PAD_TOP_PX, drawCandles, drawCrosshair, drawGrid, drawPriceTag } from './chart-decorations.js';
 import { clampRange, isFullRange, panRange, zoomRange } from './view-range.js';
 
-const AXIS_RIGHT_PX = 76;
-const AXIS_BOTTOM_PX = 26;
-const PAD_TOP_PX = 8;
-const PRICE_LABEL_SPACING_PX = 44;
-const TIME_LABEL_SPACING_PX = 96;
-// Half the height of a highlighted axis tag plus a little air.
-const LABEL_CLEARANCE_PX = 14;
-// Candles need a few pixels per column to read as candles; below this the
-// price is drawn as a line.
-const CANDLE_MIN_WIDTH_PX = 3;
 // A new column this many times above the current scale makes the old
 // colouring misleading, so the whole image is repainted with a new scale.
 const SCALE_DRIFT_MAX = 2;
 // Zoom limits: never fewer than this many columns or rows on screen.
 const VIEW_SLOTS_MIN = 24;
 const VIEW_ROWS_MIN = 12;
-
-const COLORS = {
-  background: '#0b0d17',
-  grid: 'rgba(255,255,255,0.06)',
-  axisText: '#8b93a7',
-  up: '#26c281',
-  down: '#f0506e',
-  priceLine: '#f5f7fa',
-  priceLabelBg: '#f5c542',
-  priceLabelText: '#101322',
-  crosshair: 'rgba(255,255,255,0.45)',
-  crosshairLabelBg: '#2a3147',
-};
 
 export class HeatmapRenderer {
   constructor(canvas, overlay, options = {}) {
@@ -258,14 +234,14 @@ export class HeatmapRenderer {
       const price = this.latestClose(model);
       const priceY = Number.isFinite(price) ? this.priceToY(price, plot) : null;
       const priceVisible = priceY !== null && priceY >= plot.y && priceY <= plot.y + plot.h;
-      this.drawGrid(ctx, model, plot, priceVisible ? priceY : null);
+      drawGrid(ctx, this, plot, priceVisible ? priceY : null);
       ctx.save();
       ctx.beginPath();
       ctx.rect(plot.x, plot.y, plot.w, plot.h);
       ctx.clip();
-      this.drawCandles(ctx, model, plot);
+      drawCandles(ctx, this, plot);
       ctx.restore();
-      if (priceVisible) this.drawCurrentPrice(ctx, model, plot, price, priceY);
+      if (priceVisible) drawPriceTag(ctx, plot, price, priceY);
     }
     this.stats.renderCount += 1;
     this.stats.lastCompositeMs = performance.now() - started;
@@ -293,108 +269,9 @@ export class HeatmapRenderer {
     return plot.w / (slots.end - slots.start);
   }
 
-  /** Grid lines and axis labels; price labels that the current-price tag would cover are left out. */
-  drawGrid(ctx, model, plot, reservedY) {
-    const { low, high } = this.priceRange();
-    const { slots } = this.visible();
-    const prices = priceTicks(low, high, Math.max(2, Math.floor(plot.h / PRICE_LABEL_SPACING_PX)));
-    const startMs = model.startMs + slots.start * model.intervalMs;
-    const endMs = model.startMs + slots.end * model.intervalMs;
-    const times = timeTicks(startMs, endMs, Math.max(2, Math.floor(plot.w / TIME_LABEL_SPACING_PX)));
-    ctx.font = '11px system-ui, -apple-system, Segoe UI, Roboto, sans-serif';
-    ctx.textBaseline = 'middle';
-    ctx.lineWidth = 1;
-    ctx.strokeStyle = COLORS.grid;
-    ctx.fillStyle = COLORS.axisText;
-    ctx.textAlign = 'left';
-    for (const price of prices.values) {
-      const y = Math.round(this.priceToY(price, plot)) + 0.5;
-      ctx.beginPath();
-      ctx.moveTo(plot.x, y);
-      ctx.lineTo(plot.x + plot.w, y);
-      ctx.stroke();
-      if (reservedY === null || Math.abs(y - reservedY) > LABEL_CLEARANCE_PX) {
-        ctx.fillText(formatPrice(price, prices.step), plot.x + plot.w + 8, y);
-      }
-    }
-    ctx.textAlign = 'center';
-    ctx.textBaseline = 'top';
-    for (const t of times.values) {
-      const x = Math.round(this.slotToX((t - model.startMs) / model.intervalMs, plot)) + 0.5;
-      ctx.beginPath();
-      ctx.moveTo(x, plot.y);
-      ctx.lineTo(x, plot.y + plot.h);
-      ctx.stroke();
-      ctx.fillText(formatAxisTime(t), x, plot.y + plot.h + 7);
-    }
-  }
-
-  drawCandles(ctx, model, plot) {
-    const slotWidth = this.slotWidth(plot);
-    const { slots } = this.visible();
-    const first = Math.max(0, Math.floor(slots.start));
-    const last = Math.min(model.capacity - 1, Math.ceil(slots.end));
-    if (slotWidth >= CANDLE_MIN_WIDTH_PX) {
-      const bodyWidth = Math.max(1, Math.floor(slotWidth * 0.6));
-      for (let slot = first; slot <= last; slot++) {
-        const c = model.candles[slot];
-        if (!c) continue;
-        const xMid = Math.floor(this.slotToX(slot, plot) + slotWidth / 2) + 0.5;
-        const up = c.close >= c.open;
-        ctx.strokeStyle = ctx.fillStyle = up ? COLORS.up : COLORS.down;
-        ctx.beginPath();
-        ctx.moveTo(xMid, this.priceToY(c.high, plot));
-        ctx.lineTo(xMid, this.priceToY(c.low, plot));
-        ctx.stroke();
-        const yOpen = this.priceToY(c.open, plot);
-        const yClose = this.priceToY(c.close, plot);
-        ctx.fillRect(xMid - bodyWidth / 2, Math.min(yOpen, yClose), bodyWidth, Math.max(1, Math.abs(yClose - yOpen)));
-      }
-      return;
-    }
-    ctx.strokeStyle = COLORS.priceLine;
-    ctx.lineWidth = 1.25;
-    ctx.beginPath();
-    let started = false;
-    for (let slot = first; slot <= last; slot++) {
-      const c = model.candles[slot];
-      if (!c) continue;
-      const x = this.slotToX(slot, plot) + slotWidth / 2;
-      const y = this.priceToY(c.close, plot);
-      if (started) ctx.lineTo(x, y);
-      else ctx.moveTo(x, y);
-      started = true;
-    }
-    ctx.stroke();
-    ctx.lineWidth = 1;
-  }
-
   latestClose(model) {
     for (let slot = model.capacity - 1; slot >= 0; slot--) if (model.candles[slot]) return model.candles[slot].close;
     return NaN;
-  }
-
-  drawCurrentPrice(ctx, model, plot, price, priceY) {
-    const y = Math.round(priceY) + 0.5;
-    ctx.save();
-    ctx.setLineDash([4, 3]);
-    ctx.strokeStyle = 'rgba(245,197,66,0.7)';
-    ctx.beginPath();
-    ctx.moveTo(plot.x, y);
-    ctx.lineTo(plot.x + plot.w, y);
-    ctx.stroke();
-    ctx.restore();
-    this.axisLabel(ctx, formatPrice(price, 0.1), plot.x + plot.w, y, COLORS.priceLabelBg, COLORS.priceLabelText);
-  }
-
-  axisLabel(ctx, text, x, y, background, color) {
-    ctx.font = '600 11px system-ui, -apple-system, Segoe UI, Roboto, sans-serif';
-    ctx.fillStyle = background;
-    ctx.fillRect(x + 1, y - 9, AXIS_RIGHT_PX - 2, 18);
-    ctx.fillStyle = color;
-    ctx.textAlign = 'left';
-    ctx.textBaseline = 'middle';
-    ctx.fillText(text, x + 7, y);
   }
 
   // ---- hover ------------------------------------------------------------------
@@ -415,29 +292,7 @@ export class HeatmapRenderer {
     const ctx = this.overlayCtx;
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
     ctx.clearRect(0, 0, this.cssWidth, this.cssHeight);
-    if (!cell) return;
-    const plot = this.plot;
-    ctx.strokeStyle = COLORS.crosshair;
-    ctx.setLineDash([3, 3]);
-    ctx.beginPath();
-    ctx.moveTo(Math.round(x) + 0.5, plot.y);
-    ctx.lineTo(Math.round(x) + 0.5, plot.y + plot.h);
-    ctx.moveTo(plot.x, Math.round(y) + 0.5);
-    ctx.lineTo(plot.x + plot.w, Math.round(y) + 0.5);
-    ctx.stroke();
-    ctx.setLineDash([]);
-    const price = (cell.priceLow + cell.priceHigh) / 2;
-    this.axisLabel(ctx, formatPrice(price, this.model.grid.rowSize), plot.x + plot.w, y, COLORS.crosshairLabelBg, '#ffffff');
-    const label = formatDateTimeUtc(cell.timeMs);
-    ctx.font = '600 11px system-ui, -apple-system, Segoe UI, Roboto, sans-serif';
-    const w = ctx.measureText(label).width + 12;
-    const left = Math.min(Math.max(plot.x, x - w / 2), plot.x + plot.w - w);
-    ctx.fillStyle = COLORS.crosshairLabelBg;
-    ctx.fillRect(left, plot.y + plot.h + 3, w, 18);
-    ctx.fillStyle = '#ffffff';
-    ctx.textAlign = 'left';
-    ctx.textBaseline = 'middle';
-    ctx.fillText(label, left + 6, plot.y + plot.h + 12);
+    if (cell) drawCrosshair(ctx, this.plot, x, y, cell, this.model.grid.rowSize);
   }
 }
 
