@@ -279,6 +279,23 @@ test('hovering the heatmap shows time, price and long/short USD', async () => {
   await page.mouse.move(2, 2);
 });
 
+test('wheel zooms time and price, double-click resets the view', async () => {
+  const box = await page.locator('#heatmap-canvas').boundingBox();
+  const rangeBefore = await page.locator('#stat-range').innerText();
+  await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5);
+  for (let i = 0; i < 4; i++) await page.mouse.wheel(0, -240);
+  await waitFor('reset button shown', 5000, async () => page.locator('#zoom-reset').isVisible());
+  await page.keyboard.down('Shift');
+  for (let i = 0; i < 4; i++) await page.mouse.wheel(0, -240);
+  await page.keyboard.up('Shift');
+  await waitFor('price range narrowed', 5000, async () => (await page.locator('#stat-range').innerText()) !== rangeBefore);
+  await screenshot('05-zoomed');
+  await page.mouse.dblclick(box.x + box.width * 0.5, box.y + box.height * 0.5);
+  await waitFor('reset button hidden', 5000, async () => !(await page.locator('#zoom-reset').isVisible()));
+  await waitFor('full price range back', 5000, async () => (await page.locator('#stat-range').innerText()) === rangeBefore);
+  await page.mouse.move(2, 2);
+});
+
 test('switching the symbol loads the other symbol and streams it', async () => {
   const config = await (await fetch(`http://127.0.0.1:${port}/api/config`)).json();
   const other = config.supported_symbols.find((s) => s !== 'BTCUSDT');
@@ -295,7 +312,7 @@ test('switching the symbol loads the other symbol and streams it', async () => {
   assert.equal(after.state, 'live');
   const stats = await heatPixelStats();
   assert.ok(stats.heatShare > 0.05, `${other} heatmap looks empty`);
-  await screenshot('05-other-symbol');
+  await screenshot('06-other-symbol');
   await page.selectOption('#symbol-select', 'BTCUSDT');
   await waitFor('back on BTCUSDT', PAGE_READY_TIMEOUT_MS, async () => {
     const d = await diagnostics();
@@ -312,7 +329,7 @@ test('the 7d window shows a week anchored to the newest data', async () => {
   console.log(`7d: ${d.columns}/${d.capacity} columns, full repaint ${d.lastRebuildMs.toFixed(1)} ms, composite ${d.lastCompositeMs.toFixed(1)} ms`);
   assert.equal(d.capacity, (7 * 24 * 60) / 15);
   assert.ok(d.columns > d.capacity / 2, `7d window has only ${d.columns} of ${d.capacity} columns: not anchored to the data`);
-  await screenshot('06-window-7d');
+  await screenshot('07-window-7d');
   await page.click('#window-select button[data-window="48h"]');
   await waitFor('48h window', PAGE_READY_TIMEOUT_MS, async () => {
     const x = await diagnostics();
@@ -328,7 +345,7 @@ test('stopping the server turns the status red', async () => {
     return p.tone === 'bad' ? p : false;
   });
   assert.ok(['disconnected', 'polling'].includes(pill.state), `unexpected state ${pill.state}`);
-  await screenshot('07-server-stopped');
+  await screenshot('08-server-stopped');
 });
 
 test('restarting the server on the same port turns the status green again', async () => {
@@ -339,7 +356,7 @@ test('restarting the server on the same port turns the status green again', asyn
     const d = await diagnostics();
     return d.liveApplied > before.liveApplied;
   });
-  await screenshot('08-server-restarted');
+  await screenshot('09-server-restarted');
 });
 
 test('with WebSockets disabled the page falls back to polling and still shows data', async () => {
@@ -357,5 +374,5 @@ test('with WebSockets disabled the page falls back to polling and still shows da
   await waitFor('polls arriving', LIVE_UPDATE_TIMEOUT_MS, async () => (await diagnostics()).pollCount >= before.pollCount + 2);
   const stats = await heatPixelStats();
   assert.ok(stats.heatShare > 0.05, 'polling page shows no heatmap');
-  await screenshot('09-polling-fallback');
+  await screenshot('10-polling-fallback');
 });
