@@ -17,7 +17,9 @@ pub use bar::Bar;
 pub use bar_check::{check_bar, BarError, OPEN_INTEREST_MAX_USD, OPEN_TIME_MAX_MS, PRICE_MAX};
 pub use bins::{default_bin_size, BIN_SIZE_MAX, BIN_SIZE_MIN};
 pub use outcome::BarOutcome;
-pub use params::{EngineParams, LeverageTier, ParamsError, LEVERAGE_MAX, MMR_LIMIT, TIERS_MAX};
+pub use params::{
+    EngineParams, LeverageTier, ParamsError, LEVERAGE_MAX, MMR_LIMIT, TIERS_MAX, WEIGHT_MAX,
+};
 pub use snapshot::{Level, Snapshot, SnapshotError};
 pub use state_machine::{Engine, DUST_USD, POSITIONS_MAX_PER_SIDE};
 pub use timeseries::{PriceRange, Timeseries, TimeseriesError};

@@ -9,6 +9,9 @@ pub const LEVERAGE_MAX: f64 = 125.0;
 /// The maintenance margin rate must be below this (a rate of 50% would put short liquidations
 /// at or below half of the leverage cushion, which no venue uses).
 pub const MMR_LIMIT: f64 = 0.5;
+/// Largest tier weight: weights are relative (percentages are typical), and the bound keeps
+/// their sum finite.
+pub const WEIGHT_MAX: f64 = 1e9;
 
 /// One leverage tier: new positions are opened at `leverage` with a share proportional to `weight`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -67,7 +70,7 @@ impl fmt::Display for ParamsError {
             ),
             Self::WeightInvalid { leverage, weight } => write!(
                 f,
-                "weight {weight} of leverage {leverage} is invalid: it must be a finite number >= 0"
+                "weight {weight} of leverage {leverage} is invalid: it must be a number in [0, {WEIGHT_MAX}]"
             ),
             Self::AllWeightsZero => write!(f, "all tier weights are zero"),
             Self::DuplicateLeverage { leverage } => {
@@ -178,7 +181,7 @@ fn check_tiers(tiers: &[LeverageTier]) -> Result<(), ParamsError> {
                 leverage: tier.leverage,
             });
         }
-        if !(tier.weight.is_finite() && tier.weight >= 0.0) {
+        if !(tier.weight.is_finite() && (0.0..=WEIGHT_MAX).contains(&tier.weight)) {
             return Err(ParamsError::WeightInvalid {
                 leverage: tier.leverage,
                 weight: tier.weight,
