@@ -128,7 +128,8 @@ fn after_a_storm_every_client_is_served_again() {
 #[test]
 fn churn_replaces_clients_at_the_requested_rate() {
     let server = server(&[]);
-    let (output, report) = loadgen(&server, &["--scenario", "churn", "--connections", "10", "--churn-per-s", "10", "--duration-s", "2", "--min-connect-rate", "100"]);
+    let (output, report) =
+        loadgen(&server, &["--scenario", "churn", "--connections", "10", "--churn-per-s", "10", "--duration-s", "2", "--min-connect-rate", "100"]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
     let churned = report["findings"]["churned_connections"].as_f64().unwrap();
     // 10 per second for 2 s, taken in 100 ms steps.

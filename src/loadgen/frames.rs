@@ -21,7 +21,11 @@ pub const MESSAGE_BYTES_MAX: u64 = 64 * 1024 * 1024;
 #[derive(Debug, PartialEq, Eq)]
 pub enum ReaderEvent<'a> {
     /// A complete data message: its first bytes and its total length.
-    Message { text: bool, prefix: &'a [u8], bytes: u64 },
+    Message {
+        text: bool,
+        prefix: &'a [u8],
+        bytes: u64,
+    },
     Ping(&'a [u8]),
     Pong,
     /// A close frame and its status code, if it carried one.

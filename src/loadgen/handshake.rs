@@ -82,7 +82,8 @@ mod tests {
 
     #[test]
     fn a_101_with_the_rfc_accept_value_is_an_upgrade_and_leftover_bytes_are_not_head() {
-        let head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+        let head =
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
         let mut buf = head.as_bytes().to_vec();
         buf.extend_from_slice(&[0x81, 0x00]);
         assert_eq!(check_response(&buf, "dGhlIHNhbXBsZSBub25jZQ=="), Response::Upgraded { head_bytes: head.len() });

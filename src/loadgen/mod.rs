@@ -34,7 +34,8 @@ pub fn run(args: LoadgenArgs) -> ExitCode {
         Ok(report) => {
             print!("{}", report.summary());
             if let Some(path) = &args.json {
-                let written = serde_json::to_vec_pretty(&report).map_err(|e| e.to_string()).and_then(|json| std::fs::write(path, json).map_err(|e| e.to_string()));
+                let written =
+                    serde_json::to_vec_pretty(&report).map_err(|e| e.to_string()).and_then(|json| std::fs::write(path, json).map_err(|e| e.to_string()));
                 if let Err(e) = written {
                     eprintln!("loadgen: writing {}: {e}", path.display());
                     return ExitCode::from(2);

@@ -168,7 +168,11 @@ impl Report {
     /// A few lines per phase for a terminal.
     pub fn summary(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "loadgen {:?}: {} connections to {} ({} of {:?} each)", self.scenario, self.connections, self.target, self.symbols_per_client, self.symbols);
+        let _ = writeln!(
+            out,
+            "loadgen {:?}: {} connections to {} ({} of {:?} each)",
+            self.scenario, self.connections, self.target, self.symbols_per_client, self.symbols
+        );
         for phase in &self.phases {
             let c = &phase.connect;
             let _ = writeln!(out, "\n[{}] {:.1} s, {} clients open at the end", phase.name, phase.seconds, phase.clients_open_end);
@@ -184,15 +188,31 @@ impl Report {
             }
             if phase.served.count > 0 {
                 let s = &phase.served;
-                let _ = writeln!(out, "  served (connect to first snapshot): {} clients, p50 {:.1} ms p99 {:.1} ms max {:.1} ms", s.count, s.p50_ms, s.p99_ms, s.max_ms);
+                let _ = writeln!(
+                    out,
+                    "  served (connect to first snapshot): {} clients, p50 {:.1} ms p99 {:.1} ms max {:.1} ms",
+                    s.count, s.p50_ms, s.p99_ms, s.max_ms
+                );
             }
             for (label, d) in [("delivery", &phase.delivery), ("delivery (slow group)", &phase.delivery_slow_group)] {
                 if d.count > 0 {
-                    let _ = writeln!(out, "  {label}: {} snapshots, p50 {:.2} ms p95 {:.2} ms p99 {:.2} ms max {:.2} ms", d.count, d.p50_ms, d.p95_ms, d.p99_ms, d.max_ms);
+                    let _ = writeln!(
+                        out,
+                        "  {label}: {} snapshots, p50 {:.2} ms p95 {:.2} ms p99 {:.2} ms max {:.2} ms",
+                        d.count, d.p50_ms, d.p95_ms, d.p99_ms, d.max_ms
+                    );
                 }
             }
             if phase.snapshots > 0 {
-                let _ = writeln!(out, "  snapshots: {} ({:.1} MiB), lost {}, reordered {}, epoch changes {}", phase.snapshots, mib(phase.snapshot_bytes as f64), phase.lost, phase.reordered, phase.epoch_changes);
+                let _ = writeln!(
+                    out,
+                    "  snapshots: {} ({:.1} MiB), lost {}, reordered {}, epoch changes {}",
+                    phase.snapshots,
+                    mib(phase.snapshot_bytes as f64),
+                    phase.lost,
+                    phase.reordered,
+                    phase.epoch_changes
+                );
             }
             for (reason, n) in phase.server_closes.iter().chain(&phase.events) {
                 let _ = writeln!(out, "  {n} x {reason}");
@@ -201,7 +221,14 @@ impl Report {
                 let _ = writeln!(
                     out,
                     "  server: RSS {:.1} -> {:.1} MiB (max {:.1}), CPU {:.1} % of a core, {} WebSockets, queue max {:.1} MiB, slow consumers {}, dropped {}",
-                    mib(s.rss_start_bytes), mib(s.rss_end_bytes), mib(s.rss_max_bytes), s.cpu_percent, s.active_connections_end, mib(s.queue_bytes_max), s.slow_consumers, s.dropped_snapshots
+                    mib(s.rss_start_bytes),
+                    mib(s.rss_end_bytes),
+                    mib(s.rss_max_bytes),
+                    s.cpu_percent,
+                    s.active_connections_end,
+                    mib(s.queue_bytes_max),
+                    s.slow_consumers,
+                    s.dropped_snapshots
                 );
             }
             let _ = writeln!(out, "  loadgen CPU {:.1} % of a core", phase.loadgen_cpu_percent);

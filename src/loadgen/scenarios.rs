@@ -91,7 +91,8 @@ pub fn run(plan: &Plan) -> std::io::Result<Report> {
     swarm.subscribe = args.scenario != Scenario::Idle;
     let origin = Instant::now();
     // The idle scenario measures the server's idle CPU: periodic scrapes would be most of it.
-    let sampler = if args.scenario == Scenario::Idle { None } else { Some(Sampler::start(args.target, Duration::from_millis(args.scrape_interval_ms), origin)?) };
+    let sampler =
+        if args.scenario == Scenario::Idle { None } else { Some(Sampler::start(args.target, Duration::from_millis(args.scrape_interval_ms), origin)?) };
     let mut recorder = Recorder { plan, origin, sampler, phases: Vec::new() };
     let mut findings = BTreeMap::new();
     let n = args.connections;

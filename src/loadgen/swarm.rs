@@ -164,7 +164,8 @@ impl<'p> Swarm<'p> {
             Some(Ended::Failed(reason)) => self.failed(client.id, client.retries, &reason),
             Some(Ended::ClosedByServer(reason)) => {
                 self.stats.server_close(&reason);
-                if !client.served {
+                // A subscribing client closed before its first snapshot never got what it came for.
+                if self.subscribe && !client.served {
                     self.failed(client.id, client.retries, &format!("closed before served: {reason}"));
                 }
             }
