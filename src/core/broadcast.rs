@@ -39,6 +39,7 @@ impl Core {
         let epoch: Rc<str> = Rc::from(format!("{}-{}", self.boot_id, snapshot.generation));
         let state = &mut self.symbols[index];
         let seq = match &state.latest {
+            Some(latest) if latest.epoch == epoch && self.mutations.repeat_snapshot_seq => latest.seq,
             Some(latest) if latest.epoch == epoch => latest.seq + 1,
             _ => 1,
         };
@@ -66,7 +67,8 @@ impl Core {
         let subscribers = std::mem::take(&mut state.subscribers);
         // The set is out for the fan-out; demand is recomputed once it is back.
         self.demand_frozen = true;
-        for &id in &subscribers {
+        let skipped = subscribers.first().copied().filter(|_| self.mutations.skip_lowest_subscriber);
+        for &id in subscribers.iter().filter(|&&id| Some(id) != skipped) {
             self.enqueue_snapshot(now, id, index, seq, Chunk::Shared(Rc::clone(&framed)));
         }
         // Clients closed during the fan-out unsubscribed from a set that was taken out; drop them
@@ -93,11 +95,15 @@ impl Core {
 
     /// Queues a snapshot for one client, applying conflation and the queue bounds.
     pub(super) fn enqueue_snapshot(&mut self, now: Now, id: ConnId, symbol: usize, seq: u64, chunk: Chunk) {
-        let messages_max = self.config.queue_messages_max;
         let Some(client) = self.clients.get_mut(id) else { return };
         if client.closing.is_some() {
             return;
         }
+        // Conflation keeps at most one unsent snapshot per subscribed symbol, and that one is the
+        // symbol's latest: a bound below the subscription count would drop some symbol's latest
+        // snapshot for good, and the client would never converge (found by the simulator).
+        let subscribed = client.ws().map_or(0, |ws| ws.subscriptions.count_ones() as usize);
+        let messages_max = self.config.queue_messages_max.max(subscribed);
         let was_empty = client.out.is_empty();
         let outcome = client.out.push_snapshot(symbol, seq, chunk, messages_max);
         if was_empty {

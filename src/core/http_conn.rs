@@ -141,6 +141,9 @@ impl Core {
         }
         self.want_transmit(id);
         self.reschedule(id);
+        // A client that pipelines requests without reading the answers would otherwise grow its
+        // queue without bound (found by the simulator, sim/seeds.txt).
+        self.enforce_byte_bound(now, id);
     }
 
     /// A JSON response.
@@ -163,7 +166,7 @@ impl Core {
             self.respond_json(now, id, 503, body, keep_alive, request.is_head());
             return;
         }
-        if self.ws_connections >= self.config.ws_connections_max {
+        if self.ws_connections >= self.config.ws_connections_max && !self.mutations.ignore_ws_connection_limit {
             self.stats.rejected_full_total += 1;
             let body = http::error_body(
                 "SERVER_FULL",

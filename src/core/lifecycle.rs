@@ -121,6 +121,9 @@ impl Core {
         if client.closing.is_some() || client.out.bytes_queued() <= self.config.queue_bytes_max {
             return true;
         }
+        if self.mutations.ignore_queue_byte_bound {
+            return true;
+        }
         if client.is_websocket() {
             self.begin_close(now, id, close_code::SLOW_CONSUMER, "slow consumer: queue over its byte bound", DisconnectReason::SlowConsumer);
         } else {
@@ -132,7 +135,7 @@ impl Core {
     /// Starts closing WebSocket `id`: drops what it has not started receiving, queues a close
     /// frame, and gives it `close_timeout_ms` to take it before the socket is dropped.
     pub(super) fn begin_close(&mut self, now: Now, id: ConnId, code: u16, reason: &str, why: DisconnectReason) {
-        let close_timeout_ms = self.config.close_timeout_ms;
+        let close_timeout_ms = if self.mutations.ignore_close_deadline { u64::MAX } else { self.config.close_timeout_ms };
         let Some(client) = self.clients.get_mut(id) else { return };
         if client.closing.is_some() {
             return;
@@ -241,6 +244,10 @@ impl Core {
                                 return;
                             }
                             None if now.mono >= since.plus_ms(config.slow_consumer_timeout_ms) => {
+                                if self.mutations.close_slow_consumer_without_warning {
+                                    self.begin_close(now, id, close_code::SLOW_CONSUMER, "slow consumer", DisconnectReason::SlowConsumer);
+                                    return;
+                                }
                                 self.warn_slow_consumer(now, id);
                             }
                             _ => {}
@@ -309,7 +316,7 @@ impl Core {
 
     pub(super) fn check_shutdown_deadline(&mut self, now: Now) {
         let Some(deadline) = self.shutdown_deadline else { return };
-        if now.mono < deadline {
+        if now.mono < deadline || self.mutations.ignore_shutdown_deadline {
             return;
         }
         let ids: Vec<ConnId> = self.clients.iter().map(|(id, _)| id).collect();

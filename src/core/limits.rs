@@ -14,7 +14,8 @@ pub struct CoreConfig {
     pub ws_connections_max: usize,
     /// Plain HTTP connections (not upgraded) held at once; more are refused at accept.
     pub http_connections_max: usize,
-    /// `WS_MAX_QUEUE_SIZE`: snapshot messages queued per client.
+    /// `WS_MAX_QUEUE_SIZE`: snapshot messages queued per client, but never fewer than one per
+    /// subscribed symbol (each symbol's latest snapshot must reach the client eventually).
     pub queue_messages_max: usize,
     /// `WS_MAX_QUEUE_BYTES`: bytes queued per client (snapshots and replies together).
     pub queue_bytes_max: usize,

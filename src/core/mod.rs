@@ -22,6 +22,7 @@ mod http_conn;
 mod io;
 mod lifecycle;
 mod limits;
+mod mutations;
 pub mod protocol;
 pub mod queue;
 mod rate;
@@ -43,6 +44,7 @@ use slab::Slab;
 pub use broadcast::SnapshotReady;
 pub use client::{ClientView, PhaseView};
 pub use limits::{CoreConfig, CONTROL_MESSAGES_MAX, SYMBOLS_MAX};
+pub use mutations::Mutations;
 pub use static_files::StaticFiles;
 pub use stats::DisconnectReason;
 pub use symbols::ProducerStatus;
@@ -125,6 +127,8 @@ pub struct Core {
     static_files: StaticFiles,
     /// Times the caller handed in a monotonic time earlier than one it handed before.
     pub clock_regressions: u64,
+    /// Deliberate bugs the simulator switches on to prove it catches them; all off in production.
+    mutations: Mutations,
 }
 
 impl Core {
@@ -153,7 +157,14 @@ impl Core {
             stats,
             static_files,
             clock_regressions: 0,
+            mutations: Mutations::default(),
         }
+    }
+
+    /// Switches on deliberate bugs. Only the simulator's proof tests call this; see
+    /// [`Mutations`].
+    pub fn set_mutations(&mut self, mutations: Mutations) {
+        self.mutations = mutations;
     }
 
     pub fn config(&self) -> &CoreConfig {
@@ -228,7 +239,9 @@ impl Core {
 
     /// Time passed: act on every deadline that is due.
     pub fn handle_timeout(&mut self, now: Now) {
+        let before = self.now;
         let now = self.advance_clock(now);
+        let now = self.mutated_deadline_clock(before, now);
         while let Some(&(at, id)) = self.timers.first() {
             if at > now.mono {
                 break;
@@ -349,6 +362,9 @@ impl Core {
     }
 
     fn want_read_again(&mut self, id: ConnId) {
+        if self.mutations.forget_read_again {
+            return;
+        }
         if let Some(client) = self.clients.get_mut(id) {
             if !client.read_again_pending {
                 client.read_again_pending = true;
@@ -388,5 +404,18 @@ impl Core {
             self.demand_sent = demand.clone();
             self.outputs.push_back(Output::Demand(demand));
         }
+    }
+
+    /// The time deadlines are judged by: `now` itself, unless a mutation lets a forward
+    /// wall-clock jump since `before` leak into it.
+    fn mutated_deadline_clock(&self, before: Now, mut now: Now) -> Now {
+        if self.mutations.wall_clock_drives_timeouts {
+            let wall_ms = now.wall_unix_ms.saturating_sub(before.wall_unix_ms);
+            let mono_ms = now.mono.as_millis().saturating_sub(before.mono.as_millis()) as i64;
+            if wall_ms > mono_ms {
+                now.mono = now.mono.plus_ms((wall_ms - mono_ms) as u64);
+            }
+        }
+        now
     }
 }

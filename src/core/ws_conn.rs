@@ -86,7 +86,14 @@ impl Core {
                 let reason = closing.reason;
                 self.remove(now, id, reason);
             }
-            None => self.remove(now, id, DisconnectReason::PeerGone),
+            None => {
+                self.remove(now, id, DisconnectReason::PeerGone);
+                if self.mutations.peer_gone_removes_neighbour {
+                    if let Some(other) = self.clients.iter().map(|(other, _)| other).next() {
+                        self.remove(now, other, DisconnectReason::PeerGone);
+                    }
+                }
+            }
         }
     }
 

@@ -7,3 +7,4 @@ mod harness;
 mod http;
 mod model;
 mod protocol_errors;
+mod sim_regressions;

@@ -1,0 +1,46 @@
+//! Regressions for bugs the simulator found (seeds in sim/seeds.txt), as plain bench tests.
+
+use super::harness::Bench;
+use super::super::{CoreConfig, PhaseView};
+
+#[test]
+fn client_pipelining_requests_without_reading_is_dropped_at_its_byte_bound() {
+    let config = CoreConfig { queue_bytes_max: 4096, ..CoreConfig::default() };
+    let mut bench = Bench::new(config);
+    let p = bench.accept();
+    bench.peers[p].stream.write_room = Some(0);
+    let requests = "GET /js/websocket-client.js HTTP/1.1\r\nHost: x\r\n\r\n".repeat(200);
+    bench.send_raw(p, requests.as_bytes());
+    assert!(bench.is_released(p), "a queue of 200 unread responses must not be kept");
+    assert!(bench.core.queued_bytes_total() <= 4096);
+}
+
+#[test]
+fn stalled_client_keeps_the_latest_snapshot_of_every_symbol_above_the_message_bound() {
+    let symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT"];
+    let config = CoreConfig {
+        supported_symbols: symbols.iter().map(|s| s.to_string()).collect(),
+        queue_messages_max: 1,
+        ..CoreConfig::default()
+    };
+    let mut bench = Bench::new(config);
+    let p = bench.connect_ws();
+    bench.subscribe(p, &symbols);
+    bench.received(p);
+    bench.peers[p].stream.write_room = Some(0);
+    for symbol in symbols {
+        bench.publish(symbol, 0, "{}");
+    }
+    let view = bench.core.client_view(bench.peers[p].id).unwrap();
+    assert!(matches!(view.phase, PhaseView::WebSocket { dropped_messages: 0, .. }), "{view:?}");
+    bench.peers[p].stream.write_room = None;
+    let peer = &mut bench.peers[p];
+    bench.core.handle_writable(bench.now, peer.id, &mut peer.stream);
+    let received: Vec<String> = bench
+        .received_json(p)
+        .iter()
+        .filter(|m| m["type"] == "snapshot")
+        .map(|m| m["symbol"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(received, symbols.to_vec());
+}
