@@ -26,6 +26,8 @@ const PENDING_SNAPSHOTS_MAX = 50;
 const DEGRADED_HOLD_MS = 30000;
 const STATS_REFRESH_MS = 1000;
 const POLL_INTERVAL_MIN_MS = 1000;
+// While /api/config has not been read, ask again at most this often.
+const CONFIG_RETRY_MS = 10000;
 
 const $ = (id) => document.getElementById(id);
 
@@ -54,6 +56,8 @@ const els = {
 
 const state = {
   config: { ...DEFAULT_CONFIG },
+  configLoaded: false,
+  configAttemptMs: 0,
   symbol: null,
   timeWindow: '48h',
   clientStatus: 'connecting',
@@ -298,6 +302,7 @@ function startConnection() {
       if (status === 'connected') {
         state.pollFailing = false;
         state.probedThisOutage = false;
+        reloadConfigIfMissing();
       }
       if (status === 'reconnecting') probeAfterFailure();
       refreshStatus();
@@ -418,16 +423,37 @@ function wireControls() {
 
 // ---- start ----------------------------------------------------------------------
 
-async function main() {
-  refreshStatus();
+/** Server config; on failure the defaults stay and it is fetched again once the socket is live. */
+async function loadConfig() {
+  state.configAttemptMs = Date.now();
   try {
     state.config = await fetchConfig();
+    state.configLoaded = true;
   } catch (err) {
     state.lastError = err.message;
     console.warn('config unavailable, using defaults:', err.message);
   }
+}
+
+async function reloadConfigIfMissing() {
+  if (state.configLoaded || Date.now() - state.configAttemptMs < CONFIG_RETRY_MS) return;
+  await loadConfig();
+  if (!state.configLoaded) return;
+  populateSymbols();
+  // The symbol asked for in the URL may only now be known to be supported.
+  const wanted = urlSymbol();
+  if (wanted !== state.symbol && state.config.supported_symbols.includes(wanted)) switchSymbol(wanted);
+}
+
+function urlSymbol() {
+  return (new URLSearchParams(location.search).get('symbol') || '').toUpperCase();
+}
+
+async function main() {
+  refreshStatus();
+  await loadConfig();
   const params = new URLSearchParams(location.search);
-  const wantedSymbol = (params.get('symbol') || '').toUpperCase();
+  const wantedSymbol = urlSymbol();
   state.symbol = state.config.supported_symbols.includes(wantedSymbol) ? wantedSymbol : state.config.supported_symbols[0];
   const wantedWindow = params.get('window');
   if (TIME_WINDOWS[wantedWindow]) state.timeWindow = wantedWindow;
@@ -441,6 +467,7 @@ async function main() {
   setInterval(() => {
     refreshStats();
     refreshStatus();
+    reloadConfigIfMissing();
   }, STATS_REFRESH_MS);
 }
 
