@@ -3,13 +3,17 @@
 //! Amounts are stored "raw": the USD notional divided by the engine's global scale factor, so a
 //! proportional close of every position is one multiplication of the scale (see state_machine.rs).
 //! Positions at exactly the same liquidation price are merged.
+//!
+//! Dust (positions whose raw amount is below the caller's `dust_raw`, i.e. worth less than
+//! DUST_USD) is dropped lazily: callers skip it when reading, liquidation reports it separately
+//! from live notional, and a sweep removes it once the book has doubled since the last sweep.
 
-use std::cmp::Reverse;
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 
-/// The dust index may hold this many stale entries beyond twice the live count before it is rebuilt.
-const DUST_INDEX_SLACK_ENTRIES: usize = 1024;
+/// A sweep runs only once the book holds this many positions more than twice its size after the
+/// previous sweep, so small books are never swept and sweeps cost O(1) per position amortised.
+const SWEEP_SLACK_POSITIONS: usize = 1024;
 
 /// A liquidation price as an ordered integer: for positive finite f64 the IEEE-754 bit pattern
 /// orders exactly like the number, so the map key is exact (no rounding of prices).
@@ -18,10 +22,22 @@ fn price_key(price: f64) -> u64 {
     price.to_bits()
 }
 
-/// A dust index entry: the raw amount's bits above the price key, so one integer comparison
-/// orders by amount (then price).
-fn dust_entry(raw: f64, key: u64) -> u128 {
-    (u128::from(raw.to_bits()) << 64) | u128::from(key)
+/// Raw amounts taken out by one removal, split into positions still worth at least dust and
+/// dust that had not been swept yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Removed {
+    pub live: f64,
+    pub dust: f64,
+}
+
+impl Removed {
+    fn take(&mut self, raw: f64, dust_raw: f64) {
+        if raw < dust_raw {
+            self.dust += raw;
+        } else {
+            self.live += raw;
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -30,11 +46,9 @@ pub struct SideBook {
     positions_max: usize,
     /// Liquidation price key -> raw amount (> 0).
     positions: BTreeMap<u64, f64>,
-    /// Min-heap of (raw amount bits, price key) so dust can be found without scanning the book.
-    /// Entries go stale when a position is merged or removed; a stale entry no longer matches the
-    /// book and is discarded when popped. Every live position has a matching entry.
-    dust_index: BinaryHeap<Reverse<u128>>,
     raw_sum: f64,
+    /// Size right after the last sweep (or the smallest since): the sweep trigger's baseline.
+    swept_len: usize,
 }
 
 impl SideBook {
@@ -42,20 +56,22 @@ impl SideBook {
         Self {
             positions_max: positions_max.max(1),
             positions: BTreeMap::new(),
-            dust_index: BinaryHeap::new(),
             raw_sum: 0.0,
+            swept_len: 0,
         }
     }
 
+    /// Stored positions, dust not yet swept included.
     pub fn len(&self) -> usize {
         self.positions.len()
     }
 
+    /// Sum of stored raw amounts, dust not yet swept included.
     pub fn raw_sum(&self) -> f64 {
         self.raw_sum
     }
 
-    /// Positions in ascending liquidation price: (liquidation price, raw amount).
+    /// Positions in ascending liquidation price: (liquidation price, raw amount), dust included.
     pub fn iter(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
         self.positions
             .iter()
@@ -69,65 +85,65 @@ impl SideBook {
         if self.positions.len() >= self.positions_max && !self.positions.contains_key(&key) {
             key = self.nearest_key(liquidation_price).unwrap_or(key);
         }
-        let merged = match self.positions.entry(key) {
-            Entry::Occupied(mut existing) => {
-                *existing.get_mut() += raw;
-                *existing.get()
+        match self.positions.entry(key) {
+            Entry::Occupied(mut existing) => *existing.get_mut() += raw,
+            Entry::Vacant(slot) => {
+                slot.insert(raw);
             }
-            Entry::Vacant(slot) => *slot.insert(raw),
-        };
-        self.raw_sum += raw;
-        self.dust_index.push(Reverse(dust_entry(merged, key)));
-        if self.dust_index.len() > 2 * self.positions.len() + DUST_INDEX_SLACK_ENTRIES {
-            self.rebuild_dust_index();
         }
+        self.raw_sum += raw;
     }
 
-    /// Removes every position with liquidation price >= `price`; returns the raw amount removed.
-    pub fn remove_at_or_above(&mut self, price: f64) -> f64 {
+    /// Removes every position with liquidation price >= `price`.
+    pub fn remove_at_or_above(&mut self, price: f64, dust_raw: f64) -> Removed {
         let bound = price_key(price);
-        let mut removed = 0.0;
+        let mut removed = Removed::default();
         while let Some(entry) = self.positions.last_entry() {
             if *entry.key() < bound {
                 break;
             }
-            removed += entry.remove();
+            removed.take(entry.remove(), dust_raw);
         }
-        self.subtract(removed);
+        self.after_removal(removed.live + removed.dust);
         removed
     }
 
-    /// Removes every position with liquidation price <= `price`; returns the raw amount removed.
-    pub fn remove_at_or_below(&mut self, price: f64) -> f64 {
+    /// Removes every position with liquidation price <= `price`.
+    pub fn remove_at_or_below(&mut self, price: f64, dust_raw: f64) -> Removed {
         let bound = price_key(price);
-        let mut removed = 0.0;
+        let mut removed = Removed::default();
         while let Some(entry) = self.positions.first_entry() {
             if *entry.key() > bound {
                 break;
             }
-            removed += entry.remove();
+            removed.take(entry.remove(), dust_raw);
         }
-        self.subtract(removed);
+        self.after_removal(removed.live + removed.dust);
         removed
     }
 
-    /// Removes every position whose USD value `raw * scale` is below `dust_usd`; returns the raw
-    /// amount removed. Costs O(log n) per removed position plus stale index entries popped.
-    pub fn remove_dust(&mut self, scale: f64, dust_usd: f64) -> f64 {
-        let mut removed = 0.0;
-        while let Some(&Reverse(entry)) = self.dust_index.peek() {
-            let (raw_bits, key) = ((entry >> 64) as u64, entry as u64);
-            if f64::from_bits(raw_bits) * scale >= dust_usd {
-                break;
-            }
-            self.dust_index.pop();
-            if let Entry::Occupied(live) = self.positions.entry(key) {
-                if live.get().to_bits() == raw_bits {
-                    removed += live.remove();
-                }
-            }
+    /// Removes every position below `dust_raw` if the book has more than doubled (plus slack)
+    /// since the last sweep; returns the raw amount removed.
+    pub fn sweep_dust_if_crowded(&mut self, dust_raw: f64) -> f64 {
+        if self.positions.len() > 2 * self.swept_len + SWEEP_SLACK_POSITIONS {
+            self.sweep_dust(dust_raw)
+        } else {
+            0.0
         }
-        self.subtract(removed);
+    }
+
+    /// Removes every position below `dust_raw`; returns the raw amount removed. O(n).
+    pub fn sweep_dust(&mut self, dust_raw: f64) -> f64 {
+        let mut removed = 0.0;
+        self.positions.retain(|_, raw| {
+            let dust = *raw < dust_raw;
+            if dust {
+                removed += *raw;
+            }
+            !dust
+        });
+        self.swept_len = self.positions.len();
+        self.after_removal(removed);
         removed
     }
 
@@ -137,15 +153,14 @@ impl SideBook {
             *raw *= factor;
         }
         self.raw_sum = self.positions.values().sum();
-        self.rebuild_dust_index();
     }
 
     /// Removes everything; returns the raw amount removed.
     pub fn clear(&mut self) -> f64 {
         let removed = self.raw_sum;
         self.positions.clear();
-        self.dust_index.clear();
         self.raw_sum = 0.0;
+        self.swept_len = 0;
         removed
     }
 
@@ -167,22 +182,14 @@ impl SideBook {
         }
     }
 
-    fn subtract(&mut self, raw: f64) {
+    fn after_removal(&mut self, raw: f64) {
         // An empty book has exactly zero; this also discards accumulated rounding drift.
         self.raw_sum = if self.positions.is_empty() {
             0.0
         } else {
             (self.raw_sum - raw).max(0.0)
         };
-    }
-
-    fn rebuild_dust_index(&mut self) {
-        let entries: Vec<_> = self
-            .positions
-            .iter()
-            .map(|(&key, &raw)| Reverse(dust_entry(raw, key)))
-            .collect();
-        self.dust_index = BinaryHeap::from(entries);
+        self.swept_len = self.swept_len.min(self.positions.len());
     }
 }
 
@@ -191,6 +198,8 @@ mod tests {
     use super::*;
 
     const ROOMY: usize = 1_000;
+    /// Dust threshold in raw units used by tests that do not care about dust.
+    const NO_DUST: f64 = 0.0;
 
     fn book(entries: &[(f64, f64)]) -> SideBook {
         let mut book = SideBook::new(ROOMY);
@@ -213,45 +222,71 @@ mod tests {
     #[test]
     fn removal_at_or_above_includes_the_boundary() {
         let mut book = book(&[(99.0, 1.0), (100.0, 2.0), (101.0, 4.0)]);
-        assert_eq!(book.remove_at_or_above(100.0), 6.0);
+        let removed = book.remove_at_or_above(100.0, NO_DUST);
+        assert_eq!(
+            removed,
+            Removed {
+                live: 6.0,
+                dust: 0.0
+            }
+        );
         assert_eq!(book.iter().collect::<Vec<_>>(), vec![(99.0, 1.0)]);
     }
 
     #[test]
     fn removal_at_or_below_includes_the_boundary() {
         let mut book = book(&[(99.0, 1.0), (100.0, 2.0), (101.0, 4.0)]);
-        assert_eq!(book.remove_at_or_below(100.0), 3.0);
+        let removed = book.remove_at_or_below(100.0, NO_DUST);
+        assert_eq!(
+            removed,
+            Removed {
+                live: 3.0,
+                dust: 0.0
+            }
+        );
         assert_eq!(book.iter().collect::<Vec<_>>(), vec![(101.0, 4.0)]);
     }
 
     #[test]
-    fn dust_removal_takes_only_positions_below_the_threshold() {
-        let mut book = book(&[(99.0, 1.0), (100.0, 5.0), (101.0, 0.5)]);
-        // At scale 0.01 the values are 0.01, 0.05 and 0.005 USD.
-        assert_eq!(book.remove_dust(0.01, 0.01), 0.5);
+    fn removal_reports_dust_separately() {
+        let mut book = book(&[(99.0, 1.0), (100.0, 0.25), (101.0, 4.0)]);
+        let removed = book.remove_at_or_above(99.0, 0.5);
         assert_eq!(
-            book.iter().collect::<Vec<_>>(),
-            vec![(99.0, 1.0), (100.0, 5.0)]
+            removed,
+            Removed {
+                live: 5.0,
+                dust: 0.25
+            }
         );
     }
 
     #[test]
-    fn dust_removal_judges_a_merged_position_by_its_merged_amount() {
-        // The first entry for 100.0 (raw 0.5) goes stale when 10.0 is merged in.
-        let mut book = book(&[(100.0, 0.5), (100.0, 10.0)]);
-        assert_eq!(book.remove_dust(0.01, 0.01), 0.0);
-        assert_eq!(book.len(), 1);
+    fn sweep_takes_only_positions_below_the_threshold() {
+        let mut book = book(&[(99.0, 1.0), (100.0, 5.0), (101.0, 0.5)]);
+        assert_eq!(book.sweep_dust(1.0), 0.5);
+        assert_eq!(
+            book.iter().collect::<Vec<_>>(),
+            vec![(99.0, 1.0), (100.0, 5.0)]
+        );
+        assert_eq!(book.raw_sum(), 6.0);
     }
 
     #[test]
-    fn dust_index_stays_bounded_under_churn() {
-        let mut book = SideBook::new(ROOMY);
-        for step in 0..100_000 {
-            book.add(100.0 + f64::from(step % 7), 1.0);
-            book.remove_at_or_above(50.0);
+    fn a_small_book_is_not_swept() {
+        let mut book = book(&[(99.0, 0.1), (100.0, 5.0)]);
+        assert_eq!(book.sweep_dust_if_crowded(1.0), 0.0);
+        assert_eq!(book.len(), 2);
+    }
+
+    #[test]
+    fn a_book_doubled_since_the_last_sweep_is_swept() {
+        let mut book = SideBook::new(10_000);
+        for step in 0..=SWEEP_SLACK_POSITIONS {
+            book.add(100.0 + step as f64, 0.1);
         }
-        // Rebuilt once it exceeds 2 * live (1) + slack, so it never grows past that plus the new entry.
-        assert!(book.dust_index.len() <= 2 + DUST_INDEX_SLACK_ENTRIES + 1);
+        let swept = book.sweep_dust_if_crowded(1.0);
+        assert!((swept - 0.1 * (SWEEP_SLACK_POSITIONS + 1) as f64).abs() < 1e-9);
+        assert_eq!(book.len(), 0);
     }
 
     #[test]

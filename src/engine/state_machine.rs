@@ -1,8 +1,12 @@
 //! The incremental engine: warm state advanced one bar at a time (model steps 1-4).
 //!
 //! Cost per bar: O(log n) for the liquidation checks and each tier insert, plus O(log n) per
-//! position it liquidates or drops as dust. Proportional closing touches no position: all amounts
-//! are stored divided by one global `scale`, and closing multiplies `scale` by the keep factor.
+//! position it liquidates. Proportional closing touches no position: all amounts are stored
+//! divided by one global `scale`, and closing multiplies `scale` by the keep factor.
+//!
+//! Dust (positions worth less than DUST_USD after closes) is dropped lazily: it is invisible at
+//! once (snapshots skip it; a liquidation that reaches it counts it as closed, not consumed) and
+//! leaves memory when a side has doubled since its last sweep (O(1) amortised per position).
 
 use super::bar::Bar;
 use super::bar_check::{check_bar, BarError};
@@ -13,8 +17,8 @@ use super::params::{EngineParams, ParamsError};
 use super::side_book::SideBook;
 use super::snapshot::{self, BarMark, Snapshot, SnapshotError};
 
-/// Positions worth less than this (USD) are dropped after a proportional close, and tier slices
-/// smaller than this are not opened.
+/// Positions worth less than this (USD) are dust: dropped (counted as closed) and never shown.
+/// Tier slices smaller than this are not opened.
 pub const DUST_USD: f64 = 0.01;
 /// Most distinct liquidation prices per side (about 50 MB per side when full). Real and
 /// synthetic series hold thousands; beyond the bound new slices join the nearest price.
@@ -75,9 +79,13 @@ impl Engine {
     /// Advances the state by one bar. A rejected bar leaves the state untouched.
     pub fn apply(&mut self, bar: &Bar) -> Result<BarOutcome, BarError> {
         check_bar(bar, self.last_bar_time_ms())?;
+        let dust_raw = self.dust_raw();
+        let longs = self.longs.remove_at_or_above(bar.low, dust_raw);
+        let shorts = self.shorts.remove_at_or_below(bar.high, dust_raw);
         let mut outcome = BarOutcome {
-            consumed_long: self.longs.remove_at_or_above(bar.low) * self.scale,
-            consumed_short: self.shorts.remove_at_or_below(bar.high) * self.scale,
+            consumed_long: longs.live * self.scale,
+            consumed_short: shorts.live * self.scale,
+            closed: (longs.dust + shorts.dust) * self.scale,
             ..BarOutcome::default()
         };
         let open_interest_change = match (bar.open_interest_usd, self.previous_open_interest) {
@@ -88,7 +96,7 @@ impl Engine {
         if open_interest_change > 0.0 {
             self.open(bar, open_interest_change, &mut outcome);
         } else if open_interest_change < 0.0 {
-            outcome.closed = self.close_proportionally(-open_interest_change);
+            outcome.closed += self.close_proportionally(-open_interest_change);
         }
         self.last_bar = Some(BarMark {
             open_time_ms: bar.open_time_ms,
@@ -107,12 +115,13 @@ impl Engine {
     ) -> Result<Snapshot, SnapshotError> {
         let mark = self.last_bar.ok_or(SnapshotError::NoBarYet)?;
         let grid = BinGrid::new(bin_size).ok_or(SnapshotError::BinSizeInvalid { bin_size })?;
-        let scale = self.scale;
+        let (scale, dust_raw) = (self.scale, self.dust_raw());
+        let shown = move |&(_, raw): &(f64, f64)| raw >= dust_raw;
         let in_usd = move |(price, raw): (f64, f64)| (price, raw * scale);
         Ok(snapshot::build(
             mark,
-            self.longs.iter().map(in_usd),
-            self.shorts.iter().map(in_usd),
+            self.longs.iter().filter(shown).map(in_usd),
+            self.shorts.iter().filter(shown).map(in_usd),
             grid,
             activity,
         ))
@@ -127,15 +136,18 @@ impl Engine {
         self.last_bar.map(|mark| mark.close)
     }
 
+    /// Open long notional; includes dust not yet swept (each such position < DUST_USD).
     pub fn open_long_usd(&self) -> f64 {
         self.longs.raw_sum() * self.scale
     }
 
+    /// Open short notional; includes dust not yet swept (each such position < DUST_USD).
     pub fn open_short_usd(&self) -> f64 {
         self.shorts.raw_sum() * self.scale
     }
 
-    /// Number of open positions (positions at equal liquidation prices count once).
+    /// Number of stored positions (equal liquidation prices count once; dust not yet swept
+    /// included).
     pub fn position_count(&self) -> usize {
         self.longs.len() + self.shorts.len()
     }
@@ -179,14 +191,24 @@ impl Engine {
             return open_before;
         }
         self.scale *= keep;
-        self.longs.remove_dust(self.scale, DUST_USD);
-        self.shorts.remove_dust(self.scale, DUST_USD);
+        let dust_raw = self.dust_raw();
         if self.scale < SCALE_RENORMALISE_BELOW {
+            // The O(n) pass is due anyway: sweep everything before folding the scale in.
+            self.longs.sweep_dust(dust_raw);
+            self.shorts.sweep_dust(dust_raw);
             self.longs.rescale(self.scale);
             self.shorts.rescale(self.scale);
             self.scale = 1.0;
+        } else {
+            self.longs.sweep_dust_if_crowded(dust_raw);
+            self.shorts.sweep_dust_if_crowded(dust_raw);
         }
         open_before - (self.open_long_usd() + self.open_short_usd())
+    }
+
+    /// Stored amounts below this are dust (worth less than DUST_USD at the current scale).
+    fn dust_raw(&self) -> f64 {
+        DUST_USD / self.scale
     }
 }
 
@@ -423,36 +445,49 @@ mod tests {
         assert_eq!(none.closed, 0.0);
     }
 
-    #[test]
-    fn positions_shrunk_below_a_cent_are_dropped() {
+    /// 1 USD long at 10x (liquidation 904) and 999 USD long at 5x (liquidation 804), then a
+    /// close keeping 0.5%: the 10x position is worth 0.005 USD (dust), the 5x one 4.995 USD.
+    fn engine_holding_dust() -> (Engine, BarOutcome) {
+        let tier = |leverage, weight| LeverageTier { leverage, weight };
         let params = EngineParams {
-            tiers: vec![
-                LeverageTier {
-                    leverage: 10.0,
-                    weight: 1.0,
-                },
-                LeverageTier {
-                    leverage: 5.0,
-                    weight: 999.0,
-                },
-            ],
+            tiers: vec![tier(10.0, 1.0), tier(5.0, 999.0)],
             mmr: 0.004,
         };
         let mut engine = Engine::new(params).unwrap();
         engine
             .apply(&bar(0, 1000.0, 1000.0, 1000.0, Some(0.0)))
             .unwrap();
-        // Rising bar without volume: all long. 10x gets 1 USD, 5x gets 999 USD.
+        // Rising bar without volume: all long.
         let mut rising = bar(1, 999.0, 1000.0, 1000.0, Some(1000.0));
         rising.open = 999.0;
         engine.apply(&rising).unwrap();
-        // Keep 0.5%: the 10x position is worth 0.005 USD and is dropped; 5x keeps 4.995 USD.
-        let outcome = engine
+        let close = engine
             .apply(&bar(2, 1000.0, 1000.0, 1000.0, Some(5.0)))
             .unwrap();
+        (engine, close)
+    }
+
+    #[test]
+    fn a_position_shrunk_below_a_cent_is_not_shown() {
+        let (engine, close) = engine_holding_dust();
+        let snapshot = engine.snapshot(100.0, &close).unwrap();
+        let prices: Vec<f64> = snapshot.levels.iter().map(|level| level.price).collect();
+        assert_eq!(prices, vec![800.0]);
+        assert_eq!(snapshot.levels[0].long_density, 5.0); // 4.995 rounded to cents
+        assert!((close.closed - 995.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn liquidated_dust_counts_as_closed_not_consumed() {
+        let (mut engine, _) = engine_holding_dust();
+        // The low reaches the dust position's 904 but not the live one's 804.
+        let outcome = engine
+            .apply(&bar(3, 900.0, 1000.0, 1000.0, Some(5.0)))
+            .unwrap();
+        assert_eq!(outcome.consumed_long, 0.0);
+        assert!((outcome.closed - 0.005).abs() < 1e-9);
         assert_eq!(engine.position_count(), 1);
         assert!((engine.open_long_usd() - 4.995).abs() < 1e-9);
-        assert!((outcome.closed - 995.005).abs() < 1e-9);
     }
 
     #[test]

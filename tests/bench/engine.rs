@@ -37,8 +37,9 @@ fn main() {
         replay_times.push(started.elapsed());
         final_positions = engine.position_count();
     }
-    let replay = median(&mut replay_times);
+    let (replay, replay_best) = median_and_best(&mut replay_times);
     let bars_per_second = bars.len() as f64 / replay.as_secs_f64();
+    let best_bars_per_second = bars.len() as f64 / replay_best.as_secs_f64();
 
     let (engine, positions) = engine_with_positions(SNAPSHOT_POSITIONS_TARGET);
     let bin_size = default_bin_size(engine.last_close().unwrap_or(3_000.0));
@@ -50,19 +51,21 @@ fn main() {
         snapshot_times.push(started.elapsed());
         levels = snapshot.map(|snapshot| snapshot.levels.len()).unwrap_or(0);
     }
-    let snapshot = median(&mut snapshot_times);
+    let (snapshot, snapshot_best) = median_and_best(&mut snapshot_times);
 
     println!("| measurement | result | target | detail |");
     println!("|---|---|---|---|");
     println!(
-        "| apply, 1 year of 1m bars | {:.0} bars/s ({:.3} s) | >= 1,000,000 bars/s | {} bars, median of {REPLAY_RUNS}, {final_positions} positions at end |",
+        "| apply, 1 year of 1m bars | {:.0} bars/s ({:.3} s) | >= 1,000,000 bars/s | {} bars, median of {REPLAY_RUNS} (best {:.0} bars/s), {final_positions} positions at end |",
         bars_per_second,
         replay.as_secs_f64(),
-        bars.len()
+        bars.len(),
+        best_bars_per_second
     );
     println!(
-        "| snapshot build | {:.3} ms | < 1 ms | {positions} positions, bin {bin_size}, {levels} levels, median of {SNAPSHOT_BUILDS} |",
-        snapshot.as_secs_f64() * 1e3
+        "| snapshot build | {:.3} ms | < 1 ms | {positions} positions, bin {bin_size}, {levels} levels, median of {SNAPSHOT_BUILDS} (best {:.3} ms) |",
+        snapshot.as_secs_f64() * 1e3,
+        snapshot_best.as_secs_f64() * 1e3
     );
 }
 
@@ -106,7 +109,8 @@ fn engine_with_positions(target: usize) -> (Engine, usize) {
     (engine, positions)
 }
 
-fn median(times: &mut [Duration]) -> Duration {
+/// (median, fastest); the machine is shared, so the fastest run shows the undisturbed cost.
+fn median_and_best(times: &mut [Duration]) -> (Duration, Duration) {
     times.sort();
-    times[times.len() / 2]
+    (times[times.len() / 2], times[0])
 }
