@@ -491,6 +491,26 @@ mod tests {
     }
 
     #[test]
+    fn dust_leaves_memory_once_a_side_outgrows_its_last_sweep() {
+        let mut engine = Engine::new(one_tier(10.0)).unwrap();
+        let flat = |minute: i64, price: f64, open_interest: f64| {
+            bar(minute, price, price, price, Some(open_interest))
+        };
+        engine.apply(&flat(0, 1000.0, 0.0)).unwrap();
+        // 1,100 flat bars at distinct prices, each opening 0.5 USD per side.
+        for step in 1..=1_100 {
+            let price = 1000.0 + step as f64 * 0.01;
+            engine.apply(&flat(step, price, step as f64)).unwrap();
+        }
+        assert_eq!(engine.position_count(), 2_200);
+        // Keep 1%: every position is worth 0.005 USD, and each side holds more than 1,024.
+        let outcome = engine.apply(&flat(1_101, 1011.0, 11.0)).unwrap();
+        assert_eq!(engine.position_count(), 0);
+        assert!((outcome.closed - 1_100.0).abs() < 1e-9);
+        assert_eq!(engine.open_long_usd() + engine.open_short_usd(), 0.0);
+    }
+
+    #[test]
     fn rejected_bar_leaves_state_untouched() {
         let mut engine = Engine::new(one_tier(10.0)).unwrap();
         engine
