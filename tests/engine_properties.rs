@@ -278,3 +278,21 @@ proptest! {
         );
     }
 }
+
+proptest! {
+    // Long runs make sides outgrow 1,024 positions, so lazy dust sweeps happen too.
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    #[test]
+    fn long_runs_conserve_notional_and_hide_dust(steps in prop::collection::vec(step(), 1_500..3_000)) {
+        let (engine, last) = replay(&bars_from(&steps), &EngineParams::default());
+        let totals = engine.totals();
+        let opened = totals.created();
+        let accounted = engine.open_long_usd() + engine.open_short_usd() + totals.consumed() + totals.closed;
+        prop_assert!((opened - accounted).abs() <= 1e-9 * opened.max(1.0), "opened {} accounted {}", opened, accounted);
+        let snapshot = engine.snapshot(BIN_SIZE, &last).expect("a bar was applied");
+        for level in &snapshot.levels {
+            prop_assert!(level.long_density + level.short_density >= 0.01, "{:?}", level);
+        }
+    }
+}
