@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::histogram::LatencySummary;
-use super::server_metrics::ServerSample;
+use super::server_metrics::{broadcast_between, ServerSample};
 use super::stats::PhaseStats;
 
 #[derive(Clone, Debug, Serialize)]
@@ -36,6 +36,11 @@ pub struct ServerReport {
     pub messages_sent: f64,
     /// Disconnects during the phase, by reason.
     pub disconnects: BTreeMap<String, f64>,
+    /// Snapshots fanned out in the phase, and the server's own fan-out time (arrival at the loop
+    /// to the last byte handed to the kernel): mean, and the bucket bound holding the p99.
+    pub broadcasts: f64,
+    pub broadcast_mean_ms: f64,
+    pub broadcast_p99_bucket_ms: f64,
     pub samples: usize,
 }
 
@@ -51,6 +56,7 @@ impl ServerReport {
                 disconnects.insert(reason.clone(), delta);
             }
         }
+        let (broadcasts, broadcast_mean_s, broadcast_p99_s) = broadcast_between(start, end).unwrap_or((0.0, f64::NAN, f64::NAN));
         ServerReport {
             rss_start_bytes: start.rss_bytes,
             rss_end_bytes: end.rss_bytes,
@@ -63,6 +69,9 @@ impl ServerReport {
             dropped_snapshots: end.dropped_snapshots_total - start.dropped_snapshots_total,
             messages_sent: end.messages_sent_total - start.messages_sent_total,
             disconnects,
+            broadcasts,
+            broadcast_mean_ms: broadcast_mean_s * 1000.0,
+            broadcast_p99_bucket_ms: broadcast_p99_s * 1000.0,
             samples: between.len() + 2,
         }
     }
@@ -230,6 +239,13 @@ impl Report {
                     s.slow_consumers,
                     s.dropped_snapshots
                 );
+                if s.broadcasts > 0.0 {
+                    let _ = writeln!(
+                        out,
+                        "  server fan-out: {} snapshots, mean {:.2} ms, p99 <= {} ms (arrival to last byte handed to the kernel)",
+                        s.broadcasts, s.broadcast_mean_ms, s.broadcast_p99_bucket_ms
+                    );
+                }
             }
             let _ = writeln!(out, "  loadgen CPU {:.1} % of a core", phase.loadgen_cpu_percent);
         }

@@ -34,6 +34,29 @@ pub struct ServerSample {
     pub messages_sent_total: f64,
     /// `ws_disconnects_total` by reason.
     pub disconnects: BTreeMap<String, f64>,
+    /// `ws_broadcast_duration_seconds` over all symbols: cumulative count by upper bound (seconds,
+    /// as written), then the sample count and sum.
+    pub broadcast_buckets: BTreeMap<String, f64>,
+    pub broadcast_count: f64,
+    pub broadcast_sum_seconds: f64,
+}
+
+/// Fan-out durations over an interval, from the server's histogram: (count, mean seconds, the
+/// upper bound of the bucket holding the 99th percentile, in seconds). `None` without broadcasts.
+pub fn broadcast_between(start: &ServerSample, end: &ServerSample) -> Option<(f64, f64, f64)> {
+    let count = end.broadcast_count - start.broadcast_count;
+    if count <= 0.0 {
+        return None;
+    }
+    let mean = (end.broadcast_sum_seconds - start.broadcast_sum_seconds) / count;
+    let mut bounds: Vec<(f64, f64)> = end
+        .broadcast_buckets
+        .iter()
+        .filter_map(|(le, &n)| Some((le.parse::<f64>().ok()?, n - start.broadcast_buckets.get(le).copied().unwrap_or(0.0))))
+        .collect();
+    bounds.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let p99 = bounds.iter().find(|&&(_, cumulative)| cumulative >= 0.99 * count).map_or(f64::INFINITY, |&(le, _)| le);
+    Some((count, mean, p99))
 }
 
 /// Parses the Prometheus text exposition into a sample (label sets summed, except disconnects).
@@ -52,6 +75,13 @@ pub fn parse_metrics(text: &str, at_ms: u64) -> ServerSample {
             "ws_slow_consumers_total" => sample.slow_consumers_total += value,
             "ws_dropped_snapshots_total" => sample.dropped_snapshots_total += value,
             "ws_messages_sent_total" => sample.messages_sent_total += value,
+            "ws_broadcast_duration_seconds_bucket" => {
+                if let Some(le) = labels.split("le=\"").nth(1).and_then(|rest| rest.split('"').next()) {
+                    *sample.broadcast_buckets.entry(le.to_string()).or_default() += value;
+                }
+            }
+            "ws_broadcast_duration_seconds_count" => sample.broadcast_count += value,
+            "ws_broadcast_duration_seconds_sum" => sample.broadcast_sum_seconds += value,
             "ws_disconnects_total" => {
                 let reason = labels.split('"').nth(1).unwrap_or("").to_string();
                 *sample.disconnects.entry(reason).or_default() += value;
@@ -143,5 +173,30 @@ mod tests {
         assert_eq!(sample.rss_bytes, 15_000_000.0);
         assert_eq!(sample.cpu_seconds, 12.25);
         assert_eq!(sample.at_ms, 7);
+    }
+
+    #[test]
+    fn broadcast_p99_is_the_first_bucket_bound_holding_99_percent_of_the_interval() {
+        let before = parse_metrics(
+            "ws_broadcast_duration_seconds_bucket{symbol=\"BTCUSDT\",le=\"0.001\"} 10\n\
+             ws_broadcast_duration_seconds_bucket{symbol=\"BTCUSDT\",le=\"0.01\"} 10\n\
+             ws_broadcast_duration_seconds_bucket{symbol=\"BTCUSDT\",le=\"+Inf\"} 10\n\
+             ws_broadcast_duration_seconds_count{symbol=\"BTCUSDT\"} 10\n\
+             ws_broadcast_duration_seconds_sum{symbol=\"BTCUSDT\"} 0.005\n",
+            0,
+        );
+        // 100 more broadcasts: 98 within 1 ms, 2 between 1 and 10 ms.
+        let after = parse_metrics(
+            "ws_broadcast_duration_seconds_bucket{symbol=\"BTCUSDT\",le=\"0.001\"} 108\n\
+             ws_broadcast_duration_seconds_bucket{symbol=\"BTCUSDT\",le=\"0.01\"} 110\n\
+             ws_broadcast_duration_seconds_bucket{symbol=\"BTCUSDT\",le=\"+Inf\"} 110\n\
+             ws_broadcast_duration_seconds_count{symbol=\"BTCUSDT\"} 110\n\
+             ws_broadcast_duration_seconds_sum{symbol=\"BTCUSDT\"} 0.105\n",
+            1000,
+        );
+        let (count, mean, p99) = broadcast_between(&before, &after).unwrap();
+        assert_eq!(count, 100.0);
+        assert!((mean - 0.001).abs() < 1e-12);
+        assert_eq!(p99, 0.01);
     }
 }

@@ -114,6 +114,8 @@ FIELDS = {
         ("server RSS max MiB", lambda r: server(r, "steady", "rss_max_bytes") / MiB),
         ("server CPU %", lambda r: server(r, "steady", "cpu_percent")),
         ("loadgen CPU %", lambda r: phase(r, "steady")["loadgen_cpu_percent"]),
+        ("fan-out mean ms", lambda r: server(r, "steady", "broadcast_mean_ms")),
+        ("fan-out p99 bucket ms", lambda r: server(r, "steady", "broadcast_p99_bucket_ms")),
     ],
     "idle": [
         ("held", lambda r: r["findings"].get("idle_connections_held", float("nan"))),
