@@ -148,7 +148,7 @@ fn one_bad_file_is_rejected_while_the_others_in_the_folder_go_in() {
     let dir = TempDir::new("folder");
     let data = folder_with_one_bad_file(&dir);
     let store = Store::open(dir.join("market.duckdb")).expect("open");
-    let summary = ingest_paths(&store, &[data.clone()], false);
+    let summary = ingest_paths(&store, std::slice::from_ref(&data), false);
     println!("{summary}");
     assert_eq!((summary.files(), summary.ingested.len()), (4, 3));
     assert_eq!(summary.rows_added(), 3 * 1440);
@@ -168,7 +168,7 @@ fn ingesting_the_same_files_again_adds_no_rows() {
     let dir = TempDir::new("again");
     let data = folder_with_one_bad_file(&dir);
     let store = Store::open(dir.join("market.duckdb")).expect("open");
-    let first = ingest_paths(&store, &[data.clone()], false);
+    let first = ingest_paths(&store, std::slice::from_ref(&data), false);
     let version = store.data_version();
     let second = ingest_paths(&store, &[data], false);
     assert_eq!(first.rows_added(), 3 * 1440);
