@@ -85,3 +85,13 @@ fn a_file_modified_just_now_waits_for_a_later_pass() {
     assert_eq!(second.processed.len(), 1, "{second:?}");
     assert_eq!(store.row_counts().expect("counts").candles, 2140);
 }
+
+#[test]
+fn an_empty_inbox_pass_reports_nothing_to_do() {
+    let dir = TempDir::new("inbox-empty");
+    let inbox = dir.join("inbox");
+    let store = Store::open(dir.join("market.duckdb")).expect("open");
+    let report = process_inbox(&store, &inbox);
+    assert!(report.is_empty(), "{report:?}");
+    assert!(inbox.join(PROCESSED_DIR).is_dir() && inbox.join(FAILED_DIR).is_dir());
+}

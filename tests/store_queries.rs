@@ -373,3 +373,15 @@ fn asking_from_the_beginning_of_time_returns_the_first_bars() {
     let all = store.bars("BTCUSDT", i64::MIN, i64::MAX).expect("bars");
     assert_eq!(all.len(), 5);
 }
+
+#[test]
+fn an_in_memory_store_keeps_rows_for_its_lifetime() {
+    let store = Store::open_in_memory().expect("in-memory store");
+    store
+        .insert_series(&[minutes("BTCUSDT", 4, 42_000.0)], &[])
+        .expect("insert");
+    assert_eq!(store.path(), None);
+    assert_eq!(store.row_counts().expect("counts").candles, 4);
+    let clone = store.try_clone().expect("clone");
+    assert_eq!(clone.symbols().expect("symbols"), vec!["BTCUSDT"]);
+}

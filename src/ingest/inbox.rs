@@ -45,6 +45,17 @@ pub struct InboxReport {
     pub io_errors: Vec<(PathBuf, io::Error)>,
 }
 
+impl InboxReport {
+    /// True when the pass found nothing to do (callers log only passes that did something).
+    pub fn is_empty(&self) -> bool {
+        self.processed.is_empty()
+            && self.failed.is_empty()
+            && self.retry_later.is_empty()
+            && self.not_yet_stable.is_empty()
+            && self.io_errors.is_empty()
+    }
+}
+
 /// One pass over `dir` (not its subfolders), creating `dir` and its `processed/` and `failed/`
 /// folders if needed. A `.CHECKSUM` file moves together with the file it belongs to.
 pub fn process_inbox(store: &Store, dir: &Path) -> InboxReport {
