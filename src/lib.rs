@@ -3,12 +3,25 @@
 //!
 //! Layout (see docs/ARCHITECTURE.md):
 //! - [`core`]: the sans-IO server state machine (clients, subscriptions, queues, HTTP, WebSocket).
+//! - [`shell`]: the thin mio event loop; the only code that owns sockets, the poller and the clock.
+//! - [`worker`]: the DuckDB snapshot producer and REST query worker threads behind the loop.
 //! - [`engine`]: the pure liquidation model.
 //! - [`store`], [`ingest`]: DuckDB persistence and file ingestion.
+//! - [`rest`]: the database-backed REST endpoints.
 //! - [`demo`]: the bundled demo data and its replay.
+//! - [`config`], [`app`]: configuration and the commands of the binary.
+//! - [`loadgen`]: the WebSocket load generator (`liquidationheatmap loadgen`).
 
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+pub mod app;
+pub mod config;
 pub mod core;
 pub mod demo;
 pub mod engine;
 pub mod ingest;
+pub mod loadgen;
+pub mod rest;
+pub mod shell;
 pub mod store;
+pub mod worker;

@@ -61,10 +61,16 @@ impl Core {
             timestamp: Rc::from(snapshot.timestamp.as_str()),
             arrived_at: now.mono,
             computed_at_unix_ms: snapshot.computed_at_unix_ms,
-            compute_micros: snapshot.compute_micros,
         });
         state.status = ProducerStatus::Ok;
+        self.metrics.symbols[index].compute_seconds.observe(snapshot.compute_micros as f64 / 1e6);
+        if let Some(duration) = state.broadcast.superseded() {
+            // The previous snapshot never reached every subscriber (some were stalled): record
+            // how long it took to reach the ones it did reach.
+            self.metrics.symbols[index].broadcast_seconds.observe(duration.as_secs_f64());
+        }
         let subscribers = std::mem::take(&mut state.subscribers);
+        state.broadcast.start(seq, now.mono, subscribers.len());
         // The set is out for the fan-out; demand is recomputed once it is back.
         self.demand_frozen = true;
         let skipped = subscribers.first().copied().filter(|_| self.mutations.skip_lowest_subscriber);
@@ -114,6 +120,7 @@ impl Core {
                 ws.dropped_messages += 1;
             }
             self.symbols[symbol].dropped_total += 1;
+            self.metrics.symbols[symbol].dropped_snapshots.inc();
         }
         if self.enforce_byte_bound(now, id) {
             self.want_transmit(id);

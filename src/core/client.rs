@@ -74,7 +74,6 @@ pub struct Client {
     pub peer: SocketAddr,
     pub phase: Phase,
     pub out: OutQueue,
-    pub accepted_at: MonoTime,
     /// Last time the socket accepted bytes, or when the queue last went from empty to non-empty.
     /// A non-empty queue that has not moved since this is stalled.
     pub write_progress_at: MonoTime,
@@ -93,7 +92,6 @@ impl Client {
             peer,
             phase: Phase::Http(HttpState { buf: Vec::new(), ready_since: now, awaiting_query: None }),
             out: OutQueue::new(),
-            accepted_at: now,
             write_progress_at: now,
             closing: None,
             release_when_flushed: None,

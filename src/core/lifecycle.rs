@@ -17,6 +17,11 @@ use super::{ConnId, Core};
 /// Slices handed to one vectored write.
 const WRITE_SLICES_MAX: usize = 16;
 
+/// Room the byte bound keeps for the one SLOW_CONSUMER warning of an episode, which is queued
+/// without a bound check: without it the warning pushed a full queue past its bound (found by the
+/// simulator, sim/seeds.txt).
+pub(super) const WARNING_FRAME_BYTES_MAX: usize = 320;
+
 impl Core {
     /// Writes queued bytes of `id` until the stream would block or the queue is empty.
     pub(super) fn write_queued<S: Write>(&mut self, now: Now, id: ConnId, stream: &mut S) {
@@ -34,7 +39,7 @@ impl Core {
                     return;
                 }
                 Ok(written) => {
-                    let Core { clients, symbols, stats, .. } = self;
+                    let Core { clients, symbols, stats, metrics, .. } = self;
                     let client = &mut clients[id];
                     client.write_progress_at = now.mono;
                     if let Some(ws) = client.ws_mut() {
@@ -42,11 +47,17 @@ impl Core {
                         ws.warned_at = None;
                     }
                     client.out.advance(written, |kind, bytes| {
-                        if let EntryKind::Snapshot { symbol, .. } = kind {
+                        if let EntryKind::Snapshot { symbol, seq } = kind {
                             let state = &mut symbols[symbol];
                             state.messages_sent_total += 1;
                             state.bytes_sent_total += bytes as u64;
                             stats.messages_sent_window.add(now.mono, 1);
+                            let handles = &metrics.symbols[symbol];
+                            handles.messages_sent.inc();
+                            handles.bytes_sent.inc_by(bytes as u64);
+                            if let Some(duration) = state.broadcast.delivered(seq, now.mono) {
+                                handles.broadcast_seconds.observe(duration.as_secs_f64());
+                            }
                         }
                     });
                 }
@@ -118,7 +129,11 @@ impl Core {
     /// Closes `id` as a slow consumer if its queue is over the byte bound.
     pub(super) fn enforce_byte_bound(&mut self, now: Now, id: ConnId) -> bool {
         let Some(client) = self.clients.get(id) else { return false };
-        if client.closing.is_some() || client.out.bytes_queued() <= self.config.queue_bytes_max {
+        let warning_reserve = match client.ws() {
+            Some(ws) if ws.warned_at.is_none() => WARNING_FRAME_BYTES_MAX,
+            _ => 0,
+        };
+        if client.closing.is_some() || client.out.bytes_queued() + warning_reserve <= self.config.queue_bytes_max {
             return true;
         }
         if self.mutations.ignore_queue_byte_bound {
@@ -194,6 +209,7 @@ impl Core {
                 self.ws_connections -= 1;
                 let reason = client.closing.map_or(reason, |c| c.reason);
                 *self.stats.disconnects_total.entry(reason).or_insert(0) += 1;
+                self.metrics.disconnected(reason);
                 info!(
                     "event=ws_disconnect peer={} conn={} reason={} active={}",
                     client.peer,
@@ -274,6 +290,7 @@ impl Core {
         for (index, state) in self.symbols.iter_mut().enumerate() {
             if subscriptions & (1 << index) != 0 {
                 state.slow_consumers_total += 1;
+                self.metrics.symbols[index].slow_consumers.inc();
             }
         }
         warn!(

@@ -22,6 +22,7 @@ mod http_conn;
 mod io;
 mod lifecycle;
 mod limits;
+mod metrics;
 mod mutations;
 pub mod protocol;
 pub mod queue;
@@ -44,6 +45,7 @@ use slab::Slab;
 pub use broadcast::SnapshotReady;
 pub use client::{ClientView, PhaseView};
 pub use limits::{CoreConfig, CONTROL_MESSAGES_MAX, SYMBOLS_MAX};
+pub use metrics::ProcessStats;
 pub use mutations::Mutations;
 pub use static_files::StaticFiles;
 pub use stats::DisconnectReason;
@@ -51,6 +53,7 @@ pub use symbols::ProducerStatus;
 pub use time::{MonoTime, Now};
 
 use client::Client;
+use metrics::Metrics;
 use stats::Stats;
 use symbols::SymbolState;
 
@@ -124,6 +127,7 @@ pub struct Core {
     demand_frozen: bool,
     shutdown_deadline: Option<MonoTime>,
     stats: Stats,
+    metrics: Metrics,
     static_files: StaticFiles,
     /// Times the caller handed in a monotonic time earlier than one it handed before.
     pub clock_regressions: u64,
@@ -136,6 +140,7 @@ impl Core {
     /// that a client can tell a restarted server from a gap.
     pub fn new(config: CoreConfig, static_files: StaticFiles, boot_id: String, now: Now) -> Core {
         let symbols = config.supported_symbols.iter().cloned().map(SymbolState::new).collect();
+        let metrics = Metrics::new(&config.supported_symbols);
         let stats = Stats { started_at: now.mono, ..Stats::default() };
         Core {
             config,
@@ -155,6 +160,7 @@ impl Core {
             demand_frozen: false,
             shutdown_deadline: None,
             stats,
+            metrics,
             static_files,
             clock_regressions: 0,
             mutations: Mutations::default(),
@@ -290,6 +296,11 @@ impl Core {
         None
     }
 
+    /// True when some connection must be read again without a new readiness event.
+    pub fn has_read_again(&self) -> bool {
+        !self.read_again.is_empty()
+    }
+
     /// Next thing the caller must do.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
@@ -349,6 +360,22 @@ impl Core {
     pub fn latest_frame_handles(&self, symbol: &str) -> Option<usize> {
         let index = self.config.symbol_index(symbol)?;
         self.symbols[index].latest.as_ref().map(|l| std::rc::Rc::strong_count(&l.frame))
+    }
+
+    /// The Prometheus text exposition of the core's metrics plus the process figures the caller
+    /// read (the core cannot read `/proc` itself).
+    pub fn render_metrics(&mut self, now: Now, process: ProcessStats) -> String {
+        let now = self.advance_clock(now);
+        self.metrics.active_connections.set(self.ws_connections as i64);
+        self.metrics.queue_bytes.set(self.queued_bytes_total() as i64);
+        for (state, handles) in self.symbols.iter().zip(&self.metrics.symbols) {
+            handles.subscriptions.set(state.subscribers.len() as i64);
+            if let Some(latest) = &state.latest {
+                let age_ms = now.wall_unix_ms.saturating_sub(latest.computed_at_unix_ms).max(0);
+                handles.snapshot_age_seconds.set(age_ms as f64 / 1000.0);
+            }
+        }
+        self.metrics.render(process)
     }
 
     /// Puts `id` on the transmit list once.

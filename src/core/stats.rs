@@ -65,6 +65,20 @@ pub enum DisconnectReason {
 }
 
 impl DisconnectReason {
+    pub const ALL: [DisconnectReason; 11] = [
+        DisconnectReason::ClientClosed,
+        DisconnectReason::PeerGone,
+        DisconnectReason::SlowConsumer,
+        DisconnectReason::IdleTimeout,
+        DisconnectReason::MessageTooBig,
+        DisconnectReason::ProtocolError,
+        DisconnectReason::Shutdown,
+        DisconnectReason::CloseTimeout,
+        DisconnectReason::HttpDone,
+        DisconnectReason::HttpTimeout,
+        DisconnectReason::HttpError,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             DisconnectReason::ClientClosed => "client_closed",

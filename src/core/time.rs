@@ -54,3 +54,11 @@ impl Now {
         Now { mono, wall_unix_ms }
     }
 }
+
+/// Formats Unix milliseconds as ISO-8601 UTC with second precision, e.g. `2026-06-14T14:55:00Z`.
+pub fn iso8601_utc_ms(unix_ms: i64) -> String {
+    match chrono::DateTime::<chrono::Utc>::from_timestamp_millis(unix_ms) {
+        Some(t) => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        None => String::from("1970-01-01T00:00:00Z"),
+    }
+}

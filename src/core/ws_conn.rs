@@ -179,6 +179,7 @@ impl Core {
 
     pub(super) fn send_error(&mut self, now: Now, id: ConnId, code: ErrorCode, message: &str, symbols: Option<&[String]>) {
         *self.stats.errors_total.entry(code.as_str()).or_insert(0) += 1;
+        self.metrics.error_sent(code);
         if let Some(client) = self.clients.get(id) {
             error!(
                 "event=ws_error peer={} conn={} code={} message={:?} active={}",

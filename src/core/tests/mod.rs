@@ -5,6 +5,7 @@ mod broadcast;
 mod connections;
 mod harness;
 mod http;
+mod metrics;
 mod model;
 mod protocol_errors;
 mod sim_regressions;

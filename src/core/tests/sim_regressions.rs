@@ -44,3 +44,25 @@ fn stalled_client_keeps_the_latest_snapshot_of_every_symbol_above_the_message_bo
         .collect();
     assert_eq!(received, symbols.to_vec());
 }
+
+#[test]
+fn slow_consumer_warning_never_pushes_a_queue_past_its_byte_bound() {
+    let config = CoreConfig { queue_bytes_max: 4096, slow_consumer_timeout_ms: 1000, ..CoreConfig::default() };
+    let mut bench = Bench::new(config);
+    let p = bench.connect_ws();
+    bench.subscribe(p, &["BTCUSDT"]);
+    bench.received(p);
+    bench.peers[p].stream.write_room = Some(0);
+    // A snapshot that leaves less room than a warning takes.
+    bench.publish("BTCUSDT", 0, &format!(r#"{{"pad":"{}"}}"#, "x".repeat(3900)));
+    bench.advance_ms(1000);
+    let view = bench.core.client_view(bench.peers[p].id).unwrap();
+    assert!(view.closing.is_some() || view.queued_bytes <= 4096, "{view:?}");
+}
+
+#[test]
+fn longest_slow_consumer_warning_fits_the_reserved_room() {
+    let text = super::super::protocol::slow_consumer_warning(u64::MAX, u64::MAX);
+    let frame = super::super::frame::text_frame(text.as_bytes());
+    assert!(frame.len() <= super::super::lifecycle::WARNING_FRAME_BYTES_MAX, "{}", frame.len());
+}

@@ -1,0 +1,95 @@
+//! `liquidationheatmap serve`.
+
+use std::io::Write;
+use std::time::Duration;
+
+use log::{info, warn};
+
+use crate::config::AppConfig;
+use crate::engine::EngineParams;
+use crate::rest::RestContext;
+use crate::shell::{sockets, static_loader, Server};
+use crate::store::Store;
+use crate::worker::market::{self, ProducerSettings};
+use crate::worker::{synthetic, ProducerSpawn, Workers};
+
+/// Why the server could not run.
+#[derive(Debug)]
+pub enum ServeError {
+    /// Bad configuration: exit code 2.
+    Config(String),
+    /// Anything else: exit code 1.
+    Runtime(String),
+}
+
+/// Starts the server with `config` and runs until shutdown.
+pub fn serve(config: AppConfig) -> Result<(), ServeError> {
+    info!("event=config {config}");
+    match sockets::raise_open_files_limit() {
+        Ok(limit) => {
+            info!("event=open_files_limit soft={limit}");
+            let needed = config.core.ws_connections_max + config.core.http_connections_max + 64;
+            if (limit as usize) < needed {
+                warn!("event=open_files_limit_low soft={limit} needed={needed} hint=\"lower WS_MAX_CONNECTIONS or raise ulimit -n\"");
+            }
+        }
+        Err(e) => warn!("event=open_files_limit_error error={:?}", e.to_string()),
+    }
+    // Opened before listening, so a database held by another process stops startup clearly.
+    let store = Store::open(&config.duckdb_path).map_err(|e| ServeError::Runtime(e.to_string()))?;
+    info!("event=database_open path={:?}", config.duckdb_path);
+    let demo = if config.demo_seed {
+        crate::demo::seed_if_empty(&store, &config.core.supported_symbols).map_err(|e| ServeError::Runtime(e.to_string()))?
+    } else {
+        None
+    };
+    let sources: Vec<(String, String)> =
+        store.sources().map_err(|e| ServeError::Runtime(e.to_string()))?.into_iter().map(|(s, src, _)| (s, src)).collect();
+    let files = static_loader::load_frontend(&config.frontend_dir, config.frontend_bytes_max)
+        .map_err(|e| ServeError::Config(format!("FRONTEND_DIR: {e}")))?;
+    info!("event=frontend_loaded dir={:?} files={}", config.frontend_dir, files.len());
+    let server = Server::bind(config.bind_addr())
+        .map_err(|e| ServeError::Runtime(format!("cannot listen on {}: {e}", config.bind_addr())))?;
+    let addr = server.local_addr();
+    info!("event=listening addr={addr}");
+    // Printed on stdout so scripts and tests can learn the port when PORT=0.
+    println!("listening on http://{addr}/");
+    let _ = std::io::stdout().flush();
+
+    if !config.core.ws_enabled {
+        warn!("event=ws_disabled detail=\"WS_ENABLED=false: /ws/heatmap answers 503 and no snapshot producer runs\"");
+    }
+    let interval = Duration::from_millis(config.core.update_interval_ms);
+    let producer: Option<ProducerSpawn> = if !config.core.ws_enabled {
+        None
+    } else if config.synthetic_snapshot_bytes > 0 {
+        let bytes = config.synthetic_snapshot_bytes;
+        info!("event=producer kind=synthetic snapshot_bytes={bytes} interval_ms={}", config.core.update_interval_ms);
+        Some(Box::new(move |ctx, demand, initial| synthetic::spawn(ctx, demand, initial, bytes, interval)))
+    } else {
+        let replay_interval = (demo.is_some() && config.demo_replay_interval_ms > 0)
+            .then(|| Duration::from_millis(config.demo_replay_interval_ms));
+        let settings = ProducerSettings {
+            update_interval: interval,
+            warmup_days: config.warmup_days,
+            engine_params: EngineParams::default(),
+            inbox: config.ingest_dir.clone(),
+            replay_interval,
+            sources: sources.clone(),
+        };
+        let store = store.try_clone().map_err(|e| ServeError::Runtime(e.to_string()))?;
+        Some(market::producer(store, settings, demo))
+    };
+    let rest_ctx = RestContext {
+        supported_symbols: config.core.supported_symbols.clone(),
+        warmup_days: config.warmup_days,
+        engine_params: EngineParams::default(),
+        sources,
+    };
+    let queries = Some(market::query_worker(store, rest_ctx));
+    let backend = Workers::start(server.waker(), producer, queries)
+        .map_err(|e| ServeError::Runtime(format!("cannot start worker threads: {e}")))?;
+    server
+        .run(config.core.clone(), files, Box::new(backend))
+        .map_err(|e| ServeError::Runtime(format!("event loop failed: {e}")))
+}

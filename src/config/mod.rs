@@ -1,0 +1,158 @@
+//! Configuration from the environment and an optional `.env` file.
+//!
+//! Every variable is documented in `.env.template` with its default and range. A bad value stops
+//! startup with exit code 2 and a message naming the variable and what it accepts.
+
+mod parse;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use crate::core::CoreConfig;
+use crate::core::SYMBOLS_MAX;
+
+pub use parse::ConfigError;
+use parse::Vars;
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppConfig {
+    pub host: IpAddr,
+    /// 0 picks a free port (tests); the bound address is printed at startup.
+    pub port: u16,
+    pub core: CoreConfig,
+    pub duckdb_path: PathBuf,
+    pub frontend_dir: PathBuf,
+    /// Folder watched for files to ingest; `None` turns the inbox off.
+    pub ingest_dir: Option<PathBuf>,
+    pub log_level: log::LevelFilter,
+    /// Seed an empty database with the bundled demo data.
+    pub demo_seed: bool,
+    /// Append one demo bar this often so the live heatmap moves; 0 turns the replay off.
+    pub demo_replay_interval_ms: u64,
+    /// Days of history the model runs over before a REST window starts.
+    pub warmup_days: u32,
+    /// Test mode: publish synthetic snapshots of this size instead of market data (0 = off).
+    pub synthetic_snapshot_bytes: usize,
+    /// Most bytes the frontend folder may hold (it is loaded into memory).
+    pub frontend_bytes_max: usize,
+}
+
+impl AppConfig {
+    /// Reads the process environment, after loading `.env` from the working directory if present.
+    /// Variables already set in the environment win over `.env`.
+    pub fn from_env() -> Result<AppConfig, ConfigError> {
+        let mut vars: BTreeMap<String, String> = BTreeMap::new();
+        let dotenv = Path::new(".env");
+        if dotenv.exists() {
+            for item in dotenvy::from_path_iter(dotenv).map_err(|e| ConfigError::dotenv(dotenv, e))? {
+                let (key, value) = item.map_err(|e| ConfigError::dotenv(dotenv, e))?;
+                vars.insert(key, value);
+            }
+        }
+        for (key, value) in std::env::vars_os() {
+            if let (Ok(key), Ok(value)) = (key.into_string(), value.into_string()) {
+                vars.insert(key, value);
+            }
+        }
+        AppConfig::from_vars(&vars)
+    }
+
+    /// Builds the configuration from a variable map (the environment, or a test's map).
+    pub fn from_vars(map: &BTreeMap<String, String>) -> Result<AppConfig, ConfigError> {
+        let vars = Vars::new(map);
+        let defaults = CoreConfig::default();
+        let supported_symbols = vars.symbols("SUPPORTED_SYMBOLS", "BTCUSDT,ETHUSDT", SYMBOLS_MAX)?;
+        let ws_connections_max = vars.integer("WS_MAX_CONNECTIONS", 1000, 1, 1_000_000)? as usize;
+        let core = CoreConfig {
+            supported_symbols,
+            ws_enabled: vars.boolean("WS_ENABLED", true)?,
+            ws_echo_enabled: vars.boolean("WS_ECHO_ENABLED", false)?,
+            ws_connections_max,
+            http_connections_max: vars.integer("HTTP_MAX_CONNECTIONS", 1024, 1, 1_000_000)? as usize,
+            queue_messages_max: vars.integer("WS_MAX_QUEUE_SIZE", 5, 1, 1000)? as usize,
+            queue_bytes_max: vars.integer("WS_MAX_QUEUE_BYTES", 8 * 1024 * 1024, 4096, 1 << 30)? as usize,
+            slow_consumer_timeout_ms: vars.seconds_ms("WS_SLOW_CONSUMER_TIMEOUT", 1.0, 0.01, 3600.0)?,
+            slow_consumer_grace_ms: vars.seconds_ms("WS_SLOW_CONSUMER_GRACE", 10.0, 0.0, 3600.0)?,
+            close_timeout_ms: vars.seconds_ms("WS_CLOSE_TIMEOUT", 2.0, 0.01, 600.0)?,
+            idle_timeout_ms: vars.seconds_ms("WS_IDLE_TIMEOUT", 60.0, 1.0, 86_400.0)?,
+            http_request_timeout_ms: vars.seconds_ms("HTTP_REQUEST_TIMEOUT", 10.0, 0.1, 3600.0)?,
+            shutdown_timeout_ms: vars.seconds_ms("SHUTDOWN_TIMEOUT", 5.0, 0.0, 600.0)?,
+            message_bytes_max: defaults.message_bytes_max,
+            http_head_bytes_max: defaults.http_head_bytes_max,
+            rate_limit_messages_per_s: vars.integer("WS_RATE_LIMIT", 10, 1, 10_000)? as u32,
+            rate_limit_burst_messages: vars.integer("WS_RATE_BURST", 20, 1, 100_000)? as u32,
+            symbols_per_request_max: defaults.symbols_per_request_max,
+            read_bytes_per_turn_max: defaults.read_bytes_per_turn_max,
+            queries_in_flight_max: vars.integer("QUERIES_IN_FLIGHT_MAX", 64, 1, 10_000)? as usize,
+            update_interval_ms: vars.seconds_ms("WS_UPDATE_INTERVAL", 5.0, 0.05, 3600.0)?,
+        };
+        Ok(AppConfig {
+            host: vars.ip("HOST", "127.0.0.1")?,
+            port: vars.integer("PORT", 8000, 0, 65_535)? as u16,
+            core,
+            duckdb_path: vars.path("DUCKDB_PATH", "liquidationheatmap.duckdb")?,
+            frontend_dir: vars.path("FRONTEND_DIR", "frontend")?,
+            ingest_dir: vars.optional_path("INGEST_DIR")?,
+            log_level: vars.log_level("LOG_LEVEL", "info")?,
+            demo_seed: vars.boolean("DEMO_SEED", true)?,
+            demo_replay_interval_ms: vars.seconds_ms("DEMO_REPLAY_INTERVAL", 3.0, 0.0, 86_400.0)?,
+            warmup_days: vars.integer("WARMUP_DAYS", 30, 0, 3650)? as u32,
+            synthetic_snapshot_bytes: vars.integer("DEMO_SNAPSHOT_BYTES", 0, 0, 16 * 1024 * 1024)? as usize,
+            frontend_bytes_max: 64 * 1024 * 1024,
+        })
+    }
+
+    /// `host:port` to bind.
+    pub fn bind_addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::new(self.host, self.port)
+    }
+}
+
+impl fmt::Display for AppConfig {
+    /// The effective configuration as logfmt, logged at startup.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.core;
+        write!(
+            f,
+            "host={} port={} ws_enabled={} ws_echo_enabled={} ws_update_interval_ms={} \
+             ws_max_connections={} http_max_connections={} ws_max_queue_size={} ws_max_queue_bytes={} \
+             ws_slow_consumer_timeout_ms={} ws_slow_consumer_grace_ms={} ws_close_timeout_ms={} \
+             ws_idle_timeout_ms={} http_request_timeout_ms={} shutdown_timeout_ms={} \
+             ws_rate_limit={} ws_rate_burst={} supported_symbols={} duckdb_path={:?} \
+             frontend_dir={:?} ingest_dir={:?} log_level={} demo_seed={} demo_replay_interval_ms={} \
+             warmup_days={} demo_snapshot_bytes={}",
+            self.host,
+            self.port,
+            c.ws_enabled,
+            c.ws_echo_enabled,
+            c.update_interval_ms,
+            c.ws_connections_max,
+            c.http_connections_max,
+            c.queue_messages_max,
+            c.queue_bytes_max,
+            c.slow_consumer_timeout_ms,
+            c.slow_consumer_grace_ms,
+            c.close_timeout_ms,
+            c.idle_timeout_ms,
+            c.http_request_timeout_ms,
+            c.shutdown_timeout_ms,
+            c.rate_limit_messages_per_s,
+            c.rate_limit_burst_messages,
+            c.supported_symbols.join(","),
+            self.duckdb_path,
+            self.frontend_dir,
+            self.ingest_dir,
+            self.log_level,
+            self.demo_seed,
+            self.demo_replay_interval_ms,
+            self.warmup_days,
+            self.synthetic_snapshot_bytes,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,126 @@
+//! Typed, range-checked reading of configuration variables with precise errors.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// A configuration value that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub variable: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(variable: &str, value: &str, accepted: impl fmt::Display) -> ConfigError {
+        ConfigError { variable: variable.to_string(), message: format!("{value:?} is not valid: expected {accepted}") }
+    }
+
+    pub fn dotenv(path: &Path, error: dotenvy::Error) -> ConfigError {
+        ConfigError { variable: path.display().to_string(), message: format!("cannot read: {error}") }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration: {}: {}", self.variable, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Symbols are upper-case letters and digits, like exchange tickers.
+const SYMBOL_CHARS_MIN: usize = 2;
+const SYMBOL_CHARS_MAX: usize = 20;
+
+pub struct Vars<'a> {
+    map: &'a BTreeMap<String, String>,
+}
+
+impl<'a> Vars<'a> {
+    pub fn new(map: &'a BTreeMap<String, String>) -> Vars<'a> {
+        Vars { map }
+    }
+
+    /// The trimmed value, or `None` when unset or empty (empty means "use the default").
+    fn get(&self, name: &str) -> Option<&'a str> {
+        self.map.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    pub fn integer(&self, name: &str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+        let Some(raw) = self.get(name) else { return Ok(default) };
+        let accepted = format!("an integer from {min} to {max}");
+        let value: u64 = raw.parse().map_err(|_| ConfigError::new(name, raw, &accepted))?;
+        if value < min || value > max {
+            return Err(ConfigError::new(name, raw, &accepted));
+        }
+        Ok(value)
+    }
+
+    /// A duration given in (possibly fractional) seconds, returned in milliseconds.
+    pub fn seconds_ms(&self, name: &str, default_s: f64, min_s: f64, max_s: f64) -> Result<u64, ConfigError> {
+        let seconds = match self.get(name) {
+            None => default_s,
+            Some(raw) => {
+                let accepted = format!("a number of seconds from {min_s} to {max_s}");
+                let value: f64 = raw.parse().map_err(|_| ConfigError::new(name, raw, &accepted))?;
+                if !value.is_finite() || value < min_s || value > max_s {
+                    return Err(ConfigError::new(name, raw, &accepted));
+                }
+                value
+            }
+        };
+        Ok((seconds * 1000.0).round() as u64)
+    }
+
+    pub fn boolean(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
+        let Some(raw) = self.get(name) else { return Ok(default) };
+        match raw.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(ConfigError::new(name, raw, "true or false (also 1/0, yes/no, on/off)")),
+        }
+    }
+
+    pub fn ip(&self, name: &str, default: &str) -> Result<IpAddr, ConfigError> {
+        let raw = self.get(name).unwrap_or(default);
+        raw.parse().map_err(|_| ConfigError::new(name, raw, "an IPv4 or IPv6 address such as 127.0.0.1"))
+    }
+
+    pub fn path(&self, name: &str, default: &str) -> Result<PathBuf, ConfigError> {
+        Ok(PathBuf::from(self.get(name).unwrap_or(default)))
+    }
+
+    pub fn optional_path(&self, name: &str) -> Result<Option<PathBuf>, ConfigError> {
+        Ok(self.get(name).map(PathBuf::from))
+    }
+
+    pub fn log_level(&self, name: &str, default: &str) -> Result<log::LevelFilter, ConfigError> {
+        let raw = self.get(name).unwrap_or(default);
+        raw.parse().map_err(|_| ConfigError::new(name, raw, "one of off, error, warn, info, debug, trace"))
+    }
+
+    /// A comma-separated list of distinct symbols.
+    pub fn symbols(&self, name: &str, default: &str, count_max: usize) -> Result<Vec<String>, ConfigError> {
+        let raw = self.get(name).unwrap_or(default);
+        let accepted = format!(
+            "a comma-separated list of 1 to {count_max} distinct symbols of {SYMBOL_CHARS_MIN} to \
+             {SYMBOL_CHARS_MAX} upper-case letters or digits, e.g. BTCUSDT,ETHUSDT"
+        );
+        let mut symbols: Vec<String> = Vec::new();
+        for part in raw.split(',') {
+            let symbol = part.trim();
+            let well_formed = (SYMBOL_CHARS_MIN..=SYMBOL_CHARS_MAX).contains(&symbol.len())
+                && symbol.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            if !well_formed || symbols.iter().any(|s| s == symbol) {
+                return Err(ConfigError::new(name, raw, &accepted));
+            }
+            symbols.push(symbol.to_string());
+        }
+        if symbols.is_empty() || symbols.len() > count_max {
+            return Err(ConfigError::new(name, raw, &accepted));
+        }
+        Ok(symbols)
+    }
+}

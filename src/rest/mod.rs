@@ -1,0 +1,84 @@
+//! The REST endpoints that need the database, answered on the query worker thread:
+//! `GET /liquidations/heatmap-timeseries` and `GET /prices/klines` (docs/rest_api.md).
+
+mod cache;
+mod klines;
+mod params;
+mod timeseries;
+
+use serde_json::json;
+
+use crate::core::{QueryRequest, QueryResponse};
+use crate::engine::EngineParams;
+use crate::store::Store;
+
+pub use cache::ResponseCache;
+pub use params::{parse_time, QueryParams};
+
+/// What the REST handlers need besides the store.
+#[derive(Debug, Clone)]
+pub struct RestContext {
+    pub supported_symbols: Vec<String>,
+    /// Days of history the model runs over before a window starts.
+    pub warmup_days: u32,
+    pub engine_params: EngineParams,
+    /// Where each symbol's data came from ("binance", "synthetic"); unknown symbols say "unknown".
+    pub sources: Vec<(String, String)>,
+}
+
+impl RestContext {
+    pub fn source_of(&self, symbol: &str) -> &str {
+        self.sources.iter().find(|(s, _)| s == symbol).map_or("unknown", |(_, src)| src.as_str())
+    }
+}
+
+/// A REST error: status and a machine-readable code, rendered as `{"error":{"code","message"}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl RestError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> RestError {
+        RestError { status: 400, code, message: message.into() }
+    }
+
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> RestError {
+        RestError { status: 422, code, message: message.into() }
+    }
+
+    pub fn internal(message: impl Into<String>) -> RestError {
+        RestError { status: 500, code: "INTERNAL", message: message.into() }
+    }
+
+    fn into_response(self) -> QueryResponse {
+        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        QueryResponse { status: self.status, content_type: "application/json", body: body.to_string().into_bytes() }
+    }
+}
+
+/// Answers one REST request.
+pub fn handle(store: &Store, ctx: &RestContext, cache: &mut ResponseCache, request: &QueryRequest) -> QueryResponse {
+    let result = match request.path.as_str() {
+        "/liquidations/heatmap-timeseries" => {
+            let key = format!("{}?{}", request.path, request.query);
+            let version = store.data_version();
+            if let Some(body) = cache.get(&key, version) {
+                return ok(body.to_vec());
+            }
+            timeseries::handle(store, ctx, &request.query).inspect(|body| cache.put(key, version, body.clone()))
+        }
+        "/prices/klines" => klines::handle(store, ctx, &request.query),
+        other => Err(RestError { status: 404, code: "NOT_FOUND", message: format!("no such path: {other}") }),
+    };
+    match result {
+        Ok(body) => ok(body),
+        Err(error) => error.into_response(),
+    }
+}
+
+fn ok(body: Vec<u8>) -> QueryResponse {
+    QueryResponse { status: 200, content_type: "application/json", body }
+}

@@ -1,0 +1,28 @@
+//! What the event loop needs from the worker threads behind it.
+
+use crate::core::{ProducerStatus, QueryRequest, QueryResponse, SnapshotReady};
+
+/// Something a worker thread finished.
+#[derive(Debug)]
+pub enum BackendEvent {
+    Snapshot(SnapshotReady),
+    Status { symbol: String, status: ProducerStatus },
+    QueryDone { conn: usize, token: u64, response: QueryResponse },
+}
+
+/// The worker threads, seen from the loop. Implementations talk to their threads over bounded
+/// crossbeam channels and wake the loop with its `mio::Waker` whenever an event is ready.
+pub trait Backend {
+    /// Next finished event, without blocking.
+    fn poll_event(&mut self) -> Option<BackendEvent>;
+    /// The symbols that have subscribers now.
+    fn set_demand(&mut self, symbols: Vec<String>);
+    /// Hands a REST query to a worker; gives it back when the worker's queue is full.
+    fn submit_query(&mut self, request: QueryRequest) -> Result<(), QueryRequest>;
+    /// Called about once a second: detect dead workers and restart them.
+    fn supervise(&mut self);
+    /// Rows the workers have ingested since start (for `ingest_rows_total`).
+    fn ingest_rows_total(&self) -> u64;
+    /// Stops the workers (shutdown); returns once they have stopped or been abandoned.
+    fn stop(&mut self);
+}

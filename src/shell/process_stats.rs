@@ -1,0 +1,34 @@
+//! Process figures for `/metrics`, read from `/proc/self` (Linux).
+
+use std::fs;
+
+use crate::core::ProcessStats;
+
+/// Reads RSS, CPU time, open descriptors and the descriptor limit. Figures that cannot be read
+/// are left at zero rather than failing the scrape.
+pub fn read_process_stats(ingest_rows_total: u64) -> ProcessStats {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let page_bytes = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
+    // SAFETY: as above.
+    let ticks_per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let resident_memory_bytes = fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .map_or(0, |pages| pages * page_bytes);
+    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+    let cpu_seconds_total = fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) / ticks_per_s)
+        })
+        .unwrap_or(0.0);
+    let open_fds = fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into the struct we own.
+    let max_fds = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 { limit.rlim_cur } else { 0 };
+    ProcessStats { resident_memory_bytes, cpu_seconds_total, open_fds, max_fds: max_fds as u64, ingest_rows_total }
+}

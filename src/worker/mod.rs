@@ -1,0 +1,253 @@
+//! Worker threads behind the event loop: the snapshot producer and the REST query worker.
+//!
+//! Each runs on its own thread, takes work over bounded crossbeam channels, and hands results back
+//! over one bounded channel, waking the loop with its `mio::Waker`. The loop supervises them: a
+//! worker whose thread ended is restarted (with the current demand) after a short backoff.
+
+#![allow(clippy::disallowed_methods)]
+
+pub mod market;
+pub mod synthetic;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use log::{error, info, warn};
+use mio::Waker;
+
+use crate::core::QueryRequest;
+use crate::shell::{Backend, BackendEvent};
+
+/// Results waiting for the loop.
+pub const EVENTS_QUEUE_MAX: usize = 256;
+/// REST queries waiting for the query worker.
+pub const QUERIES_QUEUE_MAX: usize = 64;
+/// Demand updates waiting for a producer (it only ever needs the newest).
+const DEMAND_QUEUE_MAX: usize = 16;
+/// A worker that died is restarted no sooner than this.
+const RESTART_BACKOFF: Duration = Duration::from_secs(1);
+/// A worker blocked this long on a full result channel drops the result.
+const SEND_TIMEOUT: Duration = Duration::from_secs(1);
+/// On shutdown, workers get this long to finish before they are abandoned.
+const STOP_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What a worker thread is given.
+#[derive(Clone)]
+pub struct WorkerCtx {
+    events: Sender<BackendEvent>,
+    /// Rows ingested by any worker, for `/metrics`.
+    pub ingest_rows: Arc<std::sync::atomic::AtomicU64>,
+    waker: Arc<Waker>,
+    stop: Arc<AtomicBool>,
+}
+
+impl WorkerCtx {
+    /// Hands a result to the loop and wakes it. Returns false when the loop is gone or stuck.
+    pub fn send(&self, event: BackendEvent) -> bool {
+        match self.events.send_timeout(event, SEND_TIMEOUT) {
+            Ok(()) => {
+                let _ = self.waker.wake();
+                true
+            }
+            Err(_) => {
+                warn!("event=worker_send_dropped reason=loop_not_draining");
+                false
+            }
+        }
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// Receives demand updates, keeping only the newest.
+pub struct DemandRx(Receiver<Vec<String>>);
+
+impl DemandRx {
+    /// Waits up to `timeout` for an update; returns the newest one received, if any.
+    pub fn wait(&self, timeout: Duration) -> Option<Vec<String>> {
+        let mut newest = match self.0.recv_timeout(timeout) {
+            Ok(demand) => Some(demand),
+            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => None,
+        };
+        while let Ok(demand) = self.0.try_recv() {
+            newest = Some(demand);
+        }
+        newest
+    }
+}
+
+/// How to start a producer thread (called again on restart).
+pub type ProducerSpawn = Box<dyn Fn(WorkerCtx, DemandRx, Vec<String>) -> std::io::Result<JoinHandle<()>>>;
+/// How to start the query worker thread.
+pub type QuerySpawn = Box<dyn Fn(WorkerCtx, Receiver<QueryRequest>) -> std::io::Result<JoinHandle<()>>>;
+
+struct Supervised {
+    name: &'static str,
+    handle: Option<JoinHandle<()>>,
+    restart_at: Option<Instant>,
+    restarts: u64,
+}
+
+impl Supervised {
+    fn new(name: &'static str, handle: Option<JoinHandle<()>>) -> Supervised {
+        Supervised { name, handle, restart_at: None, restarts: 0 }
+    }
+
+    /// True when the thread ended and its restart is due.
+    fn due_for_restart(&mut self) -> bool {
+        let ended = self.handle.as_ref().is_none_or(|h| h.is_finished());
+        if !ended {
+            return false;
+        }
+        if let Some(handle) = self.handle.take() {
+            let how = if handle.join().is_err() { "panicked" } else { "exited" };
+            error!("event=worker_died worker={} how={how} restart_in_ms={}", self.name, RESTART_BACKOFF.as_millis());
+            self.restart_at = Some(Instant::now() + RESTART_BACKOFF);
+            return false;
+        }
+        self.restart_at.is_some_and(|at| Instant::now() >= at)
+    }
+}
+
+/// The production [`Backend`]: a producer thread and an optional query worker thread.
+pub struct Workers {
+    ctx: WorkerCtx,
+    events_rx: Receiver<BackendEvent>,
+    demand: Vec<String>,
+    demand_tx: Sender<Vec<String>>,
+    /// The newest demand could not be sent yet.
+    demand_unsent: bool,
+    producer: Option<(Supervised, ProducerSpawn)>,
+    queries_tx: Option<Sender<QueryRequest>>,
+    query_worker: Option<(Supervised, QuerySpawn, Receiver<QueryRequest>)>,
+}
+
+impl Workers {
+    /// Starts the given threads. `producer` is `None` when streaming is disabled.
+    pub fn start(waker: Arc<Waker>, producer: Option<ProducerSpawn>, queries: Option<QuerySpawn>) -> std::io::Result<Workers> {
+        let (events_tx, events_rx) = bounded(EVENTS_QUEUE_MAX);
+        let ctx = WorkerCtx {
+            events: events_tx,
+            ingest_rows: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            waker,
+            stop: Arc::new(AtomicBool::new(false)),
+        };
+        let (demand_tx, demand_rx) = bounded(DEMAND_QUEUE_MAX);
+        let mut workers = Workers {
+            ctx: ctx.clone(),
+            events_rx,
+            demand: Vec::new(),
+            demand_tx,
+            demand_unsent: false,
+            producer: None,
+            queries_tx: None,
+            query_worker: None,
+        };
+        if let Some(spawn) = producer {
+            let handle = spawn(ctx.clone(), DemandRx(demand_rx), Vec::new())?;
+            workers.producer = Some((Supervised::new("snapshot_producer", Some(handle)), spawn));
+        }
+        if let Some(spawn) = queries {
+            let (queries_tx, queries_rx) = bounded(QUERIES_QUEUE_MAX);
+            let handle = spawn(ctx.clone(), queries_rx.clone())?;
+            workers.queries_tx = Some(queries_tx);
+            workers.query_worker = Some((Supervised::new("query_worker", Some(handle)), spawn, queries_rx));
+        }
+        Ok(workers)
+    }
+}
+
+impl Backend for Workers {
+    fn poll_event(&mut self) -> Option<BackendEvent> {
+        self.events_rx.try_recv().ok()
+    }
+
+    fn set_demand(&mut self, symbols: Vec<String>) {
+        self.demand = symbols;
+        self.send_demand();
+    }
+
+    fn submit_query(&mut self, request: QueryRequest) -> Result<(), QueryRequest> {
+        match &self.queries_tx {
+            Some(tx) => tx.try_send(request).map_err(|e| e.into_inner()),
+            None => Err(request),
+        }
+    }
+
+    fn supervise(&mut self) {
+        if self.demand_unsent {
+            self.send_demand();
+        }
+        if let Some((supervised, spawn)) = self.producer.as_mut() {
+            if supervised.due_for_restart() {
+                supervised.restarts += 1;
+                supervised.restart_at = None;
+                let (tx, rx) = bounded(DEMAND_QUEUE_MAX);
+                match spawn(self.ctx.clone(), DemandRx(rx), self.demand.clone()) {
+                    Ok(handle) => {
+                        info!("event=worker_restarted worker={} restarts={}", supervised.name, supervised.restarts);
+                        supervised.handle = Some(handle);
+                        self.demand_tx = tx;
+                    }
+                    Err(e) => error!("event=worker_restart_failed worker={} error={:?}", supervised.name, e.to_string()),
+                }
+            }
+        }
+        if let Some((supervised, spawn, rx)) = self.query_worker.as_mut() {
+            if supervised.due_for_restart() {
+                supervised.restarts += 1;
+                supervised.restart_at = None;
+                match spawn(self.ctx.clone(), rx.clone()) {
+                    Ok(handle) => {
+                        info!("event=worker_restarted worker={} restarts={}", supervised.name, supervised.restarts);
+                        supervised.handle = Some(handle);
+                    }
+                    Err(e) => error!("event=worker_restart_failed worker={} error={:?}", supervised.name, e.to_string()),
+                }
+            }
+        }
+    }
+
+    fn ingest_rows_total(&self) -> u64 {
+        self.ctx.ingest_rows.load(Ordering::Relaxed)
+    }
+
+    fn stop(&mut self) {
+        self.ctx.stop.store(true, Ordering::Relaxed);
+        self.queries_tx = None;
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        let handles = [
+            self.producer.as_mut().and_then(|(s, _)| s.handle.take()),
+            self.query_worker.as_mut().and_then(|(s, _, _)| s.handle.take()),
+        ];
+        for handle in handles.into_iter().flatten() {
+            while !handle.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if handle.is_finished() {
+                let _ = handle.join();
+            } else {
+                warn!("event=worker_abandoned reason=stop_timeout");
+            }
+        }
+    }
+}
+
+impl Workers {
+    /// Sends the current demand; if the producer's channel is full, tries again on the next
+    /// supervision tick (the producer only ever acts on the newest demand anyway).
+    fn send_demand(&mut self) {
+        self.demand_unsent = match self.demand_tx.try_send(self.demand.clone()) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => false,
+            Err(TrySendError::Full(_)) => true,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,250 @@
+//! Shared helpers for tests that run the real server binary over real sockets.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+/// How long a test waits for the server to say it is listening.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let path = std::env::temp_dir().join(format!("lhm-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The server binary under test.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_liquidationheatmap"))
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A running server process, killed on drop.
+pub struct ServerProcess {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub dir: TempDir,
+    pub stderr_lines: mpsc::Receiver<String>,
+}
+
+impl ServerProcess {
+    /// Starts the server with a fresh database and `env` on top of test defaults.
+    pub fn start(env: &[(&str, &str)]) -> ServerProcess {
+        let dir = TempDir::new("server");
+        Self::start_in(dir, env)
+    }
+
+    pub fn start_in(dir: TempDir, env: &[(&str, &str)]) -> ServerProcess {
+        let mut vars: BTreeMap<String, String> = BTreeMap::new();
+        vars.insert("HOST".into(), "127.0.0.1".into());
+        vars.insert("PORT".into(), "0".into());
+        vars.insert("DUCKDB_PATH".into(), dir.path().join("test.duckdb").display().to_string());
+        vars.insert("FRONTEND_DIR".into(), repo_root().join("frontend").display().to_string());
+        vars.insert("LOG_LEVEL".into(), "info".into());
+        for (k, v) in env {
+            vars.insert(k.to_string(), v.to_string());
+        }
+        let mut child = Command::new(binary())
+            .arg("serve")
+            .current_dir(dir.path())
+            .env_clear()
+            .envs(vars)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("server binary starts");
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (lines_tx, stderr_lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (addr_tx, addr_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("listening on http://") {
+                    let _ = addr_tx.send(rest.trim_end_matches('/').parse::<SocketAddr>().unwrap());
+                }
+            }
+        });
+        let addr = match addr_rx.recv_timeout(STARTUP_TIMEOUT) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                let log: Vec<String> = stderr_lines.try_iter().collect();
+                panic!("server did not start:\n{}", log.join("\n"));
+            }
+        };
+        ServerProcess { child, addr, dir, stderr_lines }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends SIGTERM and waits for the exit status (or kills after `timeout`).
+    pub fn terminate(&mut self, timeout: Duration) -> Option<i32> {
+        // SAFETY: kill with a valid pid of our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        None
+    }
+
+    /// Log lines printed so far.
+    pub fn log(&self) -> Vec<String> {
+        self.stderr_lines.try_iter().collect()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 response.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+}
+
+/// Sends raw request bytes on a new connection and reads one response (Connection: close).
+pub fn http_raw(addr: SocketAddr, request: &[u8]) -> HttpResponse {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream.write_all(request).unwrap();
+    read_response(&mut stream)
+}
+
+/// Reads one response from `stream`, using Content-Length.
+pub fn read_response(stream: &mut TcpStream) -> HttpResponse {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) => buf.push(byte[0]),
+            Err(e) => panic!("reading response head: {e}"),
+        }
+    }
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).unwrap();
+    HttpResponse { status, head, body }
+}
+
+pub fn http_get(addr: SocketAddr, path: &str) -> HttpResponse {
+    http_raw(addr, format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+}
+
+pub type Ws = WebSocket<MaybeTlsStream<TcpStream>>;
+
+/// Opens a WebSocket to `path`.
+pub fn ws_connect(addr: SocketAddr, path: &str) -> Ws {
+    let (ws, response) = tungstenite::connect(format!("ws://{addr}{path}")).expect("websocket handshake");
+    assert_eq!(response.status(), 101);
+    if let MaybeTlsStream::Plain(stream) = ws.get_ref() {
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    }
+    ws
+}
+
+pub fn send_json(ws: &mut Ws, text: &str) {
+    ws.send(Message::text(text)).expect("send");
+}
+
+/// Next JSON text message (skipping pings/pongs).
+pub fn next_json(ws: &mut Ws) -> Value {
+    loop {
+        match ws.read().expect("read message") {
+            Message::Text(t) => return serde_json::from_str(t.as_str()).expect("JSON"),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected message: {other:?}"),
+        }
+    }
+}
+
+/// Reads JSON messages until one satisfies `pred`, within `timeout`.
+pub fn next_matching(ws: &mut Ws, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        assert!(Instant::now() < deadline, "no matching message within {timeout:?}");
+        let message = next_json(ws);
+        if pred(&message) {
+            return message;
+        }
+    }
+}
+
+/// Polls `/ws/stats` until `pred` holds or `timeout` passes; returns the last stats.
+pub fn wait_for_stats(addr: SocketAddr, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let stats = http_get(addr, "/ws/stats").json();
+        if pred(&stats) || Instant::now() >= deadline {
+            return stats;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
