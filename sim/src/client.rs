@@ -11,7 +11,9 @@ use rand_chacha::ChaCha8Rng;
 use crate::events::{ClientKey, ConnKey, Event};
 use crate::params::{rng_for, Stream};
 use crate::stream::SimStream;
-use crate::wire::{self, client_frame, client_frame_header, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_TEXT};
+use crate::wire::{
+    self, client_frame, client_frame_header, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_TEXT,
+};
 use crate::world::{Conn, World, QUIET_SNDBUF_BYTES_MIN};
 
 /// Connections one client opens over its life, at most (reconnect storms hit this).
@@ -58,7 +60,15 @@ impl Kind {
     /// Clients that follow the protocol and read promptly: if their socket never pushes back,
     /// the server must never treat them as slow.
     pub fn well_behaved(self) -> bool {
-        matches!(self, Kind::FastReader | Kind::Churner | Kind::Closer | Kind::ReconnectStorm | Kind::HttpGetter | Kind::HalfCloser)
+        matches!(
+            self,
+            Kind::FastReader
+                | Kind::Churner
+                | Kind::Closer
+                | Kind::ReconnectStorm
+                | Kind::HttpGetter
+                | Kind::HalfCloser
+        )
     }
 
     fn speaks_websocket(self) -> bool {
@@ -93,7 +103,16 @@ impl Client {
             Kind::PingFlooder => rng.random_bool(0.5),
             _ => true,
         };
-        Client { kind, rng, conn: None, intended: BTreeSet::new(), connects: 0, reads, slowloris_sent: 0, acts: 0 }
+        Client {
+            kind,
+            rng,
+            conn: None,
+            intended: BTreeSet::new(),
+            connects: 0,
+            reads,
+            slowloris_sent: 0,
+            acts: 0,
+        }
     }
 }
 
@@ -119,7 +138,11 @@ impl World {
     fn usable_conn(&self, ck: ClientKey) -> Option<ConnKey> {
         let k = self.clients[ck].conn?;
         let conn = &self.conns[k];
-        let usable = !conn.released && !conn.refused && !conn.sent_fin && !conn.sent_reset && conn.decoder.close_code.is_none();
+        let usable = !conn.released
+            && !conn.refused
+            && !conn.sent_fin
+            && !conn.sent_reset
+            && conn.decoder.close_code.is_none();
         usable.then_some(k)
     }
 
@@ -138,8 +161,16 @@ impl World {
         let k = self.conns.len();
         let faults = &self.params.faults;
         let tiny = faults.tiny_sndbuf > 0.0 && self.fault_rng.random_bool(faults.tiny_sndbuf);
-        let sndbuf = if tiny { self.params.tiny_sndbuf_bytes } else { self.params.sndbuf_bytes };
-        let mut stream = SimStream::new(sndbuf, rng_for(self.params.seed, Stream::Faults, k as u64 + 1), faults.clone());
+        let sndbuf = if tiny {
+            self.params.tiny_sndbuf_bytes
+        } else {
+            self.params.sndbuf_bytes
+        };
+        let mut stream = SimStream::new(
+            sndbuf,
+            rng_for(self.params.seed, Stream::Faults, k as u64 + 1),
+            faults.clone(),
+        );
         if self.quiet {
             stream.faults_on = false;
             stream.sndbuf_bytes = stream.sndbuf_bytes.max(QUIET_SNDBUF_BYTES_MIN);
@@ -174,14 +205,17 @@ impl World {
         self.clients[ck].conn = Some(k);
         if !self.listener_open || self.backlog.len() >= self.params.backlog_max {
             self.conns[k].refused = true;
-            self.trace.record(format!("conn{k} refused by the listener"));
+            self.trace
+                .record(format!("conn{k} refused by the listener"));
             self.on_conn_closed(k);
             return;
         }
         let was_empty = self.backlog.is_empty();
         self.backlog.push_back(k);
         if was_empty {
-            let delay = self.fault_rng.random_range(0..=self.params.faults.readiness_delay_ms_max);
+            let delay = self
+                .fault_rng
+                .random_range(0..=self.params.faults.readiness_delay_ms_max);
             self.schedule_ms(delay, Event::ListenerReady);
         }
         let kind = self.clients[ck].kind;
@@ -202,7 +236,12 @@ impl World {
                     // A subscribe right behind the request, before the 101 arrives.
                     let symbols = self.pick_symbols(ck);
                     let mask = self.mask(ck);
-                    bytes.extend(client_frame(OP_TEXT, subscribe_text(&symbols, self.params.symbols()).as_bytes(), Some(mask), true));
+                    bytes.extend(client_frame(
+                        OP_TEXT,
+                        subscribe_text(&symbols, self.params.symbols()).as_bytes(),
+                        Some(mask),
+                        true,
+                    ));
                     self.clients[ck].intended.extend(symbols);
                 }
                 self.send(k, Event::Arrive(k, bytes));
@@ -217,9 +256,11 @@ impl World {
         let kind = self.clients[ck].kind;
         let rng = &mut self.clients[ck].rng;
         match kind {
-            Kind::FastReader | Kind::SlowReader | Kind::StalledReader | Kind::HalfCloser | Kind::Closer => {
-                rng.random_range(idle / 4..=idle * 5 / 4)
-            }
+            Kind::FastReader
+            | Kind::SlowReader
+            | Kind::StalledReader
+            | Kind::HalfCloser
+            | Kind::Closer => rng.random_range(idle / 4..=idle * 5 / 4),
             Kind::Churner => rng.random_range(50..=1500),
             Kind::Slowloris => rng.random_range(100..=1500),
             Kind::Malformed | Kind::Resetter => rng.random_range(100..=3000),
@@ -234,7 +275,9 @@ impl World {
         if self.quiet {
             return;
         }
-        let Some(k) = self.usable_conn(ck) else { return };
+        let Some(k) = self.usable_conn(ck) else {
+            return;
+        };
         self.clients[ck].acts += 1;
         let reset = self.params.faults.client_reset;
         if reset > 0.0 && self.clients[ck].rng.random_bool(reset) {
@@ -244,10 +287,10 @@ impl World {
         let upgraded = self.conns[k].upgraded;
         let kind = self.clients[ck].kind;
         match kind {
-            Kind::FastReader | Kind::SlowReader | Kind::StalledReader if upgraded => {
-                if self.clients[ck].rng.random_bool(0.8) {
-                    self.send_text(ck, k, r#"{"action":"ping"}"#);
-                }
+            Kind::FastReader | Kind::SlowReader | Kind::StalledReader
+                if upgraded && self.clients[ck].rng.random_bool(0.8) =>
+            {
+                self.send_text(ck, k, r#"{"action":"ping"}"#);
             }
             Kind::Churner if upgraded => self.churn(ck, k),
             Kind::Slowloris => self.slowloris_step(ck, k),
@@ -258,7 +301,12 @@ impl World {
             Kind::PingFlooder if upgraded => self.flood(ck, k),
             Kind::Resetter if upgraded => {
                 let mask = self.mask(ck);
-                let frame = client_frame(OP_TEXT, br#"{"action":"subscribe","symbols":["BTCUSDT"]}"#, Some(mask), true);
+                let frame = client_frame(
+                    OP_TEXT,
+                    br#"{"action":"subscribe","symbols":["BTCUSDT"]}"#,
+                    Some(mask),
+                    true,
+                );
                 let cut = self.clients[ck].rng.random_range(1..frame.len());
                 self.send(k, Event::Arrive(k, frame[..cut].to_vec()));
                 self.send(k, Event::ArriveReset(k));
@@ -270,7 +318,13 @@ impl World {
             }
             Kind::Closer if upgraded => {
                 let mask = self.mask(ck);
-                self.send(k, Event::Arrive(k, client_frame(OP_CLOSE, &1000u16.to_be_bytes(), Some(mask), true)));
+                self.send(
+                    k,
+                    Event::Arrive(
+                        k,
+                        client_frame(OP_CLOSE, &1000u16.to_be_bytes(), Some(mask), true),
+                    ),
+                );
                 self.conns[k].sent_close = true;
                 return;
             }
@@ -280,7 +334,13 @@ impl World {
                     1 => self.send(k, Event::ArriveFin(k)),
                     _ => {
                         let mask = self.mask(ck);
-                        self.send(k, Event::Arrive(k, client_frame(OP_CLOSE, &1000u16.to_be_bytes(), Some(mask), true)));
+                        self.send(
+                            k,
+                            Event::Arrive(
+                                k,
+                                client_frame(OP_CLOSE, &1000u16.to_be_bytes(), Some(mask), true),
+                            ),
+                        );
                         self.conns[k].sent_close = true;
                     }
                 }
@@ -298,7 +358,10 @@ impl World {
 
     fn send_text(&mut self, ck: ClientKey, k: ConnKey, text: &str) {
         let mask = self.mask(ck);
-        self.send(k, Event::Arrive(k, client_frame(OP_TEXT, text.as_bytes(), Some(mask), true)));
+        self.send(
+            k,
+            Event::Arrive(k, client_frame(OP_TEXT, text.as_bytes(), Some(mask), true)),
+        );
     }
 
     /// Up to the per-client limit of symbols, chosen at random.
@@ -345,13 +408,29 @@ impl World {
                 for s in &symbols {
                     self.clients[ck].intended.remove(s);
                 }
-                let list: Vec<String> = symbols.iter().map(|&s| format!("\"{}\"", names[s])).collect();
-                self.send_text(ck, k, &format!(r#"{{"action":"unsubscribe","symbols":[{}]}}"#, list.join(",")));
+                let list: Vec<String> = symbols
+                    .iter()
+                    .map(|&s| format!("\"{}\"", names[s]))
+                    .collect();
+                self.send_text(
+                    ck,
+                    k,
+                    &format!(
+                        r#"{{"action":"unsubscribe","symbols":[{}]}}"#,
+                        list.join(",")
+                    ),
+                );
             }
             7 => self.send_text(ck, k, r#"{"action":"subscribe","symbols":["FOOUSDT"]}"#),
             8 => {
-                let many: Vec<String> = (0..=self.params.config.symbols_per_request_max).map(|i| format!("\"S{i}\"")).collect();
-                self.send_text(ck, k, &format!(r#"{{"action":"subscribe","symbols":[{}]}}"#, many.join(",")));
+                let many: Vec<String> = (0..=self.params.config.symbols_per_request_max)
+                    .map(|i| format!("\"S{i}\""))
+                    .collect();
+                self.send_text(
+                    ck,
+                    k,
+                    &format!(r#"{{"action":"subscribe","symbols":[{}]}}"#, many.join(",")),
+                );
             }
             _ => self.send_text(ck, k, r#"{"action":"ping"}"#),
         }
@@ -363,7 +442,10 @@ impl World {
         if sent >= request.len() {
             return;
         }
-        let piece = self.clients[ck].rng.random_range(1..=3).min(request.len() - sent);
+        let piece = self.clients[ck]
+            .rng
+            .random_range(1..=3)
+            .min(request.len() - sent);
         self.clients[ck].slowloris_sent += piece;
         self.send(k, Event::Arrive(k, request[sent..sent + piece].to_vec()));
     }
@@ -378,7 +460,11 @@ impl World {
             1 => client_frame(0x3, b"reserved", Some(mask), true),
             2 => client_frame(OP_TEXT, &[0xff, 0xfe, 0xfd], Some(mask), true),
             3 => {
-                let mut frame = client_frame_header(OP_TEXT, (max + 1 + self.clients[ck].rng.random_range(0..10_000)) as u64, mask);
+                let mut frame = client_frame_header(
+                    OP_TEXT,
+                    (max + 1 + self.clients[ck].rng.random_range(0..10_000)) as u64,
+                    mask,
+                );
                 frame.extend(std::iter::repeat_n(b'x', 64));
                 frame
             }
@@ -411,7 +497,12 @@ impl World {
             if i % 2 == 0 {
                 bytes.extend(client_frame(OP_PING, b"flood", Some(mask), true));
             } else {
-                bytes.extend(client_frame(OP_TEXT, br#"{"action":"ping"}"#, Some(mask), true));
+                bytes.extend(client_frame(
+                    OP_TEXT,
+                    br#"{"action":"ping"}"#,
+                    Some(mask),
+                    true,
+                ));
             }
         }
         self.send(k, Event::Arrive(k, bytes));
@@ -421,19 +512,25 @@ impl World {
         let rng = &mut self.clients[ck].rng;
         let path = HTTP_PATHS[rng.random_range(0..HTTP_PATHS.len())];
         match rng.random_range(0..20) {
-            0 => format!("POST {path} HTTP/1.1\r\nHost: sim\r\nContent-Length: 0\r\n\r\n").into_bytes(),
+            0 => format!("POST {path} HTTP/1.1\r\nHost: sim\r\nContent-Length: 0\r\n\r\n")
+                .into_bytes(),
             1 => {
                 let pad = "x".repeat(self.params.config.http_head_bytes_max);
                 format!("GET {path} HTTP/1.1\r\nHost: sim\r\nX-Pad: {pad}\r\n\r\n").into_bytes()
             }
-            2 => format!("GET {path} HTTP/1.1\r\nHost: sim\r\nConnection: close\r\n\r\n").into_bytes(),
+            2 => format!("GET {path} HTTP/1.1\r\nHost: sim\r\nConnection: close\r\n\r\n")
+                .into_bytes(),
             3 => b"NONSENSE\r\n\r\n".to_vec(),
             _ => format!("GET {path} HTTP/1.1\r\nHost: sim\r\n\r\n").into_bytes(),
         }
     }
 
     fn http_request(&mut self, ck: ClientKey, k: ConnKey) {
-        let count = if self.clients[ck].rng.random_bool(0.2) { self.clients[ck].rng.random_range(2..=4) } else { 1 };
+        let count = if self.clients[ck].rng.random_bool(0.2) {
+            self.clients[ck].rng.random_range(2..=4)
+        } else {
+            1
+        };
         let mut bytes = Vec::new();
         for _ in 0..count {
             bytes.extend(self.http_request_bytes(ck));
@@ -442,7 +539,9 @@ impl World {
     }
 
     fn http_pipeline(&mut self, ck: ClientKey, k: ConnKey) {
-        let count = self.clients[ck].rng.random_range(10..=PIPELINE_REQUESTS_MAX);
+        let count = self.clients[ck]
+            .rng
+            .random_range(10..=PIPELINE_REQUESTS_MAX);
         let bytes = b"GET /js/app.js HTTP/1.1\r\nHost: sim\r\n\r\n".repeat(count);
         self.send(k, Event::Arrive(k, bytes));
     }
@@ -453,7 +552,9 @@ impl World {
         let kind = self.clients[ck].kind;
         if status == 101 {
             self.conns[k].upgraded = true;
-            let subscribes = !matches!(kind, Kind::Slowloris) && !(kind == Kind::PingFlooder && self.clients[ck].rng.random_bool(0.5));
+            // Half the ping flooders never subscribe.
+            let flooder_skips = kind == Kind::PingFlooder && self.clients[ck].rng.random_bool(0.5);
+            let subscribes = kind != Kind::Slowloris && !flooder_skips;
             if subscribes && !self.quiet {
                 let symbols = self.pick_symbols(ck);
                 self.subscribe(ck, k, symbols);
@@ -465,8 +566,7 @@ impl World {
             self.send(k, Event::ArriveFin(k));
             self.clients[ck].conn = None;
             if !self.quiet {
-                let wait = if kind == Kind::ReconnectStorm { self.clients[ck].rng.random_range(0..=50) } else { self.clients[ck].rng.random_range(200..=3000) };
-                self.schedule_ms(wait, Event::Client(ck, ClientStep::Connect));
+                self.reconnect_later(ck);
             }
         }
     }
@@ -477,7 +577,13 @@ impl World {
         if self.clients[ck].kind.well_behaved() && !self.conns[k].sent_close {
             let mask = self.mask(ck);
             self.conns[k].sent_close = true;
-            self.send(k, Event::Arrive(k, client_frame(OP_CLOSE, &1000u16.to_be_bytes(), Some(mask), true)));
+            self.send(
+                k,
+                Event::Arrive(
+                    k,
+                    client_frame(OP_CLOSE, &1000u16.to_be_bytes(), Some(mask), true),
+                ),
+            );
         }
     }
 
@@ -489,12 +595,20 @@ impl World {
         }
         self.clients[ck].conn = None;
         self.clients[ck].intended.clear();
-        let kind = self.clients[ck].kind;
-        let again = kind == Kind::ReconnectStorm || self.clients[ck].rng.random_bool(0.3);
-        if again {
-            let wait = if kind == Kind::ReconnectStorm { self.clients[ck].rng.random_range(0..=50) } else { self.clients[ck].rng.random_range(200..=3000) };
-            self.schedule_ms(wait, Event::Client(ck, ClientStep::Connect));
+        if self.clients[ck].kind == Kind::ReconnectStorm || self.clients[ck].rng.random_bool(0.3) {
+            self.reconnect_later(ck);
         }
+    }
+
+    /// A storm comes back at once, anyone else after a backoff.
+    fn reconnect_later(&mut self, ck: ClientKey) {
+        let client = &mut self.clients[ck];
+        let wait = if client.kind == Kind::ReconnectStorm {
+            client.rng.random_range(0..=50)
+        } else {
+            client.rng.random_range(200..=3000)
+        };
+        self.schedule_ms(wait, Event::Client(ck, ClientStep::Connect));
     }
 
     /// Schedules the client application's next read of `k`, if it reads and has something to read.
@@ -542,7 +656,9 @@ impl World {
     /// may have been rate-limited) so that it can be judged on convergence.
     pub fn resync(&mut self) {
         for ck in 0..self.clients.len() {
-            let Some(k) = self.usable_conn(ck) else { continue };
+            let Some(k) = self.usable_conn(ck) else {
+                continue;
+            };
             if !self.conns[k].upgraded || self.conns[k].sent_close {
                 continue;
             }
@@ -556,11 +672,17 @@ impl World {
             self.conns[k].resync_sent = true;
             self.conns[k].replies_since_resync = 0;
         }
-        self.schedule_ms(crate::world::FINAL_PUBLISH_AFTER_RESYNC_MS, Event::FinalPublish);
+        self.schedule_ms(
+            crate::world::FINAL_PUBLISH_AFTER_RESYNC_MS,
+            Event::FinalPublish,
+        );
     }
 }
 
 fn subscribe_text(symbols: &[usize], names: &[String]) -> String {
-    let list: Vec<String> = symbols.iter().map(|&s| format!("\"{}\"", names[s])).collect();
+    let list: Vec<String> = symbols
+        .iter()
+        .map(|&s| format!("\"{}\"", names[s]))
+        .collect();
     format!(r#"{{"action":"subscribe","symbols":[{}]}}"#, list.join(","))
 }

@@ -77,7 +77,8 @@ impl Clocks {
     }
 
     pub fn jump_wall(&mut self, delta_ms: i64) {
-        self.wall_offset_ms = (self.wall_offset_ms + delta_ms).clamp(-WALL_JUMP_MS_MAX, WALL_JUMP_MS_MAX);
+        self.wall_offset_ms =
+            (self.wall_offset_ms + delta_ms).clamp(-WALL_JUMP_MS_MAX, WALL_JUMP_MS_MAX);
     }
 
     pub fn jump_mono(&mut self, delta_ns: u64) {

@@ -24,7 +24,12 @@ pub enum Event {
     /// The client's RST reaches the server.
     ArriveReset(ConnKey),
     /// A readiness event from the (simulated) poller; `error` marks an error event.
-    Ready { conn: ConnKey, readable: bool, writable: bool, error: bool },
+    Ready {
+        conn: ConnKey,
+        readable: bool,
+        writable: bool,
+        error: bool,
+    },
     /// The listener has connections waiting.
     ListenerReady,
     /// The core asked to be called back about now.
@@ -36,7 +41,11 @@ pub enum Event {
     /// The producer dies: no more snapshots until it restarts.
     ProducerDies,
     /// A REST answer from the query worker.
-    QueryDone { conn: ConnKey, token: u64, body_bytes: usize },
+    QueryDone {
+        conn: ConnKey,
+        token: u64,
+        body_bytes: usize,
+    },
     /// A clock fault.
     ClockFault,
     /// Faults stop; clients turn well-behaved.

@@ -1,5 +1,9 @@
 //! `sim`: runs the deterministic simulation of the server core. See docs/simulation.md.
 
+// The command line reads the wall clock (swarm start, timing) and the seed file; the simulated
+// world itself never does.
+#![allow(clippy::disallowed_methods)]
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +16,10 @@ use sim::seeds::{parse_range, parse_seed_file, seed_from_commit, CI_SEEDS};
 use sim::{repro_command, run_seed, Outcome, RunOptions};
 
 #[derive(Parser, Debug)]
-#[command(name = "sim", about = "Deterministic simulation of the liquidationheatmap server core")]
+#[command(
+    name = "sim",
+    about = "Deterministic simulation of the liquidationheatmap server core"
+)]
 struct Args {
     /// Run one seed.
     #[arg(long)]
@@ -41,6 +48,10 @@ struct Args {
     /// The regression seed list.
     #[arg(long, default_value_os_t = default_seed_file())]
     seed_file: PathBuf,
+    /// Run each seed once: skip the determinism twin and the steady-wall-clock twin (3x faster,
+    /// for hunting; --ci always runs both).
+    #[arg(long)]
+    single_run: bool,
 }
 
 fn default_seed_file() -> PathBuf {
@@ -48,8 +59,14 @@ fn default_seed_file() -> PathBuf {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = text.trim().split_at(text.trim().find(|c: char| !c.is_ascii_digit()).unwrap_or(text.trim().len()));
-    let n: u64 = number.parse().map_err(|_| format!("duration {text:?}: expected e.g. 60s or 5m"))?;
+    let (number, unit) = text.trim().split_at(
+        text.trim()
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.trim().len()),
+    );
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("duration {text:?}: expected e.g. 60s or 5m"))?;
     match unit {
         "" | "s" => Ok(Duration::from_secs(n)),
         "m" => Ok(Duration::from_secs(n * 60)),
@@ -71,15 +88,29 @@ fn main() -> ExitCode {
 }
 
 fn jobs(args: &Args) -> usize {
-    args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1)
+    args.jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
 }
 
 fn run(args: Args) -> Result<bool, String> {
     let started = Instant::now();
     let jobs = jobs(&args);
-    let options = RunOptions { check_determinism: true, check_wall_clock: true, ..RunOptions::default() };
+    let twins = args.ci || !args.single_run;
+    let options = RunOptions {
+        check_determinism: twins,
+        check_wall_clock: twins,
+        ..RunOptions::default()
+    };
     if let Some(seed) = args.seed {
-        let outcome = run_seed(seed, RunOptions { keep_trace: args.trace, ..options });
+        let outcome = run_seed(
+            seed,
+            RunOptions {
+                keep_trace: args.trace,
+                ..options
+            },
+        );
+        print_failure(&outcome);
         if args.trace {
             let mut out = std::io::stdout().lock();
             for line in &outcome.trace {
@@ -103,13 +134,20 @@ fn run(args: Args) -> Result<bool, String> {
         let text = std::fs::read_to_string(&args.seed_file)
             .map_err(|e| format!("{}: {e}", args.seed_file.display()))?;
         let regression = parse_seed_file(&args.seed_file, &text)?;
-        println!("sim: {} regression seeds from {}", regression.len(), args.seed_file.display());
+        println!(
+            "sim: {} regression seeds from {}",
+            regression.len(),
+            args.seed_file.display()
+        );
         seeds.extend(regression);
         run_many(&seeds, options, jobs)
     } else if args.swarm {
         let budget = parse_duration(&args.duration)?;
         let start = args.start.unwrap_or_else(|| {
-            SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) * 1000
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+                * 1000
         });
         println!("sim: swarm from seed {start} for {budget:?}");
         run_swarm(start, budget, options, jobs)
@@ -117,7 +155,9 @@ fn run(args: Args) -> Result<bool, String> {
         let seeds: Vec<u64> = parse_range(range)?.collect();
         run_many(&seeds, options, jobs)
     } else {
-        return Err("nothing to do: pass --seed N, --seeds A..B, --swarm or --ci (see --help)".into());
+        return Err(
+            "nothing to do: pass --seed N, --seeds A..B, --swarm or --ci (see --help)".into(),
+        );
     };
     Ok(report(&outcomes, started))
 }
@@ -128,7 +168,10 @@ fn commit_hash() -> Option<String> {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .ok()?;
-    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 fn run_many(seeds: &[u64], options: RunOptions, jobs: usize) -> Vec<Outcome> {
@@ -140,6 +183,7 @@ fn run_many(seeds: &[u64], options: RunOptions, jobs: usize) -> Vec<Outcome> {
                 let index = next.fetch_add(1, Ordering::SeqCst);
                 let Some(&seed) = seeds.get(index) else { break };
                 let outcome = run_seed(seed, options);
+                print_failure(&outcome);
                 if let Ok(mut results) = results.lock() {
                     results.push((index, outcome));
                 }
@@ -161,6 +205,7 @@ fn run_swarm(start: u64, budget: Duration, options: RunOptions, jobs: usize) -> 
                 while Instant::now() < deadline {
                     let seed = next.fetch_add(1, Ordering::SeqCst);
                     let outcome = run_seed(seed, options);
+                    print_failure(&outcome);
                     if let Ok(mut results) = results.lock() {
                         results.push(outcome);
                     }
@@ -173,14 +218,22 @@ fn run_swarm(start: u64, budget: Duration, options: RunOptions, jobs: usize) -> 
     results
 }
 
-/// Prints every failure with its reproduction command and the summary line; true if all passed.
+/// Prints a failure with its reproduction command as soon as it is known.
+fn print_failure(outcome: &Outcome) {
+    if let Some(violation) = &outcome.violation {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "FAIL seed {}: {violation}", outcome.seed);
+        let _ = writeln!(out, "  reproduce: {}", repro_command(outcome.seed));
+        let _ = out.flush();
+    }
+}
+
+/// Prints the summary (failures were printed as they happened); true if all passed.
 fn report(outcomes: &[Outcome], started: Instant) -> bool {
     let failed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.passed()).collect();
-    for outcome in &failed {
-        if let Some(violation) = &outcome.violation {
-            println!("FAIL seed {}: {violation}", outcome.seed);
-            println!("  reproduce: {}", repro_command(outcome.seed));
-        }
+    if !failed.is_empty() {
+        let seeds: Vec<String> = failed.iter().map(|o| o.seed.to_string()).collect();
+        println!("sim: failing seeds: {}", seeds.join(" "));
     }
     if outcomes.len() == 1 {
         let o = &outcomes[0];
@@ -190,7 +243,14 @@ fn report(outcomes: &[Outcome], started: Instant) -> bool {
         );
     }
     let events: u64 = outcomes.iter().map(|o| o.events).sum();
-    println!("sim: {events} events in {:.1} s", started.elapsed().as_secs_f64());
-    println!("sim: {} passed, {} failed", outcomes.len() - failed.len(), failed.len());
+    println!(
+        "sim: {events} events in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "sim: {} passed, {} failed",
+        outcomes.len() - failed.len(),
+        failed.len()
+    );
     failed.is_empty()
 }

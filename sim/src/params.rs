@@ -11,7 +11,7 @@ use crate::client::Kind;
 pub const SYMBOL_POOL: [&str; 4] = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"];
 
 /// Clients a world may start with (reconnect storms open more connections than this).
-pub const CLIENTS_MAX: usize = 28;
+pub const CLIENTS_MAX: usize = 40;
 
 /// Independent random streams, so that e.g. changing how the wall clock behaves does not change
 /// which faults the network injects.
@@ -64,6 +64,8 @@ pub struct ProducerPlan {
     pub burst: f64,
     pub stall: f64,
     pub large: f64,
+    /// A snapshot near or over the queue byte bound: it closes its subscribers, fast or not.
+    pub huge: f64,
     pub new_generation: f64,
     pub unsupported_symbol: f64,
     pub dies_at_ms: Option<u64>,
@@ -129,7 +131,10 @@ impl Params {
         let symbols = rng.random_range(1..=SYMBOL_POOL.len());
         let queue_bytes_max = pick(&mut rng, &[4096usize, 16 * 1024, 64 * 1024, 1024 * 1024]);
         let config = CoreConfig {
-            supported_symbols: SYMBOL_POOL[..symbols].iter().map(|s| s.to_string()).collect(),
+            supported_symbols: SYMBOL_POOL[..symbols]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             ws_enabled: true,
             ws_echo_enabled: false,
             ws_connections_max: rng.random_range(2..=20),
@@ -168,20 +173,32 @@ impl Params {
             burst: maybe(&mut rng, 0.2),
             stall: maybe(&mut rng, 0.1),
             large: maybe(&mut rng, 0.3),
+            huge: 0.0,
             new_generation: maybe(&mut rng, 0.05),
             unsupported_symbol: maybe(&mut rng, 0.05),
-            dies_at_ms: rng.random_bool(0.2).then(|| rng.random_range(1000..=15_000)),
+            dies_at_ms: rng
+                .random_bool(0.2)
+                .then(|| rng.random_range(1000..=15_000)),
         };
         let clock = ClockPlan {
             fault_every_ms: pick(&mut rng, &[0, 500, 3000]),
             wall_drift_ppm: rng.random_range(-500..=500),
             mono_regression: rng.random_bool(0.2),
         };
-        let fault_phase_ms = rng.random_range(4000..=20_000);
+        let fault_phase_ms = rng.random_range(4000..=30_000);
         // Swarm: each seed enables a subset of client kinds with its own weights.
         let weights: Vec<(Kind, u32)> = Kind::ALL
             .iter()
-            .map(|&kind| (kind, if rng.random_bool(0.6) { rng.random_range(1..=10) } else { 0 }))
+            .map(|&kind| {
+                (
+                    kind,
+                    if rng.random_bool(0.6) {
+                        rng.random_range(1..=10)
+                    } else {
+                        0
+                    },
+                )
+            })
             .collect();
         let total: u32 = weights.iter().map(|(_, w)| w).sum();
         let count = rng.random_range(1..=CLIENTS_MAX);
@@ -201,13 +218,25 @@ impl Params {
                     }
                     chosen
                 };
-                ClientPlan { kind, start_ms: rng.random_range(0..fault_phase_ms / 2) }
+                ClientPlan {
+                    kind,
+                    start_ms: rng.random_range(0..fault_phase_ms / 2),
+                }
             })
             .collect();
         let shutdown = match rng.random_range(0..3) {
             0 => ShutdownPlan::Never,
             1 => ShutdownPlan::AfterLiveness,
-            _ => ShutdownPlan::UnderLoad { at_ms: rng.random_range(fault_phase_ms / 4..fault_phase_ms) },
+            _ => ShutdownPlan::UnderLoad {
+                at_ms: rng.random_range(fault_phase_ms / 4..fault_phase_ms),
+            },
+        };
+        let mut producer = producer;
+        // Drawn last so that adding it left every other choice of existing seeds unchanged.
+        producer.huge = if rng.random_bool(0.15) {
+            rng.random_range(0.0..0.05)
+        } else {
+            0.0
         };
         Params {
             seed,

@@ -39,10 +39,16 @@ pub struct Producer {
     /// Largest padding of a large snapshot: a few snapshots of every symbol must fit one queue,
     /// or even a perfect client would be closed for its byte bound.
     large_pad_bytes_max: usize,
+    queue_bytes_max: usize,
 }
 
 impl Producer {
-    pub fn new(rng: ChaCha8Rng, plan: ProducerPlan, symbols: Vec<String>, queue_bytes_max: usize) -> Producer {
+    pub fn new(
+        rng: ChaCha8Rng,
+        plan: ProducerPlan,
+        symbols: Vec<String>,
+        queue_bytes_max: usize,
+    ) -> Producer {
         let per_symbol = queue_bytes_max / (2 * symbols.len().max(1));
         let count = symbols.len();
         Producer {
@@ -55,12 +61,17 @@ impl Producer {
             last_seq: vec![None; count],
             alive: true,
             large_pad_bytes_max: per_symbol.saturating_sub(ENVELOPE_BYTES_MAX).max(1),
+            queue_bytes_max,
         }
     }
 
     pub fn interval_ms(&mut self, symbol: usize) -> u64 {
         let base = self.plan.interval_ms[symbol];
-        let stall = if self.plan.stall > 0.0 && self.rng.random_bool(self.plan.stall) { self.rng.random_range(5..=20) } else { 1 };
+        let stall = if self.plan.stall > 0.0 && self.rng.random_bool(self.plan.stall) {
+            self.rng.random_range(5..=20)
+        } else {
+            1
+        };
         (base / 2 + self.rng.random_range(0..=base)) * stall
     }
 
@@ -74,8 +85,11 @@ impl Producer {
         if self.plan.new_generation > 0.0 && self.rng.random_bool(self.plan.new_generation) {
             self.generation += 1;
         }
-        let mut batch: Vec<SnapshotReady> = (0..count).map(|_| self.snapshot(symbol, computed_at_unix_ms)).collect();
-        if self.plan.unsupported_symbol > 0.0 && self.rng.random_bool(self.plan.unsupported_symbol) {
+        let mut batch: Vec<SnapshotReady> = (0..count)
+            .map(|_| self.snapshot(symbol, computed_at_unix_ms))
+            .collect();
+        if self.plan.unsupported_symbol > 0.0 && self.rng.random_bool(self.plan.unsupported_symbol)
+        {
             batch.push(SnapshotReady {
                 symbol: "DOGEUSDT".into(),
                 generation: self.generation,
@@ -91,7 +105,11 @@ impl Producer {
 
     /// One snapshot of `symbol`, recorded as published.
     pub fn snapshot(&mut self, symbol: usize, computed_at_unix_ms: i64) -> SnapshotReady {
-        let pad = if self.plan.large > 0.0 && self.rng.random_bool(self.plan.large) {
+        let huge = self.plan.huge > 0.0 && self.rng.random_bool(self.plan.huge);
+        let pad = if huge {
+            self.rng
+                .random_range(self.queue_bytes_max / 2..=self.queue_bytes_max * 6 / 5)
+        } else if self.plan.large > 0.0 && self.rng.random_bool(self.plan.large) {
             self.rng.random_range(1..=self.large_pad_bytes_max)
         } else {
             self.rng.random_range(0..=200.min(self.large_pad_bytes_max))
@@ -102,7 +120,11 @@ impl Producer {
             _ => 1,
         };
         self.last_seq[symbol] = Some((self.generation, expected_seq));
-        self.published.push(Published { symbol, generation: self.generation, expected_seq });
+        self.published.push(Published {
+            symbol,
+            generation: self.generation,
+            expected_seq,
+        });
         self.latest[symbol] = Some(n);
         SnapshotReady {
             symbol: self.symbols[symbol].clone(),

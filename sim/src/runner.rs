@@ -75,7 +75,11 @@ fn run_once(seed: u64, mutations: Mutations, flat_wall: bool, keep_trace: bool) 
             events: 0,
             sim_ms: 0,
             decisions: Vec::new(),
-            violation: Some(Violation { invariant: Invariant::Isolation, at_ms: 0, detail: format!("panic: {message}") }),
+            violation: Some(Violation {
+                invariant: Invariant::Isolation,
+                at_ms: 0,
+                detail: format!("panic: {message}"),
+            }),
             trace: Vec::new(),
         }
     })
@@ -83,6 +87,8 @@ fn run_once(seed: u64, mutations: Mutations, flat_wall: bool, keep_trace: bool) 
 
 /// Runs `seed` with the checks `options` asks for.
 pub fn run_seed(seed: u64, options: RunOptions) -> Outcome {
+    // Wall time of the run, for the report only; nothing in the world reads it.
+    #[allow(clippy::disallowed_methods)]
     let started = Instant::now();
     let first = run_once(seed, options.mutations, false, options.keep_trace);
     let mut violation = first.violation.clone();
@@ -92,7 +98,10 @@ pub fn run_seed(seed: u64, options: RunOptions) -> Outcome {
             violation = Some(Violation {
                 invariant: Invariant::ReleasedAndTime,
                 at_ms: 0,
-                detail: format!("not deterministic: trace hashes {:016x} and {:016x} differ", first.hash, second.hash),
+                detail: format!(
+                    "not deterministic: trace hashes {:016x} and {:016x} differ",
+                    first.hash, second.hash
+                ),
             });
         }
     }

@@ -5,16 +5,22 @@ use std::ops::Range;
 use std::path::Path;
 
 /// The fixed seeds every CI run checks.
-pub const CI_SEEDS: Range<u64> = 0..200;
+pub const CI_SEEDS: Range<u64> = 0..400;
 
 /// Parses `A..B` (B exclusive) or a single `N`.
 pub fn parse_range(text: &str) -> Result<Range<u64>, String> {
-    let parse = |s: &str| s.trim().parse::<u64>().map_err(|e| format!("{s:?} is not a seed: {e}"));
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<u64>()
+            .map_err(|e| format!("{s:?} is not a seed: {e}"))
+    };
     match text.split_once("..") {
         Some((a, b)) => {
             let (a, b) = (parse(a)?, parse(b)?);
             if a >= b {
-                return Err(format!("empty seed range {text:?}: the end is exclusive and must be larger"));
+                return Err(format!(
+                    "empty seed range {text:?}: the end is exclusive and must be larger"
+                ));
             }
             Ok(a..b)
         }
@@ -33,9 +39,13 @@ pub fn parse_seed_file(path: &Path, text: &str) -> Result<Vec<u64>, String> {
         if content.is_empty() {
             continue;
         }
-        let seed = content
-            .parse::<u64>()
-            .map_err(|e| format!("{}:{}: {content:?} is not a seed: {e}", path.display(), index + 1))?;
+        let seed = content.parse::<u64>().map_err(|e| {
+            format!(
+                "{}:{}: {content:?} is not a seed: {e}",
+                path.display(),
+                index + 1
+            )
+        })?;
         seeds.push(seed);
     }
     Ok(seeds)
@@ -69,7 +79,10 @@ mod tests {
     #[test]
     fn seed_file_skips_comments_and_names_the_bad_line() {
         let path = Path::new("seeds.txt");
-        assert_eq!(parse_seed_file(path, "# header\n7 # bug\n\n9\n"), Ok(vec![7, 9]));
+        assert_eq!(
+            parse_seed_file(path, "# header\n7 # bug\n\n9\n"),
+            Ok(vec![7, 9])
+        );
         let error = parse_seed_file(path, "7\nx\n").unwrap_err();
         assert!(error.starts_with("seeds.txt:2:"), "{error}");
     }

@@ -22,7 +22,10 @@ impl World {
         match self.by_core.get(&id) {
             Some(&k) if !self.conns[k].released => Some(k),
             _ => {
-                self.fail(Invariant::ReleasedAndTime, format!("core asked to {what} connection {id}, which it released or never had"));
+                self.fail(
+                    Invariant::ReleasedAndTime,
+                    format!("core asked to {what} connection {id}, which it released or never had"),
+                );
                 None
             }
         }
@@ -36,7 +39,8 @@ impl World {
                 progressed = true;
                 if let Some(k) = self.live_conn(id, "write to") {
                     let now = self.now;
-                    self.core.handle_writable(now, id, &mut self.conns[k].stream);
+                    self.core
+                        .handle_writable(now, id, &mut self.conns[k].stream);
                     self.after_io(k);
                     self.observe(Cause::Conn(id));
                 }
@@ -63,7 +67,8 @@ impl World {
         for id in ids {
             if let Some(k) = self.live_conn(id, "read again from") {
                 let now = self.now;
-                self.core.handle_readable(now, id, &mut self.conns[k].stream);
+                self.core
+                    .handle_readable(now, id, &mut self.conns[k].stream);
                 self.after_io(k);
                 self.observe(Cause::Conn(id));
             }
@@ -88,20 +93,27 @@ impl World {
             match self.core.handle_accept(now, World::peer_addr(k)) {
                 Ok(id) => {
                     if let Some(&other) = self.by_core.get(&id) {
-                        self.fail(Invariant::ReleasedAndTime, format!("core gave conn{k} id {id}, still held by conn{other}"));
+                        self.fail(
+                            Invariant::ReleasedAndTime,
+                            format!("core gave conn{k} id {id}, still held by conn{other}"),
+                        );
                     }
                     self.by_core.insert(id, k);
                     let conn = &mut self.conns[k];
                     conn.core_id = Some(id);
                     conn.registered = true;
-                    self.trace.decision(format!("{} conn{k} accepted as {id}", now.mono.as_nanos()));
+                    self.trace
+                        .decision(format!("{} conn{k} accepted as {id}", now.mono.as_nanos()));
                     self.observe(Cause::Conn(id));
                     // Registering a socket reports its current readiness.
                     self.signal(k, true, true, false);
                 }
                 Err(refusal) => {
                     self.conns[k].refused = true;
-                    self.trace.decision(format!("{} conn{k} refused {refusal:?}", now.mono.as_nanos()));
+                    self.trace.decision(format!(
+                        "{} conn{k} refused {refusal:?}",
+                        now.mono.as_nanos()
+                    ));
                     self.observe(Cause::Nothing);
                     self.on_conn_closed(k);
                 }
@@ -113,31 +125,51 @@ impl World {
         match output {
             Output::Release(id) => {
                 let Some(k) = self.by_core.remove(&id) else {
-                    self.fail(Invariant::ReleasedAndTime, format!("core released connection {id}, which the shell does not hold"));
+                    self.fail(
+                        Invariant::ReleasedAndTime,
+                        format!("core released connection {id}, which the shell does not hold"),
+                    );
                     return;
                 };
                 if self.core.client_view(id).is_some() {
-                    self.fail(Invariant::ReleasedAndTime, format!("core released conn{k} (id {id}) but still holds it"));
+                    self.fail(
+                        Invariant::ReleasedAndTime,
+                        format!("core released conn{k} (id {id}) but still holds it"),
+                    );
                 }
                 let conn = &mut self.conns[k];
                 conn.released = true;
                 conn.core_gone = true;
                 conn.owed.clear();
-                self.trace.decision(format!("{} conn{k} released", self.now.mono.as_nanos()));
+                self.trace
+                    .decision(format!("{} conn{k} released", self.now.mono.as_nanos()));
                 self.on_conn_closed(k);
             }
             Output::Query(request) => {
                 let busy = self.params.faults.query_busy;
                 if !self.quiet && busy > 0.0 && self.query_rng.random_bool(busy) {
                     let now = self.now;
-                    let body = br#"{"error":{"code":"BUSY","message":"simulated busy worker"}}"#.to_vec();
-                    let response = QueryResponse { status: 503, content_type: "application/json", body };
-                    self.core.handle_query_response(now, request.conn, request.token, response);
+                    let body =
+                        br#"{"error":{"code":"BUSY","message":"simulated busy worker"}}"#.to_vec();
+                    let response = QueryResponse {
+                        status: 503,
+                        content_type: "application/json",
+                        body,
+                    };
+                    self.core
+                        .handle_query_response(now, request.conn, request.token, response);
                     self.observe(Cause::Conn(request.conn));
                 } else {
                     let delay = self.query_rng.random_range(1..=QUERY_LATENCY_MS_MAX);
                     let body_bytes = self.query_rng.random_range(2..=QUERY_BODY_BYTES_MAX);
-                    self.schedule_ms(delay, Event::QueryDone { conn: request.conn, token: request.token, body_bytes });
+                    self.schedule_ms(
+                        delay,
+                        Event::QueryDone {
+                            conn: request.conn,
+                            token: request.token,
+                            body_bytes,
+                        },
+                    );
                 }
             }
             Output::Demand(symbols) => self.trace.record(format!("demand {symbols:?}")),
@@ -149,7 +181,11 @@ impl World {
         let mut body = b"{\"pad\":\"".to_vec();
         body.resize(body_bytes.max(12) - 2, b'q');
         body.extend_from_slice(b"\"}");
-        let response = QueryResponse { status: 200, content_type: "application/json", body };
+        let response = QueryResponse {
+            status: 200,
+            content_type: "application/json",
+            body,
+        };
         self.core.handle_query_response(now, id, token, response);
         self.observe(Cause::Conn(id));
         self.pump();
@@ -167,12 +203,14 @@ impl World {
             self.observe(Cause::Conn(id));
         } else {
             if readable {
-                self.core.handle_readable(now, id, &mut self.conns[k].stream);
+                self.core
+                    .handle_readable(now, id, &mut self.conns[k].stream);
                 self.after_io(k);
                 self.observe(Cause::Conn(id));
             }
             if writable && !self.conns[k].released {
-                self.core.handle_writable(now, id, &mut self.conns[k].stream);
+                self.core
+                    .handle_writable(now, id, &mut self.conns[k].stream);
                 self.after_io(k);
                 self.observe(Cause::Conn(id));
             }
@@ -182,6 +220,14 @@ impl World {
 
     /// Hands a snapshot to the core, as the shell does for the producer's events.
     pub fn deliver_snapshot(&mut self, snapshot: SnapshotReady) {
+        if let Some(symbol) = self
+            .params
+            .symbols()
+            .iter()
+            .position(|s| *s == snapshot.symbol)
+        {
+            self.huge_latest[symbol] = snapshot.data_json.len() >= self.bounds.queue_bytes_max / 2;
+        }
         self.note_owed(&snapshot);
         let now = self.now;
         self.core.handle_snapshot(now, snapshot);
@@ -201,7 +247,15 @@ impl World {
             self.conns[k].stream.write_blocked = false;
             let conn = &self.conns[k];
             if conn.registered && !conn.released {
-                self.schedule_ms(delay, Event::Ready { conn: k, readable: false, writable: true, error: false });
+                self.schedule_ms(
+                    delay,
+                    Event::Ready {
+                        conn: k,
+                        readable: false,
+                        writable: true,
+                        error: false,
+                    },
+                );
             }
         }
         self.want_client_read(k);

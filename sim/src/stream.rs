@@ -115,7 +115,11 @@ impl Read for SimStream {
             return Err(io::ErrorKind::Interrupted.into());
         }
         if self.inbound.is_empty() {
-            return if self.fin { Ok(0) } else { Err(io::ErrorKind::WouldBlock.into()) };
+            return if self.fin {
+                Ok(0)
+            } else {
+                Err(io::ErrorKind::WouldBlock.into())
+            };
         }
         if buf.is_empty() {
             return Ok(0);
@@ -143,7 +147,10 @@ impl Write for SimStream {
 
     fn write_vectored(&mut self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
         if !self.gather {
-            let first = slices.iter().find(|s| !s.is_empty()).map_or(&[][..], |s| &s[..]);
+            let first = slices
+                .iter()
+                .find(|s| !s.is_empty())
+                .map_or(&[][..], |s| &s[..]);
             return self.write(first);
         }
         let total: usize = slices.iter().map(|s| s.len()).sum();

@@ -19,7 +19,12 @@ pub struct Trace {
 
 impl Trace {
     pub fn new(keep_lines: bool) -> Trace {
-        Trace { hash: FNV_OFFSET, lines: keep_lines.then(Vec::new), decisions: Vec::new(), events: 0 }
+        Trace {
+            hash: FNV_OFFSET,
+            lines: keep_lines.then(Vec::new),
+            decisions: Vec::new(),
+            events: 0,
+        }
     }
 
     pub fn record(&mut self, line: String) {

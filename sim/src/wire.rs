@@ -115,7 +115,11 @@ impl Default for Decoder {
 
 impl Decoder {
     pub fn new() -> Decoder {
-        Decoder { pending: VecDeque::new(), ws: None, close_code: None }
+        Decoder {
+            pending: VecDeque::new(),
+            ws: None,
+            close_code: None,
+        }
     }
 
     pub fn is_websocket(&self) -> bool {
@@ -129,7 +133,10 @@ impl Decoder {
             return Ok(Vec::new());
         }
         if let Some(code) = self.close_code {
-            return Err(format!("after close: {} bytes followed the close frame (code {code:?})", bytes.len()));
+            return Err(format!(
+                "after close: {} bytes followed the close frame (code {code:?})",
+                bytes.len()
+            ));
         }
         self.pending.extend(bytes);
         let mut out = Vec::new();
@@ -139,7 +146,9 @@ impl Decoder {
                     Some(status) => {
                         out.push(Decoded::Http { status });
                         if status == 101 {
-                            let config = WebSocketConfig::default().max_message_size(None).max_frame_size(None);
+                            let config = WebSocketConfig::default()
+                                .max_message_size(None)
+                                .max_frame_size(None);
                             self.ws = Some(WebSocketContext::new(Role::Client, Some(config)));
                         }
                         continue;
@@ -147,11 +156,14 @@ impl Decoder {
                     None => return Ok(out),
                 }
             }
-            let Some(ctx) = self.ws.as_mut() else { return Ok(out) };
+            let Some(ctx) = self.ws.as_mut() else {
+                return Ok(out);
+            };
             match ctx.read(&mut Pending(&mut self.pending)) {
                 Ok(Message::Text(text)) => {
-                    let value = serde_json::from_str(text.as_str())
-                        .map_err(|e| format!("text message is not JSON ({e}): {:.120}", text.as_str()))?;
+                    let value = serde_json::from_str(text.as_str()).map_err(|e| {
+                        format!("text message is not JSON ({e}): {:.120}", text.as_str())
+                    })?;
                     out.push(Decoded::Json(value));
                 }
                 Ok(Message::Close(frame)) => {
@@ -159,7 +171,10 @@ impl Decoder {
                     self.close_code = Some(code);
                     out.push(Decoded::Close(code));
                     if !self.pending.is_empty() {
-                        return Err(format!("after close: {} bytes followed the close frame", self.pending.len()));
+                        return Err(format!(
+                            "after close: {} bytes followed the close frame",
+                            self.pending.len()
+                        ));
                     }
                     return Ok(out);
                 }
@@ -167,7 +182,9 @@ impl Decoder {
                 Ok(Message::Ping(_)) => out.push(Decoded::OtherFrame("ping")),
                 Ok(Message::Pong(_)) => out.push(Decoded::OtherFrame("pong")),
                 Ok(Message::Frame(_)) => out.push(Decoded::OtherFrame("raw")),
-                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => return Ok(out),
+                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok(out)
+                }
                 Err(e) => return Err(format!("WebSocket stream does not decode: {e}")),
             }
         }
@@ -178,11 +195,14 @@ impl Decoder {
         let bytes = self.pending.make_contiguous();
         let Some(head_end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
             if bytes.len() > RESPONSE_HEAD_BYTES_MAX {
-                return Err(format!("HTTP response head longer than {RESPONSE_HEAD_BYTES_MAX} bytes"));
+                return Err(format!(
+                    "HTTP response head longer than {RESPONSE_HEAD_BYTES_MAX} bytes"
+                ));
             }
             return Ok(None);
         };
-        let head = std::str::from_utf8(&bytes[..head_end]).map_err(|_| "HTTP head is not UTF-8".to_string())?;
+        let head = std::str::from_utf8(&bytes[..head_end])
+            .map_err(|_| "HTTP head is not UTF-8".to_string())?;
         let mut lines = head.split("\r\n");
         let status_line = lines.next().unwrap_or_default();
         let status: u16 = status_line
@@ -194,7 +214,10 @@ impl Decoder {
         for line in lines {
             if let Some((name, value)) = line.split_once(':') {
                 if name.eq_ignore_ascii_case("content-length") {
-                    content_length = value.trim().parse().map_err(|_| format!("bad Content-Length {value:?}"))?;
+                    content_length = value
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("bad Content-Length {value:?}"))?;
                 }
             }
         }

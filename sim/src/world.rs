@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 
-use liquidationheatmap::core::{ConnId, Core, DisconnectReason, MonoTime, Mutations, Now, StaticFiles};
+use liquidationheatmap::core::{
+    ConnId, Core, DisconnectReason, MonoTime, Mutations, Now, StaticFiles,
+};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -115,11 +117,17 @@ pub struct World {
     pub generation_of_epoch: BTreeMap<String, u64>,
     /// Per symbol, the `sim_n` of the final snapshot published after faults stopped.
     pub final_n: Vec<Option<u64>>,
+    /// Per symbol: the core's latest snapshot is at least half the queue byte bound, so it may
+    /// close even a client that keeps up.
+    pub huge_latest: Vec<bool>,
 }
 
 pub fn static_files() -> StaticFiles {
     let mut files = StaticFiles::new();
-    files.insert("coinglass_heatmap.html".into(), b"<!doctype html><title>heatmap</title>".to_vec());
+    files.insert(
+        "coinglass_heatmap.html".into(),
+        b"<!doctype html><title>heatmap</title>".to_vec(),
+    );
     files.insert("js/app.js".into(), b"export const app = 1;\n".repeat(20));
     files
 }
@@ -184,6 +192,7 @@ impl World {
             epoch_of_generation: BTreeMap::new(),
             generation_of_epoch: BTreeMap::new(),
             final_n: vec![None; symbols],
+            huge_latest: vec![false; symbols],
             params,
         }
     }
@@ -194,8 +203,13 @@ impl World {
 
     pub fn fail(&mut self, invariant: Invariant, detail: String) {
         if self.violation.is_none() {
-            self.trace.record(format!("VIOLATION {} {detail}", invariant.number()));
-            self.violation = Some(Violation { invariant, at_ms: self.now.mono.as_millis(), detail });
+            self.trace
+                .record(format!("VIOLATION {} {detail}", invariant.number()));
+            self.violation = Some(Violation {
+                invariant,
+                at_ms: self.now.mono.as_millis(),
+                detail,
+            });
         }
     }
 
@@ -205,7 +219,10 @@ impl World {
 
     fn schedule_start(&mut self) {
         for (ck, plan) in self.params.clients.clone().iter().enumerate() {
-            self.queue.push(plan.start_ms * NS_PER_MS, Event::Client(ck, ClientStep::Connect));
+            self.queue.push(
+                plan.start_ms * NS_PER_MS,
+                Event::Client(ck, ClientStep::Connect),
+            );
         }
         for symbol in 0..self.params.symbols().len() {
             let first = self.producer.interval_ms(symbol);
@@ -233,7 +250,10 @@ impl World {
                 break;
             }
             if self.trace.events >= EVENTS_MAX {
-                self.fail(Invariant::Liveness, format!("no end after {EVENTS_MAX} events (livelock)"));
+                self.fail(
+                    Invariant::Liveness,
+                    format!("no end after {EVENTS_MAX} events (livelock)"),
+                );
                 break;
             }
             self.now_ns = at_ns;
@@ -262,7 +282,12 @@ impl World {
             Event::Arrive(k, bytes) => self.arrive(k, Arrival::Bytes(bytes)),
             Event::ArriveFin(k) => self.arrive(k, Arrival::Fin),
             Event::ArriveReset(k) => self.arrive(k, Arrival::Reset),
-            Event::Ready { conn, readable, writable, error } => self.on_ready(conn, readable, writable, error),
+            Event::Ready {
+                conn,
+                readable,
+                writable,
+                error,
+            } => self.on_ready(conn, readable, writable, error),
             Event::ListenerReady => self.accept_all(),
             Event::Timer => {
                 if self.timer_at_ns == Some(self.now_ns) {
@@ -271,7 +296,11 @@ impl World {
                 if self.last_timer_ns == self.now_ns {
                     self.same_instant_timers += 1;
                     if self.same_instant_timers > SAME_INSTANT_TIMERS_MAX {
-                        self.fail(Invariant::Liveness, "the core keeps asking to be woken at an instant already handled".into());
+                        self.fail(
+                            Invariant::Liveness,
+                            "the core keeps asking to be woken at an instant already handled"
+                                .into(),
+                        );
                     }
                 } else {
                     self.same_instant_timers = 0;
@@ -281,7 +310,11 @@ impl World {
             Event::LoopTurn => self.loop_turn_pending = false,
             Event::Publish(symbol) => self.publish(symbol),
             Event::ProducerDies => self.producer_dies(),
-            Event::QueryDone { conn, token, body_bytes } => self.query_done(conn, token, body_bytes),
+            Event::QueryDone {
+                conn,
+                token,
+                body_bytes,
+            } => self.query_done(conn, token, body_bytes),
             Event::ClockFault => self.clock_fault(),
             Event::QuietBegins => self.quiet_begins(),
             Event::Resync => self.resync(),
@@ -313,7 +346,10 @@ impl World {
             }
         } else if let Some(at) = self.core.poll_timeout() {
             let at_ns = self.clocks.sim_time_of(at, self.now_ns);
-            if self.timer_at_ns.is_none_or(|t| at_ns < t || t < self.now_ns) {
+            if self
+                .timer_at_ns
+                .is_none_or(|t| at_ns < t || t < self.now_ns)
+            {
                 self.queue.push(at_ns, Event::Timer);
                 self.timer_at_ns = Some(at_ns);
             }
@@ -333,12 +369,32 @@ impl World {
             return;
         }
         let faults = &self.params.faults;
-        let (delay_max, spurious) = if self.quiet { (0, 0.0) } else { (faults.readiness_delay_ms_max, faults.spurious_readiness) };
+        let (delay_max, spurious) = if self.quiet {
+            (0, 0.0)
+        } else {
+            (faults.readiness_delay_ms_max, faults.spurious_readiness)
+        };
         let delay = self.fault_rng.random_range(0..=delay_max);
-        self.schedule_ms(delay, Event::Ready { conn: k, readable, writable, error });
+        self.schedule_ms(
+            delay,
+            Event::Ready {
+                conn: k,
+                readable,
+                writable,
+                error,
+            },
+        );
         if spurious > 0.0 && self.fault_rng.random_bool(spurious) {
             let delay = self.fault_rng.random_range(0..=delay_max.max(5));
-            self.schedule_ms(delay, Event::Ready { conn: k, readable: true, writable: true, error: false });
+            self.schedule_ms(
+                delay,
+                Event::Ready {
+                    conn: k,
+                    readable: true,
+                    writable: true,
+                    error: false,
+                },
+            );
         }
     }
 
@@ -362,7 +418,9 @@ impl World {
             }
             Arrival::Reset => {
                 conn.stream.reset = true;
-                let as_error = self.fault_rng.random_bool(self.params.faults.reset_as_error_event);
+                let as_error = self
+                    .fault_rng
+                    .random_bool(self.params.faults.reset_as_error_event);
                 self.signal(k, !as_error, false, as_error);
             }
         }
@@ -371,7 +429,11 @@ impl World {
     /// Sends client bytes (or FIN/RST) towards the server, arriving after the network latency,
     /// in order.
     pub fn send(&mut self, k: ConnKey, event: Event) {
-        let latency_max = if self.quiet { 0 } else { self.params.faults.latency_ms_max };
+        let latency_max = if self.quiet {
+            0
+        } else {
+            self.params.faults.latency_ms_max
+        };
         let latency_ns = self.fault_rng.random_range(0..=latency_max) * NS_PER_MS;
         let conn = &mut self.conns[k];
         if conn.sent_fin || conn.sent_reset || conn.refused || conn.released {
@@ -420,7 +482,9 @@ impl World {
         // Both streams are drawn every time, so a flat-wall twin stays in step.
         let kind = self.mono_rng.random_range(0..4u8);
         let mono_ms = self.mono_rng.random_range(1..=3000u64);
-        let wall_ms = self.wall_rng.random_range(-crate::clock::WALL_JUMP_MS_MAX..=crate::clock::WALL_JUMP_MS_MAX);
+        let wall_ms = self
+            .wall_rng
+            .random_range(-crate::clock::WALL_JUMP_MS_MAX..=crate::clock::WALL_JUMP_MS_MAX);
         match kind {
             0 => self.clocks.jump_wall(wall_ms),
             1 => self.clocks.stall_mono(self.now_ns, mono_ms * NS_PER_MS),
@@ -431,14 +495,17 @@ impl World {
                 self.core.handle_timeout(now);
                 self.observe(crate::observe::Cause::Timer);
                 if let Some(past) = self.clocks.regressed(mono_ms * NS_PER_MS) {
-                    self.trace.record(format!("regressed mono={}", past.mono.as_nanos()));
+                    self.trace
+                        .record(format!("regressed mono={}", past.mono.as_nanos()));
                     self.core.handle_timeout(past);
                     self.observe(crate::observe::Cause::Nothing);
                 }
             }
             _ => self.clocks.jump_wall(wall_ms / 1000),
         }
-        self.trace.record(format!("clock fault kind={kind} mono_ms={mono_ms} wall_ms={wall_ms}"));
+        self.trace.record(format!(
+            "clock fault kind={kind} mono_ms={mono_ms} wall_ms={wall_ms}"
+        ));
         self.schedule_ms(self.params.clock.fault_every_ms, Event::ClockFault);
     }
 
@@ -456,7 +523,11 @@ impl World {
             self.want_client_read(k);
         }
         let per_s = u64::from(self.params.config.rate_limit_messages_per_s.max(1));
-        let wait = (1000 / per_s + 100).max(RESYNC_AFTER_QUIET_MS_MIN) + self.params.faults.latency_ms_max;
+        // Bytes still in flight may spend the rate limiter's tokens when they land; one token must
+        // have refilled after that.
+        let faults = &self.params.faults;
+        let in_flight_ms = faults.latency_ms_max + faults.readiness_delay_ms_max;
+        let wait = (1000 / per_s + 100).max(RESYNC_AFTER_QUIET_MS_MIN) + in_flight_ms;
         self.schedule_ms(wait, Event::Resync);
     }
 
@@ -480,7 +551,11 @@ impl World {
             self.conns[k].refused = true;
         }
         self.shutdown_at = Some(self.now.mono);
-        for conn in self.conns.iter_mut().filter(|c| c.core_id.is_some() && !c.released) {
+        for conn in self
+            .conns
+            .iter_mut()
+            .filter(|c| c.core_id.is_some() && !c.released)
+        {
             conn.open_at_shutdown = true;
             conn.closing_at_shutdown = conn.closing_at.is_some();
         }
