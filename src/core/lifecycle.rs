@@ -39,7 +39,7 @@ impl Core {
                     return;
                 }
                 Ok(written) => {
-                    let Core { clients, symbols, stats, .. } = self;
+                    let Core { clients, symbols, stats, metrics, .. } = self;
                     let client = &mut clients[id];
                     client.write_progress_at = now.mono;
                     if let Some(ws) = client.ws_mut() {
@@ -47,11 +47,17 @@ impl Core {
                         ws.warned_at = None;
                     }
                     client.out.advance(written, |kind, bytes| {
-                        if let EntryKind::Snapshot { symbol, .. } = kind {
+                        if let EntryKind::Snapshot { symbol, seq } = kind {
                             let state = &mut symbols[symbol];
                             state.messages_sent_total += 1;
                             state.bytes_sent_total += bytes as u64;
                             stats.messages_sent_window.add(now.mono, 1);
+                            let handles = &metrics.symbols[symbol];
+                            handles.messages_sent.inc();
+                            handles.bytes_sent.inc_by(bytes as u64);
+                            if let Some(duration) = state.broadcast.delivered(seq, now.mono) {
+                                handles.broadcast_seconds.observe(duration.as_secs_f64());
+                            }
                         }
                     });
                 }
@@ -203,6 +209,7 @@ impl Core {
                 self.ws_connections -= 1;
                 let reason = client.closing.map_or(reason, |c| c.reason);
                 *self.stats.disconnects_total.entry(reason).or_insert(0) += 1;
+                self.metrics.disconnected(reason);
                 info!(
                     "event=ws_disconnect peer={} conn={} reason={} active={}",
                     client.peer,
@@ -283,6 +290,7 @@ impl Core {
         for (index, state) in self.symbols.iter_mut().enumerate() {
             if subscriptions & (1 << index) != 0 {
                 state.slow_consumers_total += 1;
+                self.metrics.symbols[index].slow_consumers.inc();
             }
         }
         warn!(
