@@ -12,7 +12,8 @@ use proptest::prelude::*;
 #[derive(Debug, Clone)]
 enum Op {
     Reply(usize),
-    ReplyFirst(usize),
+    WarningFirst(usize),
+    Handshake(usize),
     Close(usize),
     Snapshot {
         symbol: usize,
@@ -28,7 +29,8 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         (1..40usize).prop_map(Op::Reply),
-        (1..40usize).prop_map(Op::ReplyFirst),
+        (1..40usize).prop_map(Op::WarningFirst),
+        (1..40usize).prop_map(Op::Handshake),
         (1..40usize).prop_map(Op::Close),
         (0..3usize, 1..60usize, 0..4usize).prop_map(|(symbol, len, messages_max)| Op::Snapshot {
             symbol,
@@ -52,6 +54,19 @@ struct Model {
 impl Model {
     fn first_unsent(&self) -> usize {
         usize::from(self.head_written > 0)
+    }
+
+    /// Nothing at or before the handshake, and no partly written entry, may be dropped or
+    /// overtaken: every WebSocket frame must follow the 101 response.
+    fn first_movable(&self) -> usize {
+        let after_handshake = self
+            .entries
+            .iter()
+            .rposition(|(k, _)| *k == EntryKind::Handshake)
+            .map_or(0, |i| i + 1);
+        self.first_unsent()
+            .max(after_handshake)
+            .min(self.entries.len())
     }
 
     fn bytes_queued(&self) -> usize {
@@ -142,11 +157,16 @@ proptest! {
                     queue.push_reply(Chunk::Owned(b.clone().into_boxed_slice()));
                     model.entries.push_back((EntryKind::Reply, b));
                 }
-                Op::ReplyFirst(len) => {
+                Op::WarningFirst(len) => {
                     let b = bytes(tag, len);
-                    queue.push_reply_first(Chunk::Owned(b.clone().into_boxed_slice()));
-                    let at = model.first_unsent().min(model.entries.len());
-                    model.entries.insert(at, (EntryKind::Reply, b));
+                    queue.push_warning_first(Chunk::Owned(b.clone().into_boxed_slice()));
+                    let at = model.first_movable();
+                    model.entries.insert(at, (EntryKind::Warning, b));
+                }
+                Op::Handshake(len) if !model.entries.back().is_some_and(|(k, _)| *k == EntryKind::Close) => {
+                    let b = bytes(tag, len);
+                    queue.push_handshake(Chunk::Owned(b.clone().into_boxed_slice()));
+                    model.entries.push_back((EntryKind::Handshake, b));
                 }
                 Op::Close(len) if !model.entries.back().is_some_and(|(k, _)| *k == EntryKind::Close) => {
                     let b = bytes(tag, len);
@@ -160,7 +180,7 @@ proptest! {
                     prop_assert_eq!(got, expected);
                 }
                 Op::DiscardUnsent => {
-                    let start = model.first_unsent().min(model.entries.len());
+                    let start = model.first_movable();
                     let dropped: Vec<_> = model.entries.drain(start..).collect();
                     let snapshots = dropped.iter().filter(|(k, _)| matches!(k, EntryKind::Snapshot { .. })).count();
                     prop_assert_eq!(queue.discard_unsent(), snapshots);
@@ -192,6 +212,8 @@ proptest! {
             prop_assert_eq!(queue.bytes_queued(), model.bytes_queued());
             prop_assert_eq!(queue.len(), model.entries.len());
             prop_assert_eq!(queue.is_empty(), model.entries.is_empty());
+            let model_has_warning = model.entries.iter().any(|(k, _)| *k == EntryKind::Warning);
+            prop_assert_eq!(queue.has_warning(), model_has_warning);
             prop_assert_eq!(queue.head_in_progress(), model.head_written > 0);
             prop_assert_eq!(queue.unsent_snapshots(), model.unsent_count(|k| matches!(k, EntryKind::Snapshot { .. })));
             prop_assert_eq!(queue.unsent_replies(), model.unsent_count(|k| k == EntryKind::Reply));

@@ -230,7 +230,7 @@ impl Core {
             warned_at: None,
             dropped_messages: 0,
         }));
-        client.out.push_reply(Chunk::Owned(head.into_boxed_slice()));
+        client.out.push_handshake(Chunk::Owned(head.into_boxed_slice()));
         client.write_progress_at = now.mono;
         let peer = client.peer;
         self.http_connections -= 1;

@@ -129,10 +129,9 @@ impl Core {
     /// Closes `id` as a slow consumer if its queue is over the byte bound.
     pub(super) fn enforce_byte_bound(&mut self, now: Now, id: ConnId) -> bool {
         let Some(client) = self.clients.get(id) else { return false };
-        let warning_reserve = match client.ws() {
-            Some(ws) if ws.warned_at.is_none() => WARNING_FRAME_BYTES_MAX,
-            _ => 0,
-        };
+        // Kept at all times: an episode can end with the queue still full, and the next
+        // warning must fit too.
+        let warning_reserve = if client.is_websocket() { WARNING_FRAME_BYTES_MAX } else { 0 };
         if client.closing.is_some() || client.out.bytes_queued() + warning_reserve <= self.config.queue_bytes_max {
             return true;
         }
@@ -284,8 +283,12 @@ impl Core {
         ws.warned_at = Some(now.mono);
         let dropped = ws.dropped_messages;
         let subscriptions = ws.subscriptions;
-        let text = protocol::slow_consumer_warning(dropped, grace_ms);
-        client.out.push_reply_first(Chunk::Owned(frame::text_frame(text.as_bytes()).into_boxed_slice()));
+        // A client that has not read the previous episode's warning yet reads that one first; a
+        // second would only stack up (one per episode, beyond the room the byte bound keeps).
+        if !client.out.has_warning() {
+            let text = protocol::slow_consumer_warning(dropped, grace_ms);
+            client.out.push_warning_first(Chunk::Owned(frame::text_frame(text.as_bytes()).into_boxed_slice()));
+        }
         self.stats.slow_consumer_episodes_total += 1;
         for (index, state) in self.symbols.iter_mut().enumerate() {
             if subscriptions & (1 << index) != 0 {

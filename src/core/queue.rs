@@ -40,10 +40,16 @@ impl Chunk {
 pub enum EntryKind {
     /// A snapshot of the symbol with this index, at this sequence number.
     Snapshot { symbol: usize, seq: u64 },
-    /// A WebSocket reply to this client (ack, pong, error, warning) or an HTTP response part.
+    /// A WebSocket reply to this client (ack, pong, error) or an HTTP response part.
     Reply,
     /// A WebSocket close frame: nothing may follow it.
     Close,
+    /// A SLOW_CONSUMER warning: at most one is queued at a time.
+    Warning,
+    /// The HTTP 101 response that turns the connection into a WebSocket: every frame must follow
+    /// it, so it is never dropped nor overtaken (the simulator found a warning and a close frame
+    /// sent ahead of it to a client that had not read it yet).
+    Handshake,
 }
 
 #[derive(Debug)]
@@ -124,17 +130,34 @@ impl OutQueue {
         self.entries.iter().enumerate().skip(skip)
     }
 
+    /// Index of the first entry that may be dropped or overtaken: not a partly written one, and
+    /// not the WebSocket handshake nor anything before it.
+    fn first_movable(&self) -> usize {
+        let after_handshake = self.entries.iter().rposition(|e| e.kind == EntryKind::Handshake).map_or(0, |i| i + 1);
+        usize::from(self.head_written > 0).max(after_handshake).min(self.entries.len())
+    }
+
+    /// Appends the HTTP 101 response of a WebSocket upgrade.
+    pub fn push_handshake(&mut self, chunk: Chunk) {
+        self.push(EntryKind::Handshake, chunk);
+    }
+
     /// Appends a reply (or HTTP response part).
     pub fn push_reply(&mut self, chunk: Chunk) {
         self.push(EntryKind::Reply, chunk);
     }
 
-    /// Puts a reply ahead of every unsent entry (after a partly written one), so a warning is the
-    /// next thing the client reads.
-    pub fn push_reply_first(&mut self, chunk: Chunk) {
-        let at = usize::from(self.head_written > 0).min(self.entries.len());
+    /// Puts a warning ahead of every unsent entry (after a partly written one and after the
+    /// handshake), so it is the next thing the client reads.
+    pub fn push_warning_first(&mut self, chunk: Chunk) {
+        let at = self.first_movable();
         self.bytes_queued += chunk.len();
-        self.entries.insert(at, Entry { kind: EntryKind::Reply, chunk });
+        self.entries.insert(at, Entry { kind: EntryKind::Warning, chunk });
+    }
+
+    /// True while a warning is queued (partly written or not at all).
+    pub fn has_warning(&self) -> bool {
+        self.entries.iter().any(|e| e.kind == EntryKind::Warning)
     }
 
     /// Appends a close frame. Callers drop unsent entries first when the close is urgent.
@@ -187,9 +210,10 @@ impl OutQueue {
     }
 
     /// Drops every entry that has not started going out (a partly written frame must be finished
-    /// to keep the stream valid). Returns how many snapshots were dropped.
+    /// to keep the stream valid, and the handshake must precede any frame). Returns how many
+    /// snapshots were dropped.
     pub fn discard_unsent(&mut self) -> usize {
-        let keep = usize::from(self.head_written > 0).min(self.entries.len());
+        let keep = self.first_movable();
         let mut dropped_snapshots = 0;
         for entry in self.entries.drain(keep..) {
             self.bytes_queued -= entry.chunk.len();

@@ -66,3 +66,65 @@ fn longest_slow_consumer_warning_fits_the_reserved_room() {
     let frame = super::super::frame::text_frame(text.as_bytes());
     assert!(frame.len() <= super::super::lifecycle::WARNING_FRAME_BYTES_MAX, "{}", frame.len());
 }
+
+/// A client that has not read its 101 yet, stalled until the slow-consumer machinery acts.
+fn stalled_before_its_handshake(bench: &mut Bench) -> usize {
+    let p = bench.accept();
+    bench.peers[p].stream.write_room = Some(0);
+    let request = "GET /ws/heatmap HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    bench.send_raw(p, request.as_bytes());
+    p
+}
+
+fn unblock_and_take(bench: &mut Bench, p: usize) -> String {
+    bench.peers[p].stream.write_room = None;
+    let peer = &mut bench.peers[p];
+    bench.core.handle_writable(bench.now, peer.id, &mut peer.stream);
+    bench.take_http(p)
+}
+
+#[test]
+fn slow_consumer_warning_never_overtakes_the_handshake_response() {
+    let config = CoreConfig { slow_consumer_timeout_ms: 1000, ..CoreConfig::default() };
+    let mut bench = Bench::new(config);
+    let p = stalled_before_its_handshake(&mut bench);
+    bench.advance_ms(1000);
+    assert_eq!(bench.core.slow_consumer_episodes(), 1);
+    let bytes = unblock_and_take(&mut bench, p);
+    assert!(bytes.starts_with("HTTP/1.1 101"), "{bytes:?}");
+}
+
+#[test]
+fn close_frame_never_replaces_an_unsent_handshake_response() {
+    let config = CoreConfig { slow_consumer_timeout_ms: 1000, slow_consumer_grace_ms: 1000, ..CoreConfig::default() };
+    let mut bench = Bench::new(config);
+    let p = stalled_before_its_handshake(&mut bench);
+    bench.advance_ms(1000);
+    bench.advance_ms(1000);
+    assert!(bench.core.client_view(bench.peers[p].id).unwrap().closing.is_some());
+    let bytes = unblock_and_take(&mut bench, p);
+    assert!(bytes.starts_with("HTTP/1.1 101"), "{bytes:?}");
+}
+
+#[test]
+fn client_that_creeps_forward_holds_one_warning_however_many_episodes() {
+    let config = CoreConfig { slow_consumer_timeout_ms: 1000, slow_consumer_grace_ms: 10_000, ..CoreConfig::default() };
+    let mut bench = Bench::new(config);
+    let p = bench.connect_ws();
+    bench.subscribe(p, &["BTCUSDT"]);
+    bench.received(p);
+    bench.peers[p].stream.write_room = Some(0);
+    bench.publish("BTCUSDT", 0, &format!(r#"{{"pad":"{}"}}"#, "x".repeat(1000)));
+    for _ in 0..5 {
+        // Stalled for the timeout: an episode begins. Then one byte moves: it ends.
+        bench.advance_ms(1000);
+        bench.peers[p].stream.write_room = Some(1);
+        let peer = &mut bench.peers[p];
+        bench.core.handle_writable(bench.now, peer.id, &mut peer.stream);
+        bench.peers[p].stream.write_room = Some(0);
+    }
+    assert_eq!(bench.core.slow_consumer_episodes(), 5);
+    let view = bench.core.client_view(bench.peers[p].id).unwrap();
+    assert_eq!(view.queued_entries, 2, "the snapshot and one warning: {view:?}");
+}
