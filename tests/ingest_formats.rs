@@ -1,5 +1,7 @@
 //! Every input format, ingested into a real DuckDB file from the real data fixtures (or from
 //! files written here by hand), checked against an independent reading of the raw text.
+// Integration tests are the shell's side: they read files, spawn threads and read the clock.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 #[path = "ingest_support/mod.rs"]
 mod support;

@@ -1,5 +1,7 @@
 //! The inbox folder: ingested files move to `processed/`, rejected ones to `failed/` with a
 //! report, files still being written wait.
+// Integration tests are the shell's side: they read files, spawn threads and read the clock.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 #[path = "ingest_support/mod.rs"]
 mod support;

@@ -1,5 +1,7 @@
 //! Rejections and idempotency: a bad file is refused whole with a precise reason, the others
 //! still go in, and ingesting again adds nothing.
+// Integration tests are the shell's side: they read files, spawn threads and read the clock.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 #[path = "ingest_support/mod.rs"]
 mod support;

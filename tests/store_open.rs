@@ -1,4 +1,6 @@
 //! Opening database files: creation, reopening, version checks, and refusing files in use.
+// Integration tests are the shell's side: they read files, spawn threads and read the clock.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 #[path = "ingest_support/mod.rs"]
 mod support;

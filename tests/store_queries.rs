@@ -1,5 +1,7 @@
 //! Store queries against a real DuckDB file: as-of open interest, finest interval, klines
 //! aggregation, symbol isolation, idempotent writes and the data version.
+// Integration tests are the shell's side: they read files, spawn threads and read the clock.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 #[path = "ingest_support/mod.rs"]
 mod support;
