@@ -65,7 +65,7 @@ impl Server {
     /// Binds the listener and creates the poller and waker.
     pub fn bind(addr: SocketAddr) -> io::Result<Server> {
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(addr)?;
+        let mut listener = sockets::listen(addr, sockets::LISTEN_BACKLOG)?;
         let local_addr = listener.local_addr()?;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
