@@ -1,5 +1,8 @@
 //! The model over a real week of Binance BTCUSDT 5-minute bars with open interest.
 
+// The test reads the real data file; the sans-IO lints are for src/core.
+#![allow(clippy::disallowed_methods)]
+
 use liquidationheatmap::engine::timeseries;
 use liquidationheatmap::engine::{
     default_bin_size, Bar, BarOutcome, Engine, EngineParams, Snapshot,

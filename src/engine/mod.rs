@@ -2,6 +2,9 @@
 //!
 //! Depends on no other module of this crate, only on serde and chrono.
 
+// Pure code: no clock, no threads, no filesystem (lib.rs allows these for the shell).
+#![deny(clippy::disallowed_methods, clippy::disallowed_types)]
+
 mod bar;
 mod bar_check;
 mod bins;

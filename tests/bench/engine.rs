@@ -6,6 +6,9 @@
 //! Prints the load average and a table of medians (wall clock and on-CPU time);
 //! docs/benchmarks.md ("Engine") records the results.
 
+// A benchmark reads the clock and /proc/loadavg; the sans-IO lints are for src/core.
+#![allow(clippy::disallowed_methods)]
+
 use liquidationheatmap::demo::synthetic::synthetic_bars;
 use liquidationheatmap::engine::{default_bin_size, BarOutcome, Engine, EngineParams};
 use std::hint::black_box;
