@@ -15,7 +15,9 @@ fn live_snapshot_levels_match_the_rest_answer_for_the_same_bar() {
     let week = repo_root().join("src/demo/data/BTCUSDT-5m-ohlc-oi-2026-06-07_2026-06-14.csv");
     let ingest = Command::new(binary()).args(["ingest", "--db"]).arg(&db).arg(&week).output().unwrap();
     assert!(ingest.status.success(), "{}", String::from_utf8_lossy(&ingest.stderr));
-    assert!(String::from_utf8_lossy(&ingest.stdout).contains("2140"), "{}", String::from_utf8_lossy(&ingest.stdout));
+    // 2,140 lines, each a candle and an open-interest sample.
+    let summary = String::from_utf8_lossy(&ingest.stdout);
+    assert!(summary.contains("1 ingested") && summary.contains("4280 rows added"), "{summary}");
 
     let server = ServerProcess::start_in(
         dir,

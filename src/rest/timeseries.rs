@@ -59,6 +59,7 @@ pub fn handle(store: &Store, ctx: &RestContext, query: &str) -> Result<Vec<u8>, 
         TimeseriesError::NoPriceForBinSize => RestError::unprocessable("INVALID_WINDOW", format!("{e}; the data starts later")),
         other => RestError::unprocessable("INVALID_WINDOW", other.to_string()),
     })?;
+    let total_snapshots = series.snapshots.len();
     let body = json!({
         "data": series.snapshots,
         "meta": {
@@ -66,7 +67,7 @@ pub fn handle(store: &Store, ctx: &RestContext, query: &str) -> Result<Vec<u8>, 
             "start_time": iso8601_utc_ms(start_ms),
             "end_time": iso8601_utc_ms(end_ms),
             "interval": interval_name,
-            "total_snapshots": series.snapshots.len(),
+            "total_snapshots": total_snapshots,
             "price_range": series.price_range.map(|r| json!({ "min": r.min, "max": r.max })),
             "total_long_volume": series.total_long_volume,
             "total_short_volume": series.total_short_volume,

@@ -52,7 +52,8 @@ pub struct ServerProcess {
     pub child: Child,
     pub addr: SocketAddr,
     pub dir: TempDir,
-    pub stderr_lines: mpsc::Receiver<String>,
+    /// Behind a mutex so a server can be shared by the tests of one file (a `static`).
+    pub stderr_lines: std::sync::Mutex<mpsc::Receiver<String>>,
 }
 
 impl ServerProcess {
@@ -108,7 +109,7 @@ impl ServerProcess {
                 panic!("server did not start:\n{}", log.join("\n"));
             }
         };
-        ServerProcess { child, addr, dir, stderr_lines }
+        ServerProcess { child, addr, dir, stderr_lines: std::sync::Mutex::new(stderr_lines) }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -132,7 +133,7 @@ impl ServerProcess {
 
     /// Log lines printed so far.
     pub fn log(&self) -> Vec<String> {
-        self.stderr_lines.try_iter().collect()
+        self.stderr_lines.lock().map(|lines| lines.try_iter().collect()).unwrap_or_default()
     }
 }
 
