@@ -43,7 +43,7 @@ test-frontend:
 	node --test tests/frontend/unit/
 
 test-e2e: build
-	cd tests/frontend && LHM_BIN=$(BIN) node --test e2e/
+	cd tests/frontend && LHM_BIN=$(BIN) node --test e2e/heatmap.e2e.mjs
 
 test-k6: build
 	bash tests/load/k6_smoke.sh $(BIN)
