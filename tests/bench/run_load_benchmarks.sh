@@ -6,7 +6,8 @@
 # each run is killed after RUN_TIMEOUT_S.
 #
 #   bash tests/bench/run_load_benchmarks.sh path/to/liquidationheatmap
-# Environment: REPEATS (3), CASES (all: plan1000 steady10k idle10k idlemax slow10k storm10k churn),
+# Environment: REPEATS (3), CASES (default: plan1000 steady10k idle10k idlemax slow10k storm10k churn;
+#              also plan1000small steady10ksmall, the same fan-outs with 1 KiB snapshots),
 #              BENCH_OUT (a new temporary folder; keeps every JSON report), RUN_TIMEOUT_S (300).
 set -euo pipefail
 
@@ -71,20 +72,25 @@ run_case() {
 for repeat in $(seq 1 "$REPEATS"); do
   for case in $CASES; do
     case $case in
-      plan1000) run_case plan1000 "$repeat" "" --scenario steady --connections 1000 --duration-s 20 \
+      plan1000) run_case plan1000 "$repeat" "" --scenario steady --connections 1000 --duration-s 10 \
           --min-connect-rate 99 --max-p95-ms 500 --max-p99-ms 10 --max-lost 0 ;;
-      steady10k) run_case steady10k "$repeat" "" --scenario steady --connections 10000 --duration-s 30 \
+      steady10k) run_case steady10k "$repeat" "" --scenario steady --connections 10000 --duration-s 15 \
           --max-p99-ms 100 --max-lost 0 --max-server-cpu-percent 100 ;;
-      idle10k) run_case idle10k "$repeat" "" --scenario idle --connections 10000 --duration-s 20 \
+      # The same fan-outs with 1 KiB snapshots: how much of the cost is bytes, how much per send.
+      plan1000small) run_case plan1000small "$repeat" "DEMO_SNAPSHOT_BYTES=1024" --scenario steady --connections 1000 \
+          --duration-s 10 --max-p99-ms 10 --max-lost 0 ;;
+      steady10ksmall) run_case steady10ksmall "$repeat" "DEMO_SNAPSHOT_BYTES=1024" --scenario steady --connections 10000 \
+          --duration-s 15 --max-p99-ms 100 --max-lost 0 ;;
+      idle10k) run_case idle10k "$repeat" "" --scenario idle --connections 10000 --duration-s 10 \
           --max-rss-per-connection-bytes 8192 --max-server-cpu-percent 2 ;;
       # The open-file limit is 20,000 for both processes: the server keeps ~40 for itself.
-      idlemax) run_case idlemax "$repeat" "" --scenario idle --connections 19900 --duration-s 20 \
+      idlemax) run_case idlemax "$repeat" "" --scenario idle --connections 19900 --duration-s 10 \
           --max-rss-per-connection-bytes 8192 --max-server-cpu-percent 2 --min-connect-rate 100 ;;
       slow10k) run_case slow10k "$repeat" "" --scenario slow --connections 10000 --slow-percent 10 \
-          --duration-s 15 --max-slow-p99-ratio 1.2 ;;
+          --duration-s 12 --max-slow-p99-ratio 1.2 ;;
       storm10k) run_case storm10k "$repeat" "" --scenario storm --connections 10000 --settle-timeout-s 30 \
           --max-served-s 3 ;;
-      churn) run_case churn "$repeat" "" --scenario churn --connections 1000 --churn-per-s 200 --duration-s 20 \
+      churn) run_case churn "$repeat" "" --scenario churn --connections 1000 --churn-per-s 200 --duration-s 10 \
           --min-connect-rate 99 --max-lost 0 ;;
       *) echo "bench: unknown case $case" >&2; exit 2 ;;
     esac
@@ -160,7 +166,7 @@ FIELDS = {
         ("server CPU %", lambda r: server(r, "churn", "cpu_percent")),
     ],
 }
-FIELDS["steady10k"] = FIELDS["plan1000"]
+FIELDS["steady10k"] = FIELDS["plan1000small"] = FIELDS["steady10ksmall"] = FIELDS["plan1000"]
 FIELDS["idle10k"] = FIELDS["idlemax"] = FIELDS["idle"]
 
 def num(v):
