@@ -56,5 +56,6 @@ pub enum Command {
     },
     /// Load-test a running server on this host: many WebSocket clients, delivery latency, loss,
     /// server RSS/CPU; scenarios steady, slow, storm, churn, idle (see docs/load_testing.md).
-    Loadgen(crate::loadgen::LoadgenArgs),
+    // Boxed: these arguments are large beside the other commands' (clippy::large_enum_variant).
+    Loadgen(Box<crate::loadgen::LoadgenArgs>),
 }
