@@ -7,6 +7,9 @@ use std::time::Duration;
 pub const CONNECTIONS_MAX: usize = 100_000;
 /// Longest measured phase.
 pub const PHASE_SECONDS_MAX: f64 = 3600.0;
+/// Bounds of --rcvbuf-bytes.
+pub const RCVBUF_BYTES_MIN: usize = 4096;
+pub const RCVBUF_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Symbols a client subscribes to at most (the server's per-client limit).
 pub const SYMBOLS_PER_CLIENT_MAX: usize = 10;
 
@@ -65,6 +68,10 @@ pub struct LoadgenArgs {
     /// ports of one address, so the TIME_WAIT sockets of earlier runs leave ports free.
     #[arg(long, default_value_t = 1000)]
     pub clients_per_source: usize,
+    /// SO_RCVBUF of every client socket in bytes, 0 for the kernel's autotuning (up to tcp_rmem's
+    /// max). A small value makes stalled clients reach the server's own bounds within seconds.
+    #[arg(long, default_value_t = 0)]
+    pub rcvbuf_bytes: usize,
     /// Seconds between application pings per client (the server closes clients silent for WS_IDLE_TIMEOUT); 0 = none.
     #[arg(long, default_value_t = 30.0)]
     pub keepalive_s: f64,
@@ -154,6 +161,9 @@ impl LoadgenArgs {
         }
         if self.clients_per_source == 0 || self.clients_per_source > 20_000 {
             return Err(format!("--clients-per-source {}: must be 1 to 20000", self.clients_per_source));
+        }
+        if self.rcvbuf_bytes != 0 && !(RCVBUF_BYTES_MIN..=RCVBUF_BYTES_MAX).contains(&self.rcvbuf_bytes) {
+            return Err(format!("--rcvbuf-bytes {}: 0 or {RCVBUF_BYTES_MIN} to {RCVBUF_BYTES_MAX}", self.rcvbuf_bytes));
         }
         if !(100..=60_000).contains(&self.scrape_interval_ms) {
             return Err(format!("--scrape-interval-ms {}: must be 100 to 60000", self.scrape_interval_ms));

@@ -75,8 +75,12 @@ pub fn source_address(id: usize, per_source: usize) -> Ipv4Addr {
 }
 
 /// Starts a non-blocking connect from `source` to `target`.
-pub fn connect(source: Ipv4Addr, target: SocketAddr) -> io::Result<TcpStream> {
+/// `rcvbuf_bytes` (if any) is set before connecting, so the window it implies is negotiated.
+pub fn connect(source: Ipv4Addr, target: SocketAddr, rcvbuf_bytes: Option<usize>) -> io::Result<TcpStream> {
     let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+    if let Some(bytes) = rcvbuf_bytes {
+        socket.set_recv_buffer_size(bytes)?;
+    }
     socket.set_nonblocking(true)?;
     socket.set_tcp_nodelay(true)?;
     socket.bind(&SocketAddrV4::new(source, 0).into())?;

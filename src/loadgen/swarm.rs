@@ -126,7 +126,8 @@ impl<'p> Swarm<'p> {
             self.stats.retries += 1;
         }
         let source = source_address(id, self.plan.args.clients_per_source);
-        let mut stream = match connect(source, self.plan.args.target) {
+        let rcvbuf = (self.plan.args.rcvbuf_bytes > 0).then_some(self.plan.args.rcvbuf_bytes);
+        let mut stream = match connect(source, self.plan.args.target, rcvbuf) {
             Ok(stream) => stream,
             Err(e) => return self.failed(id, retries, &format!("socket: {}", e.kind())),
         };

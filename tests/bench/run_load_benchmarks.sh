@@ -7,7 +7,8 @@
 #
 #   bash tests/bench/run_load_benchmarks.sh path/to/liquidationheatmap
 # Environment: REPEATS (3), CASES (default: plan1000 steady10k idle10k idlemax slow10k storm10k churn;
-#              also plan1000small steady10ksmall, the same fan-outs with 1 KiB snapshots),
+#              also plan1000small steady10ksmall, the same fan-outs with 1 KiB snapshots, and
+#              slow10kbounded, stalled clients with small receive buffers),
 #              BENCH_OUT (a new temporary folder; keeps every JSON report), RUN_TIMEOUT_S (300).
 set -euo pipefail
 
@@ -88,6 +89,10 @@ for repeat in $(seq 1 "$REPEATS"); do
           --max-rss-per-connection-bytes 8192 --max-server-cpu-percent 2 --min-connect-rate 100 ;;
       slow10k) run_case slow10k "$repeat" "" --scenario slow --connections 10000 --slow-percent 10 \
           --duration-s 12 --max-slow-p99-ratio 1.2 ;;
+      # Stalled clients with 64 KiB receive buffers reach the server's bounds within the phase
+      # (warned after WS_SLOW_CONSUMER_TIMEOUT 1 s, closed 2 s later).
+      slow10kbounded) run_case slow10kbounded "$repeat" "WS_SLOW_CONSUMER_GRACE=2" --scenario slow --connections 10000 \
+          --slow-percent 10 --rcvbuf-bytes 65536 --duration-s 30 --max-slow-p99-ratio 1.2 ;;
       storm10k) run_case storm10k "$repeat" "" --scenario storm --connections 10000 --settle-timeout-s 30 \
           --max-served-s 3 ;;
       churn) run_case churn "$repeat" "" --scenario churn --connections 1000 --churn-per-s 200 --duration-s 10 \
@@ -168,6 +173,7 @@ FIELDS = {
 }
 FIELDS["steady10k"] = FIELDS["plan1000small"] = FIELDS["steady10ksmall"] = FIELDS["plan1000"]
 FIELDS["idle10k"] = FIELDS["idlemax"] = FIELDS["idle"]
+FIELDS["slow10kbounded"] = FIELDS["slow10k"]
 
 def num(v):
     return float("nan") if v is None else float(v)
