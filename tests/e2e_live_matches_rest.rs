@@ -1,6 +1,9 @@
 //! End to end on the real week: ingest it with the CLI, start the server, subscribe over
 //! WebSocket, and check that the live snapshot's levels equal the REST answer for the same bar.
 
+// Tests and benches drive real processes, sockets and clocks; the sans-IO rules are the core's.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 mod support;
 
 use std::process::Command;

@@ -1,5 +1,8 @@
 //! HTTP on the WebSocket port, against the real binary over real TCP.
 
+// Tests and benches drive real processes, sockets and clocks; the sans-IO rules are the core's.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 mod support;
 
 use std::io::{Read, Write};

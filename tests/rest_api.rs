@@ -1,6 +1,9 @@
 //! REST contract tests against the real binary serving the bundled demo (replay off, so the data
 //! is the real BTCUSDT week minus the held-back last day, plus synthetic ETHUSDT).
 
+// Tests and benches drive real processes, sockets and clocks; the sans-IO rules are the core's.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 mod support;
 
 use std::sync::OnceLock;

@@ -1,5 +1,8 @@
 //! A client that never reads is warned, then closed, while a fast client beside it keeps its pace.
 
+// Tests and benches drive real processes, sockets and clocks; the sans-IO rules are the core's.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 mod support;
 
 use std::time::{Duration, Instant};
@@ -38,7 +41,7 @@ fn stalled_client_is_warned_then_closed_and_the_fast_client_keeps_every_snapshot
         }
         last_seq = seq;
         received += 1;
-        if received % 20 == 0 {
+        if received.is_multiple_of(20) {
             stats = http_get(server.addr, "/ws/stats").json();
             if stats["slow_consumers"].as_u64().unwrap_or(0) >= 1 && stats["active_connections"] == 1 {
                 break;

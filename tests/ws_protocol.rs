@@ -1,6 +1,9 @@
 //! The /ws/heatmap protocol over real TCP against the real binary, with the synthetic producer
 //! publishing small snapshots every 100 ms.
 
+// Tests and benches drive real processes, sockets and clocks; the sans-IO rules are the core's.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 mod support;
 
 use std::time::Duration;

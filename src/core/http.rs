@@ -43,7 +43,8 @@ pub struct BadRequest {
 /// Outcome of parsing the bytes received so far.
 #[derive(Debug)]
 pub enum Parsed {
-    Complete(Request),
+    /// Boxed: a parsed head is far larger than the other outcomes.
+    Complete(Box<Request>),
     /// Not yet a complete head; keep reading.
     Partial,
     Bad(BadRequest),
@@ -101,12 +102,12 @@ pub fn parse_request(buf: &[u8], head_bytes_max: usize) -> Parsed {
         builder = builder.header(name, header.value);
     }
     match builder.body(()) {
-        Ok(head) => Parsed::Complete(Request {
+        Ok(head) => Parsed::Complete(Box::new(Request {
             head,
             head_bytes,
             keep_alive: !connection_close,
             has_body,
-        }),
+        })),
         Err(e) => bad(400, format!("malformed request: {e}")),
     }
 }

@@ -115,7 +115,7 @@ impl Core {
                         http.buf.drain(..request.head_bytes);
                     }
                     self.stats.http_requests_total += 1;
-                    self.route(now, id, request, stream);
+                    self.route(now, id, *request, stream);
                 }
             }
         }
