@@ -16,7 +16,7 @@ BIN := $(CARGO_TARGET_DIR)/release/liquidationheatmap
 DEMO_DB ?= $(HOME)/.cache/liquidationheatmap/demo.duckdb
 SIM_SWARM_SECONDS ?= 300
 
-.PHONY: run build test test-rust test-sim test-frontend test-e2e test-k6 deps-test bench sim clean-demo
+.PHONY: run build lint test test-rust test-sim test-frontend test-e2e test-k6 deps-test bench sim clean-demo
 
 build:
 	cargo build --release --workspace --all-targets
@@ -30,9 +30,14 @@ run:
 clean-demo:
 	rm -f $(DEMO_DB) $(DEMO_DB).wal
 
-test: deps-test test-rust test-sim test-frontend test-e2e test-k6
-	@echo "make test: every suite passed (rust, sim, frontend, e2e, k6)"
-	@echo "suites: 6 passed, 0 failed"
+test: deps-test lint test-rust test-sim test-frontend test-e2e test-k6
+	@echo "make test: every suite passed (lint, rust, sim, frontend, e2e, k6)"
+	@echo "suites: 7 passed, 0 failed"
+
+# Clippy with warnings as errors: among other things it enforces the sans-IO core
+# (disallowed_methods/disallowed_types in .clippy.toml, denied in src/core).
+lint:
+	cargo clippy --release --workspace --all-targets -- -D warnings
 
 test-rust:
 	cargo test --release --workspace

@@ -1,6 +1,9 @@
 //! The load generator (`liquidationheatmap loadgen`) against the real server binary: small swarms,
 //! short phases, and the JSON report checked against what the server was configured to do.
 
+// Tests drive real processes, sockets and clocks; the sans-IO rules are the core's.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 mod support;
 
 use std::process::{Command, Output};
