@@ -90,24 +90,10 @@ impl Core {
 
     /// Queues a WebSocket reply for `id`. A client that lets replies pile up is a slow consumer.
     pub(super) fn push_reply(&mut self, now: Now, id: ConnId, text: &str) {
-        let Some(client) = self.clients.get_mut(id) else { return };
-        if client.closing.is_some() {
-            return;
-        }
-        if client.out.unsent_replies() >= CONTROL_MESSAGES_MAX {
-            self.begin_close(now, id, close_code::SLOW_CONSUMER, "slow consumer: replies not read", DisconnectReason::SlowConsumer);
-            return;
-        }
-        let was_empty = client.out.is_empty();
-        client.out.push_reply(Chunk::Owned(frame::text_frame(text.as_bytes()).into_boxed_slice()));
-        if was_empty {
-            client.write_progress_at = now.mono;
-        }
-        self.enforce_byte_bound(now, id);
-        self.want_transmit(id);
+        self.push_raw_reply(now, id, frame::text_frame(text.as_bytes()));
     }
 
-    /// Queues raw bytes (tungstenite's automatic pong/close replies) for `id`.
+    /// Queues an already framed reply (tungstenite's automatic pong/close replies, echoes) for `id`.
     pub(super) fn push_raw_reply(&mut self, now: Now, id: ConnId, bytes: Vec<u8>) {
         let Some(client) = self.clients.get_mut(id) else { return };
         if bytes.is_empty() || client.closing.is_some() {

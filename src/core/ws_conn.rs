@@ -262,13 +262,7 @@ impl Core {
             }
             self.push_reply(now, id, &text);
         }
-        if !invalid.is_empty() {
-            let message = format!(
-                "unsupported symbol(s); supported: {}",
-                self.config.supported_symbols.join(",")
-            );
-            self.send_error(now, id, ErrorCode::InvalidSymbol, &message, Some(&invalid));
-        }
+        self.report_unsupported(now, id, &invalid);
         if !over_limit.is_empty() {
             let message = format!("a client may subscribe to at most {per_client_max} symbols");
             self.send_error(now, id, ErrorCode::InvalidMessage, &message, Some(&over_limit));
@@ -304,14 +298,17 @@ impl Core {
             let text = protocol::symbols_reply("unsubscribed", &names);
             self.push_reply(now, id, &text);
         }
-        if !invalid.is_empty() {
-            let message = format!(
-                "unsupported symbol(s); supported: {}",
-                self.config.supported_symbols.join(",")
-            );
-            self.send_error(now, id, ErrorCode::InvalidSymbol, &message, Some(&invalid));
-        }
+        self.report_unsupported(now, id, &invalid);
         self.update_demand();
+    }
+
+    /// One INVALID_SYMBOL error naming every unsupported symbol of a request, if there are any.
+    fn report_unsupported(&mut self, now: Now, id: ConnId, invalid: &[String]) {
+        if invalid.is_empty() {
+            return;
+        }
+        let message = format!("unsupported symbol(s); supported: {}", self.config.supported_symbols.join(","));
+        self.send_error(now, id, ErrorCode::InvalidSymbol, &message, Some(invalid));
     }
 
     /// Removes `id` from every symbol it subscribes to.

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::params::{self, parse_time, QueryParams};
+use super::params::{self, QueryParams};
 use super::{RestContext, RestError};
 use crate::core::time::iso8601_utc_ms;
 use crate::store::{Store, KLINES_PER_QUERY_MAX};
@@ -24,12 +24,6 @@ pub fn handle(store: &Store, ctx: &RestContext, query: &str) -> Result<Vec<u8>, 
             .filter(|n| (1..=KLINES_PER_QUERY_MAX).contains(n))
             .ok_or_else(|| RestError::bad_request("INVALID_PARAMETER", format!("limit {text:?} must be an integer from 1 to {KLINES_PER_QUERY_MAX}")))?,
     };
-    let time = |name: &str| -> Result<Option<i64>, RestError> {
-        params
-            .get(name)
-            .map(|t| parse_time(t).ok_or_else(|| RestError::unprocessable("INVALID_WINDOW", format!("{name} {t:?} is neither ISO-8601 nor Unix milliseconds"))))
-            .transpose()
-    };
     let db = |e: crate::store::StoreError| RestError::internal(format!("database: {e}"));
     let finest = store.finest_interval_ms(&symbol).map_err(db)?;
     let range = store.time_range(&symbol).map_err(db)?;
@@ -42,9 +36,9 @@ pub fn handle(store: &Store, ctx: &RestContext, query: &str) -> Result<Vec<u8>, 
             format!("interval {interval_name} is finer than, or not a multiple of, the stored {} s bars", finest_ms / 1000),
         ));
     }
-    let end_ms = time("end_time")?.unwrap_or(last_ms + finest_ms);
+    let end_ms = params.time("end_time")?.unwrap_or(last_ms + finest_ms);
     // Without a start, the newest `limit` candles up to the end.
-    let start_ms = time("start_time")?.unwrap_or(end_ms - interval_ms * limit as i64);
+    let start_ms = params.time("start_time")?.unwrap_or(end_ms - interval_ms * limit as i64);
     if start_ms >= end_ms {
         return Err(RestError::unprocessable("INVALID_WINDOW", "start_time is not before end_time"));
     }

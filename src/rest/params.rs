@@ -39,6 +39,17 @@ impl QueryParams {
         self.values.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 
+    /// A time parameter (ISO-8601 or Unix ms), if given; 422 when it is neither.
+    pub fn time(&self, name: &str) -> Result<Option<i64>, RestError> {
+        self.get(name)
+            .map(|text| {
+                parse_time(text).ok_or_else(|| {
+                    RestError::unprocessable("INVALID_WINDOW", format!("{name} {text:?} is neither ISO-8601 nor Unix milliseconds"))
+                })
+            })
+            .transpose()
+    }
+
     /// The `symbol` parameter, checked against the supported list (400 otherwise).
     pub fn symbol(&self, supported: &[String]) -> Result<String, RestError> {
         let Some(symbol) = self.get("symbol") else {

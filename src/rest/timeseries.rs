@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::json;
 
-use super::params::{self, parse_time, QueryParams, INTERVALS};
+use super::params::{self, QueryParams, INTERVALS};
 use super::{RestContext, RestError};
 use crate::core::time::iso8601_utc_ms;
 use crate::engine::{self, timeseries::run, EngineParams, TimeseriesError};
@@ -115,18 +115,8 @@ struct Range {
 /// `[start, end]` from `start_time`/`end_time` or `time_window` (ending at the newest data, since
 /// the stored data may be historical).
 fn window(params: &QueryParams, last_ms: i64) -> Result<(i64, i64), RestError> {
-    let time = |name: &str| -> Result<Option<i64>, RestError> {
-        params
-            .get(name)
-            .map(|text| {
-                parse_time(text).ok_or_else(|| {
-                    RestError::unprocessable("INVALID_WINDOW", format!("{name} {text:?} is neither ISO-8601 nor Unix milliseconds"))
-                })
-            })
-            .transpose()
-    };
-    let start = time("start_time")?;
-    let end = time("end_time")?;
+    let start = params.time("start_time")?;
+    let end = params.time("end_time")?;
     if (start.is_some() || end.is_some()) && params.get("time_window").is_some() {
         return Err(RestError::unprocessable("INVALID_WINDOW", "give either time_window or start_time/end_time, not both"));
     }
