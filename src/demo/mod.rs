@@ -7,7 +7,6 @@
 //! - ETHUSDT: a deterministic synthetic series over the same times, source `synthetic`.
 
 mod replay;
-mod store_ops;
 mod seed;
 pub mod synthetic;
 

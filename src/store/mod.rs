@@ -15,6 +15,7 @@ mod query;
 mod read;
 mod rows;
 mod schema;
+mod sources;
 mod write;
 
 pub use error::StoreError;

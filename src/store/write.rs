@@ -44,14 +44,7 @@ impl Store {
             counts.open_interest_already_present += present;
         }
         let new_version = if counts.rows_added() > 0 {
-            let version: i64 = tx
-                .query_row(
-                    "UPDATE meta SET value = value + 1 WHERE key = ? RETURNING value",
-                    params![META_DATA_VERSION],
-                    |row| row.get(0),
-                )
-                .map_err(StoreError::query(context))?;
-            Some(u64::try_from(version).unwrap_or(0))
+            Some(bump_data_version(&tx, context)?)
         } else {
             None
         };
@@ -109,6 +102,19 @@ impl Store {
 }
 
 /// Returns (added, already present).
+/// Increments the stored data version inside `tx` and returns the new value; every write that
+/// changes rows does this so cached answers are invalidated.
+pub(crate) fn bump_data_version(tx: &duckdb::Transaction<'_>, context: &'static str) -> Result<u64, StoreError> {
+    let version: i64 = tx
+        .query_row(
+            "UPDATE meta SET value = value + 1 WHERE key = ? RETURNING value",
+            params![META_DATA_VERSION],
+            |row| row.get(0),
+        )
+        .map_err(StoreError::query(context))?;
+    Ok(u64::try_from(version).unwrap_or(0))
+}
+
 fn insert_candles(conn: &Connection, series: &CandleSeries) -> Result<(u64, u64), StoreError> {
     let context = "inserting candles";
     let Some((first, last)) = time_span(series.candles.iter().map(|c| c.open_time_ms)) else {

@@ -1,15 +1,12 @@
-//! Store operations the demo and the source labels need: which source each symbol's data came
-//! from, and removing the replayed tail so the replay can start over.
+//! Where each symbol's data came from (shown as `source` in REST and snapshots, and marking the
+//! bundled demo), and removing bars after a time (the demo replay starting over).
 
 use std::sync::atomic::Ordering;
 
 use duckdb::params;
 
-use crate::store::{Store, StoreError};
-
-/// Key of the data version row in the store's `meta` table (bumped on every change so cached
-/// answers are invalidated).
-const META_DATA_VERSION: &str = "data_version";
+use super::write::bump_data_version;
+use super::{Store, StoreError};
 
 const CREATE_SOURCES: &str = "CREATE TABLE IF NOT EXISTS sources (
     symbol VARCHAR PRIMARY KEY,
@@ -67,18 +64,7 @@ impl Store {
             .execute("DELETE FROM open_interest WHERE symbol = ? AND time_ms > ?", params![symbol, after_ms])
             .map_err(query_error(context))?;
         let deleted = (candles + open_interest) as u64;
-        let version = if deleted > 0 {
-            let version: i64 = tx
-                .query_row(
-                    "UPDATE meta SET value = value + 1 WHERE key = ? RETURNING value",
-                    params![META_DATA_VERSION],
-                    |row| row.get(0),
-                )
-                .map_err(query_error(context))?;
-            Some(u64::try_from(version).unwrap_or(0))
-        } else {
-            None
-        };
+        let version = if deleted > 0 { Some(bump_data_version(&tx, context)?) } else { None };
         tx.commit().map_err(query_error(context))?;
         if let Some(version) = version {
             self.data_version.fetch_max(version, Ordering::AcqRel);
