@@ -131,7 +131,7 @@ fn disabled_websocket_answers_503_json() {
     );
     assert_eq!(response.status, 503);
     assert_eq!(response.json()["error"]["code"], "WS_DISABLED");
-    let log = server.log().join("\n");
+    let log = server.wait_for_log("event=ws_disabled", Duration::from_secs(5)).join("\n");
     assert!(log.contains("event=ws_disabled"), "startup should warn: {log}");
 }
 

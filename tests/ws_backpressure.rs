@@ -67,7 +67,7 @@ fn stalled_client_is_warned_then_closed_and_the_fast_client_keeps_every_snapshot
         }
     }
     assert!(ended, "the stalled client's connection stayed open");
-    let log = server.log().join("\n");
+    let log = server.wait_for_log("event=slow_consumer action=close", Duration::from_secs(5)).join("\n");
     assert!(log.contains("event=slow_consumer action=warn"), "{log}");
     assert!(log.contains("event=slow_consumer action=close"), "{log}");
 }

@@ -131,6 +131,22 @@ impl ServerProcess {
         None
     }
 
+    /// Waits up to `timeout` for a log line containing `needle` (the log is read by another
+    /// thread, so a line the server has already written may not have arrived yet). Returns
+    /// every line seen.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            seen.extend(self.log());
+            if seen.iter().any(|line| line.contains(needle)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        seen
+    }
+
     /// Log lines printed so far.
     pub fn log(&self) -> Vec<String> {
         self.stderr_lines.lock().map(|lines| lines.try_iter().collect()).unwrap_or_default()
