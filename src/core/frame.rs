@@ -12,18 +12,19 @@ const SERVER_HEADER_BYTES_MAX: usize = 10;
 
 /// A complete FIN text frame carrying `payload` (which must be UTF-8 JSON).
 pub fn text_frame(payload: &[u8]) -> Vec<u8> {
-    let header = FrameHeader { opcode: OpCode::Data(Data::Text), ..FrameHeader::default() };
-    let mut out = Vec::with_capacity(payload.len() + SERVER_HEADER_BYTES_MAX);
-    // Writing into a Vec cannot fail.
-    let _ = header.format(payload.len() as u64, &mut out);
-    out.extend_from_slice(payload);
-    out
+    data_frame(Data::Text, payload)
 }
 
 /// A complete FIN binary frame carrying `payload` (the echo endpoint's reply).
 pub fn binary_frame(payload: &[u8]) -> Vec<u8> {
-    let header = FrameHeader { opcode: OpCode::Data(Data::Binary), ..FrameHeader::default() };
+    data_frame(Data::Binary, payload)
+}
+
+/// A complete, unmasked FIN data frame, in one allocation.
+fn data_frame(kind: Data, payload: &[u8]) -> Vec<u8> {
+    let header = FrameHeader { opcode: OpCode::Data(kind), ..FrameHeader::default() };
     let mut out = Vec::with_capacity(payload.len() + SERVER_HEADER_BYTES_MAX);
+    // Writing into a Vec cannot fail.
     let _ = header.format(payload.len() as u64, &mut out);
     out.extend_from_slice(payload);
     out

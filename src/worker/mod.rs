@@ -98,6 +98,26 @@ impl Supervised {
         Supervised { name, handle, restart_at: None, restarts: 0 }
     }
 
+    /// Restarts the thread with `spawn` if it ended and its backoff has passed; true on success.
+    fn restart_if_due(&mut self, spawn: impl FnOnce() -> std::io::Result<JoinHandle<()>>) -> bool {
+        if !self.due_for_restart() {
+            return false;
+        }
+        self.restarts += 1;
+        self.restart_at = None;
+        match spawn() {
+            Ok(handle) => {
+                info!("event=worker_restarted worker={} restarts={}", self.name, self.restarts);
+                self.handle = Some(handle);
+                true
+            }
+            Err(e) => {
+                error!("event=worker_restart_failed worker={} error={:?}", self.name, e.to_string());
+                false
+            }
+        }
+    }
+
     /// True when the thread ended and its restart is due.
     fn due_for_restart(&mut self) -> bool {
         let ended = self.handle.as_ref().is_none_or(|h| h.is_finished());
@@ -184,32 +204,19 @@ impl Backend for Workers {
             self.send_demand();
         }
         if let Some((supervised, spawn)) = self.producer.as_mut() {
-            if supervised.due_for_restart() {
-                supervised.restarts += 1;
-                supervised.restart_at = None;
+            // A restarted producer gets a fresh demand channel and the current demand.
+            let mut demand_tx = None;
+            let restarted = supervised.restart_if_due(|| {
                 let (tx, rx) = bounded(DEMAND_QUEUE_MAX);
-                match spawn(self.ctx.clone(), DemandRx(rx), self.demand.clone()) {
-                    Ok(handle) => {
-                        info!("event=worker_restarted worker={} restarts={}", supervised.name, supervised.restarts);
-                        supervised.handle = Some(handle);
-                        self.demand_tx = tx;
-                    }
-                    Err(e) => error!("event=worker_restart_failed worker={} error={:?}", supervised.name, e.to_string()),
-                }
+                demand_tx = Some(tx);
+                spawn(self.ctx.clone(), DemandRx(rx), self.demand.clone())
+            });
+            if let (true, Some(tx)) = (restarted, demand_tx) {
+                self.demand_tx = tx;
             }
         }
         if let Some((supervised, spawn, rx)) = self.query_worker.as_mut() {
-            if supervised.due_for_restart() {
-                supervised.restarts += 1;
-                supervised.restart_at = None;
-                match spawn(self.ctx.clone(), rx.clone()) {
-                    Ok(handle) => {
-                        info!("event=worker_restarted worker={} restarts={}", supervised.name, supervised.restarts);
-                        supervised.handle = Some(handle);
-                    }
-                    Err(e) => error!("event=worker_restart_failed worker={} error={:?}", supervised.name, e.to_string()),
-                }
-            }
+            supervised.restart_if_due(|| spawn(self.ctx.clone(), rx.clone()));
         }
     }
 
