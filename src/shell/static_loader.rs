@@ -56,3 +56,48 @@ pub fn load_frontend(root: &Path, bytes_max: usize) -> io::Result<StaticFiles> {
     }
     Ok(files)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("lhm-static-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn files_inside_the_folder_are_loaded_by_relative_path() {
+        let root = temp_dir("inside");
+        fs::create_dir_all(root.join("js")).unwrap();
+        fs::write(root.join("coinglass_heatmap.html"), b"<html>").unwrap();
+        fs::write(root.join("js/app.js"), b"x").unwrap();
+        let files = load_frontend(&root, 1 << 20).unwrap();
+        assert!(files.lookup("/coinglass_heatmap.html").is_ok());
+        assert!(files.lookup("/js/app.js").is_ok());
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_symlink_leading_out_of_the_folder_is_not_loaded() {
+        let root = temp_dir("symlink");
+        let outside = temp_dir("symlink-target");
+        fs::write(outside.join("secret.txt"), b"do not serve").unwrap();
+        std::os::unix::fs::symlink(outside.join("secret.txt"), root.join("secret.txt")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("escape")).unwrap();
+        let files = load_frontend(&root, 1 << 20).unwrap();
+        assert!(files.is_empty(), "nothing inside the folder is a regular file of its own");
+        let _ = fs::remove_dir_all(&root);
+        let _ = fs::remove_dir_all(&outside);
+    }
+
+    #[test]
+    fn a_folder_over_the_byte_bound_is_refused() {
+        let root = temp_dir("bound");
+        fs::write(root.join("big.bin"), vec![0u8; 2048]).unwrap();
+        assert!(load_frontend(&root, 1024).is_err());
+        let _ = fs::remove_dir_all(&root);
+    }
+}
