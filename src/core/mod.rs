@@ -107,7 +107,8 @@ pub struct Core {
     boot_id: String,
     clients: Slab<Client>,
     symbols: Vec<SymbolState>,
-    /// Deadlines, one per client at most, ordered by time then connection.
+    /// Deadlines, one per client at most, ordered by time then connection. An entry may be
+    /// sooner than its client's real deadline (see [`Core::reschedule`]), never later.
     timers: BTreeSet<(MonoTime, ConnId)>,
     /// Connections with queued bytes the caller should try to write.
     transmit: VecDeque<ConnId>,
@@ -401,10 +402,21 @@ impl Core {
     }
 
     /// Recomputes the deadline of `id` and files it in the timer set.
+    ///
+    /// A filed deadline is only ever moved earlier. When the new one is later (a queued snapshot
+    /// was written, so the stall deadline gives way to the idle one) or gone, the filed entry
+    /// stays: it fires early, [`Core::on_deadline`] finds nothing due and files the real deadline.
+    /// A broadcast would otherwise move every subscriber's entry twice (queued, then written):
+    /// four tree operations per client per snapshot, for deadlines that are seconds away.
     fn reschedule(&mut self, id: ConnId) {
         let Some(client) = self.clients.get_mut(id) else { return };
         let next = client.next_deadline(&self.config);
-        if client.deadline == next {
+        let filed_is_sooner = match (client.deadline, next) {
+            (Some(filed), Some(next)) => filed <= next,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if client.deadline == next || filed_is_sooner {
             return;
         }
         if let Some(old) = client.deadline.take() {

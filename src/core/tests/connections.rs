@@ -120,3 +120,25 @@ fn disconnect_reason_is_counted_once() {
     let stats = bench.core.stats.disconnects_total.get(&DisconnectReason::ClientClosed).copied();
     assert_eq!(stats, Some(1));
 }
+
+#[test]
+fn idle_close_comes_on_time_after_a_snapshot_filed_an_earlier_deadline() {
+    // A queued snapshot files the stall deadline (5 s); once written, that entry is left to fire
+    // early instead of being moved. The early firing must neither close the client nor lose the
+    // idle deadline behind it.
+    let config = CoreConfig { idle_timeout_ms: 60_000, slow_consumer_timeout_ms: 5_000, ..CoreConfig::default() };
+    let mut bench = Bench::new(config);
+    let p = bench.connect_ws();
+    bench.subscribe(p, &["BTCUSDT"]);
+    bench.publish("BTCUSDT", 1, r#"{"levels":[]}"#);
+    assert!(bench.received_types(p).contains(&"snapshot".to_string()));
+    bench.advance_ms(10_000);
+    assert!(!bench.is_released(p));
+    assert!(bench.received(p).is_empty(), "nothing is due at the early deadline");
+    bench.advance_ms(49_000);
+    assert!(bench.received(p).is_empty(), "the idle close came early");
+    bench.advance_ms(1_000);
+    let messages = bench.received(p);
+    let Some(Message::Close(Some(frame))) = messages.last() else { panic!("{messages:?}") };
+    assert_eq!(u16::from(frame.code), close_code::IDLE_TIMEOUT);
+}
