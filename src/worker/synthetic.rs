@@ -24,7 +24,7 @@ pub fn spawn(ctx: WorkerCtx, demand: DemandRx, initial: Vec<String>, snapshot_by
 
 fn run(ctx: WorkerCtx, demand: DemandRx, mut symbols: Vec<String>, snapshot_bytes: usize, interval: Duration) {
     let mut rng = ChaCha8Rng::seed_from_u64(0x5eed);
-    let mut next = Instant::now() + interval;
+    let mut next = Instant::now() + until_next_wall_multiple(SystemTime::now(), interval);
     let mut tick: u64 = 0;
     while !ctx.stopping() {
         let wait = next.saturating_duration_since(Instant::now());
@@ -60,6 +60,16 @@ fn wall_ms() -> i64 {
 }
 
 /// A heatmap-shaped `data` object of about `bytes_target` bytes.
+/// Time from `now` to the next wall-clock multiple of `interval`. Snapshots fire on those
+/// boundaries, as bar closes do, so servers started apart publish at the same instants: two
+/// processes then fan out together (the benchmark that stands in for two event loops needs that).
+fn until_next_wall_multiple(now: SystemTime, interval: Duration) -> Duration {
+    let interval_ns = interval.as_nanos().max(1);
+    let since_epoch_ns = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let into_interval_ns = since_epoch_ns % interval_ns;
+    Duration::from_nanos((interval_ns - into_interval_ns) as u64)
+}
+
 pub fn synthetic_data(rng: &mut ChaCha8Rng, tick: u64, bytes_target: usize) -> String {
     let levels = (bytes_target / LEVEL_BYTES_APPROX).max(1);
     let mut out = String::with_capacity(bytes_target + 256);
@@ -76,4 +86,20 @@ pub fn synthetic_data(rng: &mut ChaCha8Rng, tick: u64, bytes_target: usize) -> S
     }
     out.push_str("],\"positions_created\":0,\"positions_consumed\":0}");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_synthetic_snapshot_waits_for_the_next_wall_clock_boundary() {
+        let at = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
+        let second = Duration::from_secs(1);
+        assert_eq!(until_next_wall_multiple(at(1_781_448_000_250), second), Duration::from_millis(750));
+        assert_eq!(until_next_wall_multiple(at(1_781_448_000_999), second), Duration::from_millis(1));
+        // On a boundary, the next one is a whole interval away, never zero.
+        assert_eq!(until_next_wall_multiple(at(1_781_448_000_000), second), second);
+        assert_eq!(until_next_wall_multiple(at(1_781_448_001_000), Duration::from_secs(5)), Duration::from_secs(4));
+    }
 }

@@ -8,7 +8,8 @@
 #   bash tests/bench/run_load_benchmarks.sh path/to/liquidationheatmap
 # Environment: REPEATS (3), CASES (default: plan1000 steady10k idle10k idlemax slow10k storm10k churn;
 #              also plan1000small steady10ksmall, the same fan-outs with 1 KiB snapshots, and
-#              slow10kbounded, stalled clients with small receive buffers),
+#              slow10kbounded, stalled clients with small receive buffers, and split2x5k, two
+#              servers of 5,000 clients fanning out together: what two event loops would give),
 #              BENCH_OUT (a new temporary folder; keeps every JSON report), RUN_TIMEOUT_S (300).
 set -euo pipefail
 
@@ -70,6 +71,30 @@ run_case() {
   sleep 1
 }
 
+# run_split_case NAME REPEAT LOADGEN_ARGS...: what sharding clients over two event loops would
+# give on this host, measured without building it: two servers, each one loop with half the
+# clients, publishing at the same wall-clock instants (synthetic snapshots fire on interval
+# boundaries), and a load generator for each, run together. The two reports are NAME-a and NAME-b.
+run_split_case() {
+  local name=$1 repeat=$2
+  shift 2
+  start_server
+  local pid_a=$SERVER_PID work_a=$WORK addr_a=$ADDR
+  start_server
+  local pid_b=$SERVER_PID work_b=$WORK addr_b=$ADDR
+  echo "== $name #$repeat: two servers, loadgen $* against each" >&2
+  timeout "$RUN_TIMEOUT_S" "$BIN" loadgen --target "$addr_a" --json "$OUT/$name-a-$repeat.json" "$@" >"$OUT/$name-a-$repeat.txt" 2>&1 &
+  local lg_a=$!
+  timeout "$RUN_TIMEOUT_S" "$BIN" loadgen --target "$addr_b" --json "$OUT/$name-b-$repeat.json" "$@" >"$OUT/$name-b-$repeat.txt" 2>&1 || true
+  wait "$lg_a" || true
+  tail -n 3 "$OUT/$name-a-$repeat.txt" "$OUT/$name-b-$repeat.txt" >&2
+  SERVER_PID=$pid_b WORK=$work_b
+  stop_server
+  SERVER_PID=$pid_a WORK=$work_a
+  stop_server
+  sleep 1
+}
+
 for repeat in $(seq 1 "$REPEATS"); do
   for case in $CASES; do
     case $case in
@@ -95,6 +120,9 @@ for repeat in $(seq 1 "$REPEATS"); do
           --slow-percent 10 --rcvbuf-bytes 65536 --duration-s 30 --max-slow-p99-ratio 1.2 ;;
       storm10k) run_case storm10k "$repeat" "" --scenario storm --connections 10000 --settle-timeout-s 30 \
           --max-served-s 3 ;;
+      # Two servers of 5,000 subscribers each, fanning out at the same instants (see run_split_case).
+      split2x5k) run_split_case split2x5k "$repeat" --scenario steady --connections 5000 --duration-s 15 \
+          --max-p99-ms 100 --max-lost 0 ;;
       churn) run_case churn "$repeat" "" --scenario churn --connections 1000 --churn-per-s 200 --duration-s 10 \
           --min-connect-rate 99 --max-lost 0 ;;
       *) echo "bench: unknown case $case" >&2; exit 2 ;;
@@ -172,6 +200,7 @@ FIELDS = {
     ],
 }
 FIELDS["steady10k"] = FIELDS["plan1000small"] = FIELDS["steady10ksmall"] = FIELDS["plan1000"]
+FIELDS["split2x5k-a"] = FIELDS["split2x5k-b"] = FIELDS["plan1000"]
 FIELDS["idle10k"] = FIELDS["idlemax"] = FIELDS["idle"]
 FIELDS["slow10kbounded"] = FIELDS["slow10k"]
 
