@@ -34,7 +34,13 @@ stop_server() {
   [[ -n "$WORK" ]] && rm -rf "$WORK"
   WORK=
 }
-trap stop_server EXIT
+# The first server of a split case, while the second one is SERVER_PID.
+SPLIT_FIRST_PID=
+stop_all() {
+  stop_server
+  [[ -n "$SPLIT_FIRST_PID" ]] && kill -KILL "$SPLIT_FIRST_PID" 2>/dev/null || true
+}
+trap stop_all EXIT
 
 # start_server VAR=VALUE...: a fresh server on a free port; sets ADDR.
 start_server() {
@@ -80,6 +86,7 @@ run_split_case() {
   shift 2
   start_server
   local pid_a=$SERVER_PID work_a=$WORK addr_a=$ADDR
+  SPLIT_FIRST_PID=$pid_a
   start_server
   local pid_b=$SERVER_PID work_b=$WORK addr_b=$ADDR
   echo "== $name #$repeat: two servers, loadgen $* against each" >&2
@@ -92,6 +99,7 @@ run_split_case() {
   stop_server
   SERVER_PID=$pid_a WORK=$work_a
   stop_server
+  SPLIT_FIRST_PID=
   sleep 1
 }
 
