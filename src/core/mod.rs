@@ -411,12 +411,12 @@ impl Core {
     fn reschedule(&mut self, id: ConnId) {
         let Some(client) = self.clients.get_mut(id) else { return };
         let next = client.next_deadline(&self.config);
-        let filed_is_sooner = match (client.deadline, next) {
+        let keep_filed = match (client.deadline, next) {
             (Some(filed), Some(next)) => filed <= next,
             (Some(_), None) => true,
-            (None, _) => false,
+            (None, next) => next.is_none(),
         };
-        if client.deadline == next || filed_is_sooner {
+        if keep_filed {
             return;
         }
         if let Some(old) = client.deadline.take() {

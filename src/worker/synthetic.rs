@@ -59,7 +59,6 @@ fn wall_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// A heatmap-shaped `data` object of about `bytes_target` bytes.
 /// Time from `now` to the next wall-clock multiple of `interval`. Snapshots fire on those
 /// boundaries, as bar closes do, so servers started apart publish at the same instants: two
 /// processes then fan out together (the benchmark that stands in for two event loops needs that).
@@ -70,6 +69,7 @@ fn until_next_wall_multiple(now: SystemTime, interval: Duration) -> Duration {
     Duration::from_nanos((interval_ns - into_interval_ns) as u64)
 }
 
+/// A heatmap-shaped `data` object of about `bytes_target` bytes.
 pub fn synthetic_data(rng: &mut ChaCha8Rng, tick: u64, bytes_target: usize) -> String {
     let levels = (bytes_target / LEVEL_BYTES_APPROX).max(1);
     let mut out = String::with_capacity(bytes_target + 256);
