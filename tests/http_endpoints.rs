@@ -194,16 +194,11 @@ fn health_says_no_data_for_a_subscribed_symbol_with_an_empty_database() {
     let mut ws = ws_connect(server.addr, "/ws/heatmap");
     send_json(&mut ws, r#"{"action":"subscribe","symbols":["BTCUSDT"]}"#);
     next_json(&mut ws);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let health = http_get(server.addr, "/health").json();
-        if health["snapshots"]["BTCUSDT"]["status"] == "no_data" {
-            assert!(health["snapshots"]["BTCUSDT"]["age_s"].is_null());
-            break;
-        }
-        assert!(Instant::now() < deadline, "health never said no_data: {health}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let health = wait_for_json(server.addr, "/health", Duration::from_secs(10), |h| {
+        h["snapshots"]["BTCUSDT"]["status"] == "no_data"
+    });
+    assert_eq!(health["snapshots"]["BTCUSDT"]["status"], "no_data", "health never said no_data: {health}");
+    assert!(health["snapshots"]["BTCUSDT"]["age_s"].is_null());
 }
 
 #[test]

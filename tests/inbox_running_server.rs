@@ -48,7 +48,10 @@ fn a_file_dropped_into_the_inbox_reaches_live_subscribers_and_moves_to_processed
     let (server, inbox) = start_with_inbox();
     let mut ws = ws_connect(server.addr, "/ws/heatmap");
     send_json(&mut ws, r#"{"action":"subscribe","symbols":["BTCUSDT"]}"#);
-    let health = wait_for_health(server.addr, |h| h["snapshots"]["BTCUSDT"]["status"] == "no_data");
+    let health = wait_for_json(server.addr, "/health", Duration::from_secs(20), |h| {
+        h["snapshots"]["BTCUSDT"]["status"] == "no_data"
+    });
+    assert_eq!(health["snapshots"]["BTCUSDT"]["status"], "no_data", "no snapshot before the file: {health}");
     assert!(health["snapshots"]["BTCUSDT"]["seq"].is_null(), "no snapshot before the file: {health}");
 
     let week = std::fs::read(repo_root().join("src/demo/data").join(WEEK_FILE)).unwrap();
@@ -84,16 +87,4 @@ fn a_bad_file_in_the_inbox_moves_to_failed_with_its_reason_and_serving_goes_on()
     send_json(&mut ws, r#"{"action":"ping"}"#);
     let pong = next_matching(&mut ws, Duration::from_secs(10), |m| m["type"] == "pong");
     assert_eq!(pong["type"], "pong");
-}
-
-fn wait_for_health(addr: std::net::SocketAddr, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let health = http_get(addr, "/health").json();
-        if pred(&health) {
-            return health;
-        }
-        assert!(Instant::now() < deadline, "health never matched: {health}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }

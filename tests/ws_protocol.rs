@@ -169,10 +169,10 @@ fn disconnect_cleans_up_the_subscription() {
     let mut ws = ws_connect(server.addr, "/ws/heatmap");
     send_json(&mut ws, r#"{"action":"subscribe","symbols":["BTCUSDT"]}"#);
     next_json(&mut ws);
-    let stats = wait_for_stats(server.addr, Duration::from_secs(5), |s| s["active_connections"] == 1);
+    let stats = wait_for_json(server.addr, "/ws/stats", Duration::from_secs(5), |s| s["active_connections"] == 1);
     assert_eq!(stats["subscriptions_by_symbol"]["BTCUSDT"], 1);
     drop(ws);
-    let stats = wait_for_stats(server.addr, Duration::from_secs(5), |s| s["active_connections"] == 0);
+    let stats = wait_for_json(server.addr, "/ws/stats", Duration::from_secs(5), |s| s["active_connections"] == 0);
     assert_eq!(stats["active_connections"], 0);
     assert_eq!(stats["subscriptions_by_symbol"]["BTCUSDT"], 0);
 }

@@ -254,13 +254,14 @@ pub fn next_matching(ws: &mut Ws, timeout: Duration, pred: impl Fn(&Value) -> bo
     }
 }
 
-/// Polls `/ws/stats` until `pred` holds or `timeout` passes; returns the last stats.
-pub fn wait_for_stats(addr: SocketAddr, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+/// Polls the JSON endpoint `path` (`/ws/stats`, `/health`) until `pred` holds or `timeout`
+/// passes; returns the last answer, for the caller to assert on.
+pub fn wait_for_json(addr: SocketAddr, path: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + timeout;
     loop {
-        let stats = http_get(addr, "/ws/stats").json();
-        if pred(&stats) || Instant::now() >= deadline {
-            return stats;
+        let answer = http_get(addr, path).json();
+        if pred(&answer) || Instant::now() >= deadline {
+            return answer;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
