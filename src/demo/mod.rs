@@ -1,5 +1,5 @@
 //! The embedded default: with an empty database the server seeds itself from data compiled into
-//! the binary (a user's clone has no `../shared`), then a replay feeder appends one bar every few
+//! the binary (nothing outside the repository is read), then a replay feeder appends one bar every few
 //! seconds so the live heatmap moves; when the data runs out it starts over under a new epoch.
 //!
 //! - BTCUSDT: the real 5-minute week with open interest (2026-06-07 to 2026-06-14), source
