@@ -41,6 +41,10 @@ stop_all() {
   [[ -n "$SPLIT_FIRST_PID" ]] && kill -KILL "$SPLIT_FIRST_PID" 2>/dev/null || true
 }
 trap stop_all EXIT
+# bash runs the EXIT trap on a plain exit only: turn SIGINT/SIGTERM into one, so the server
+# and the work folder go with this script however it ends.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # start_server VAR=VALUE...: a fresh server on a free port; sets ADDR.
 start_server() {

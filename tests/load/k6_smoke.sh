@@ -19,6 +19,10 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+# bash runs the EXIT trap on a plain exit only: turn SIGINT/SIGTERM into one, so the server
+# and the work folder go with this script however it ends.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 command -v k6 >/dev/null || { echo "k6_smoke: k6 is not installed (make deps-test installs it)" >&2; exit 2; }
 

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -47,12 +49,16 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A running server process, killed on drop.
+/// A running server process, killed on drop (also when the test panics), its folder removed.
+///
+/// The server also dies with the thread that started it (`PR_SET_PDEATHSIG`), so a test process
+/// killed outright (a timeout, Ctrl-C) leaves no server behind. A server therefore belongs to one
+/// test function: never keep it in a `static` (a static is never dropped and leaked a server and
+/// its folder per run); run several cases against one server with [`run_cases`].
 pub struct ServerProcess {
     pub child: Child,
     pub addr: SocketAddr,
     pub dir: TempDir,
-    /// Behind a mutex so a server can be shared by the tests of one file (a `static`).
     pub stderr_lines: std::sync::Mutex<mpsc::Receiver<String>>,
 }
 
@@ -73,16 +79,17 @@ impl ServerProcess {
         for (k, v) in env {
             vars.insert(k.to_string(), v.to_string());
         }
-        let mut child = Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .arg("serve")
             .current_dir(dir.path())
             .env_clear()
             .envs(vars)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("server binary starts");
+            .stderr(Stdio::piped());
+        die_with_parent(&mut command);
+        let mut child = command.spawn().expect("server binary starts");
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
         let (lines_tx, stderr_lines) = mpsc::channel();
@@ -105,6 +112,7 @@ impl ServerProcess {
             Ok(addr) => addr,
             Err(_) => {
                 let _ = child.kill();
+                let _ = child.wait();
                 let log: Vec<String> = stderr_lines.try_iter().collect();
                 panic!("server did not start:\n{}", log.join("\n"));
             }
@@ -159,6 +167,51 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Makes the child get SIGKILL when the thread that spawns it ends, however it ends.
+pub fn die_with_parent(command: &mut Command) {
+    // SAFETY: prctl and getppid are async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died before prctl took effect.
+            if libc::getppid() == 1 {
+                return Err(std::io::Error::other("parent exited before the server started"));
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Runs named cases one after another against shared state (one server for a whole file), each
+/// under `catch_unwind`, and panics at the end naming every case that failed. The caller owns the
+/// state, so it is dropped (the server stopped, its folder removed) whatever the cases do.
+pub fn run_cases<S>(state: &S, cases: &[(&str, fn(&S))]) {
+    let mut failed = Vec::new();
+    for (name, case) in cases {
+        let started = Instant::now();
+        match catch_unwind(AssertUnwindSafe(|| case(state))) {
+            Ok(()) => eprintln!("case {name} ... ok ({:.1} s)", started.elapsed().as_secs_f64()),
+            Err(_) => {
+                eprintln!("case {name} ... FAILED");
+                failed.push(*name);
+            }
+        }
+    }
+    assert!(failed.is_empty(), "{} of {} cases failed: {}", failed.len(), cases.len(), failed.join(", "));
+}
+
+/// `cases!(State; a, b)`: the cases for [`run_cases`], each named after its function.
+#[allow(unused_macros)]
+macro_rules! cases {
+    ($state:ty; $($case:ident),* $(,)?) => {
+        &[$((stringify!($case), $case as fn(&$state))),*]
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use cases;
 
 /// A minimal HTTP/1.1 response.
 #[derive(Debug)]

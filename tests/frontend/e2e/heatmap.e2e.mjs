@@ -57,6 +57,14 @@ let server = null;
 let port = 0;
 let page = null;
 
+// `after` stops the server and removes the folder; should the process end before it runs (a
+// crash, SIGINT or SIGTERM), this does, so no run leaves a server or a folder behind.
+process.once('exit', () => {
+  if (server && server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
+  fs.rmSync(tmpDir, { recursive: true, force: true });
+});
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) process.once(signal, () => process.exit(code));
+
 function freePort() {
   return new Promise((resolve, reject) => {
     const probe = net.createServer();
