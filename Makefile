@@ -1,6 +1,8 @@
 # liquidationheatmap — one entry point for running, testing and measuring.
 #
 #   make run     build (release) and serve the bundled demo at http://127.0.0.1:8000/
+#   make install build (release) and install the binary as ~/.cargo/bin/liquidationheatmap
+#                (INSTALL_ROOT=~/.local puts it in ~/.local/bin)
 #   make test    every test suite (Rust unit/integration/property, simulation seeds, frontend unit,
 #                browser end-to-end, k6 smoke); installs what it needs first
 #   make bench   benchmarks whose results are recorded in docs/
@@ -16,7 +18,7 @@ BIN := $(CARGO_TARGET_DIR)/release/liquidationheatmap
 DEMO_DB ?= $(HOME)/.cache/liquidationheatmap/demo.duckdb
 SIM_SWARM_SECONDS ?= 300
 
-.PHONY: run build lint test test-rust test-sim test-frontend test-e2e test-k6 deps-test bench sim clean-demo
+.PHONY: run build install lint test test-rust test-sim test-frontend test-e2e test-k6 deps-test bench sim clean-demo
 
 build:
 	cargo build --release --workspace --all-targets
@@ -25,6 +27,13 @@ run:
 	cargo build --release --bin liquidationheatmap
 	@mkdir -p $(dir $(DEMO_DB))
 	DUCKDB_PATH=$${DUCKDB_PATH:-$(DEMO_DB)} FRONTEND_DIR=$${FRONTEND_DIR:-frontend} $(BIN) serve
+
+# Installs the release binary as $(INSTALL_ROOT)/bin/liquidationheatmap (default ~/.cargo/bin, on
+# the PATH of a rustup install), reusing the same target directory, so nothing is compiled twice.
+INSTALL_ROOT ?= $(or $(CARGO_HOME),$(HOME)/.cargo)
+install:
+	cargo install --locked --path . --bin liquidationheatmap --root "$(INSTALL_ROOT)"
+	@case ":$$PATH:" in *":$(INSTALL_ROOT)/bin:"*) ;; *) echo "note: $(INSTALL_ROOT)/bin is not on your PATH; add it, or run $(INSTALL_ROOT)/bin/liquidationheatmap";; esac
 
 # Removes the demo database so the next `make run` seeds it afresh.
 clean-demo:

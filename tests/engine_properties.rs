@@ -205,7 +205,7 @@ proptest! {
         let bars = bars_from(&steps);
         let (engine, last) = replay(&bars, &params);
         let end = T0 + (bars.len() as i64 - 1) * BAR_MS;
-        let series = timeseries::run(&bars, &params, T0, end, BAR_MS, Some(BIN_SIZE)).expect("valid request");
+        let series = timeseries::run(&bars, &params, T0, end, BAR_MS, Some(BIN_SIZE), usize::MAX).expect("valid request");
         prop_assert_eq!(series.snapshots.len(), bars.len());
         let incremental = engine.snapshot(BIN_SIZE, &last).expect("a bar was applied");
         prop_assert_eq!(json(&incremental), json(series.snapshots.last().expect("one snapshot per bar")));
@@ -244,9 +244,9 @@ proptest! {
         let params = EngineParams::default();
         let split = ((bars.len() as f64 * split_fraction) as usize).clamp(1, bars.len() - 1);
         let end = T0 + (bars.len() as i64 - 1) * BAR_MS;
-        let whole = timeseries::run(&bars, &params, T0, end, BAR_MS, Some(BIN_SIZE)).expect("valid request");
+        let whole = timeseries::run(&bars, &params, T0, end, BAR_MS, Some(BIN_SIZE), usize::MAX).expect("valid request");
         let later_start = T0 + split as i64 * BAR_MS;
-        let later = timeseries::run(&bars, &params, later_start, end, BAR_MS, Some(BIN_SIZE)).expect("valid request");
+        let later = timeseries::run(&bars, &params, later_start, end, BAR_MS, Some(BIN_SIZE), usize::MAX).expect("valid request");
         let whole_tail: Vec<String> = whole.snapshots[split..].iter().map(json).collect();
         let later_all: Vec<String> = later.snapshots.iter().map(json).collect();
         prop_assert_eq!(whole_tail, later_all);

@@ -162,7 +162,7 @@ fn hourly_timeseries_of_the_last_day_ends_at_the_incremental_state() {
     let bars = week_bars();
     let end = bars.last().expect("the week has bars").open_time_ms;
     let start = end - 24 * HOUR_MS + 1;
-    let series = timeseries::run(&bars, &EngineParams::default(), start, end, HOUR_MS, None)
+    let series = timeseries::run(&bars, &EngineParams::default(), start, end, HOUR_MS, None, usize::MAX)
         .expect("valid request");
     // 288 bars of 5 minutes in the last 24 hours, 12 per hour.
     assert_eq!(series.snapshots.len(), 24);

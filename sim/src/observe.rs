@@ -14,6 +14,9 @@ use crate::world::World;
 /// Bytes a close frame may add to a closing client's queue (2 header + 2 code + 123 reason).
 pub const CLOSE_FRAME_BYTES_MAX: usize = 127;
 
+/// Entries an HTTP connection may queue: one response, its head and its body.
+const HTTP_RESPONSE_ENTRIES_MAX: usize = 2;
+
 /// What a core call was about, to tell which connections it may legitimately change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cause {
@@ -83,12 +86,14 @@ impl World {
                     }
                 }
                 (PhaseView::Http, _) => {
-                    if view.queued_bytes > b.queue_bytes_max {
+                    // One response at a time (its head and body): a request is read only once
+                    // the previous answer is out, however many the client pipelines.
+                    if view.queued_entries > HTTP_RESPONSE_ENTRIES_MAX {
                         self.fail(
                             Invariant::Bounds,
                             format!(
-                                "HTTP conn{k} queues {} bytes, bound {}",
-                                view.queued_bytes, b.queue_bytes_max
+                                "HTTP conn{k} queues {} entries, more than one response",
+                                view.queued_entries
                             ),
                         );
                     }

@@ -141,6 +141,9 @@ impl Params {
             http_connections_max: rng.random_range(3..=40),
             queue_messages_max: rng.random_range(1..=6),
             queue_bytes_max,
+            // Not drawn (keeps every seed's world as recorded): from one to a few hundred of the
+            // simulated answers (at most 2000 bytes each), so some seeds answer 503 BUSY.
+            http_pending_bytes_max: queue_bytes_max,
             slow_consumer_timeout_ms: rng.random_range(200..=2000),
             slow_consumer_grace_ms: rng.random_range(0..=4000),
             close_timeout_ms: rng.random_range(100..=3000),

@@ -149,8 +149,7 @@ impl World {
                 let busy = self.params.faults.query_busy;
                 if !self.quiet && busy > 0.0 && self.query_rng.random_bool(busy) {
                     let now = self.now;
-                    let body =
-                        br#"{"error":{"code":"BUSY","message":"simulated busy worker"}}"#.to_vec();
+                    let body = br#"{"error":{"code":"BUSY","message":"simulated busy worker"}}"#[..].into();
                     let response = QueryResponse {
                         status: 503,
                         content_type: "application/json",
@@ -184,7 +183,7 @@ impl World {
         let response = QueryResponse {
             status: 200,
             content_type: "application/json",
-            body,
+            body: body.into(),
         };
         self.core.handle_query_response(now, id, token, response);
         self.observe(Cause::Conn(id));

@@ -202,7 +202,7 @@ proptest! {
                     let mut written: Vec<u8> = slices[..filled].iter().flat_map(|s| s.iter().copied()).collect();
                     written.truncate(n);
                     let mut completed = Vec::new();
-                    queue.advance(written.len(), |kind, len| completed.push((kind, len)));
+                    queue.advance(written.len(), |kind, chunk| completed.push((kind, chunk.len())));
                     let (expected_bytes, expected_done) = model.write(written.len());
                     prop_assert_eq!(written, expected_bytes);
                     prop_assert_eq!(completed, expected_done);

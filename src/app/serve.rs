@@ -83,6 +83,7 @@ pub fn serve(config: AppConfig) -> Result<(), ServeError> {
     let rest_ctx = RestContext {
         supported_symbols: config.core.supported_symbols.clone(),
         warmup_days: config.warmup_days,
+        levels_max: config.rest_levels_max,
         engine_params: EngineParams::default(),
         sources,
     };

@@ -34,6 +34,8 @@ pub struct AppConfig {
     pub demo_replay_interval_ms: u64,
     /// Days of history the model runs over before a REST window starts.
     pub warmup_days: u32,
+    /// Price levels one heatmap answer may hold (`REST_MAX_LEVELS`).
+    pub rest_levels_max: usize,
     /// Test mode: publish synthetic snapshots of this size instead of market data (0 = off).
     pub synthetic_snapshot_bytes: usize,
     /// Most bytes the frontend folder may hold (it is loaded into memory).
@@ -74,6 +76,7 @@ impl AppConfig {
             http_connections_max: vars.integer("HTTP_MAX_CONNECTIONS", 1024, 1, 1_000_000)? as usize,
             queue_messages_max: vars.integer("WS_MAX_QUEUE_SIZE", 5, 1, 1000)? as usize,
             queue_bytes_max: vars.integer("WS_MAX_QUEUE_BYTES", 8 * 1024 * 1024, 4096, 1 << 30)? as usize,
+            http_pending_bytes_max: vars.integer("HTTP_MAX_PENDING_BYTES", 256 * 1024 * 1024, 1 << 20, 1 << 40)? as usize,
             slow_consumer_timeout_ms: vars.seconds_ms("WS_SLOW_CONSUMER_TIMEOUT", 1.0, 0.01, 3600.0)?,
             slow_consumer_grace_ms: vars.seconds_ms("WS_SLOW_CONSUMER_GRACE", 10.0, 0.0, 3600.0)?,
             close_timeout_ms: vars.seconds_ms("WS_CLOSE_TIMEOUT", 2.0, 0.01, 600.0)?,
@@ -100,6 +103,7 @@ impl AppConfig {
             demo_seed: vars.boolean("DEMO_SEED", true)?,
             demo_replay_interval_ms: vars.seconds_ms("DEMO_REPLAY_INTERVAL", 3.0, 0.0, 86_400.0)?,
             warmup_days: vars.integer("WARMUP_DAYS", 30, 0, 3650)? as u32,
+            rest_levels_max: vars.integer("REST_MAX_LEVELS", 1_000_000, 1000, 100_000_000)? as usize,
             synthetic_snapshot_bytes: vars.integer("DEMO_SNAPSHOT_BYTES", 0, 0, 16 * 1024 * 1024)? as usize,
             frontend_bytes_max: 64 * 1024 * 1024,
         })
@@ -119,11 +123,12 @@ impl fmt::Display for AppConfig {
             f,
             "host={} port={} ws_enabled={} ws_echo_enabled={} ws_update_interval_ms={} \
              ws_max_connections={} http_max_connections={} ws_max_queue_size={} ws_max_queue_bytes={} \
+             http_max_pending_bytes={} \
              ws_slow_consumer_timeout_ms={} ws_slow_consumer_grace_ms={} ws_close_timeout_ms={} \
              ws_idle_timeout_ms={} http_request_timeout_ms={} shutdown_timeout_ms={} \
              ws_rate_limit={} ws_rate_burst={} supported_symbols={} duckdb_path={:?} \
              frontend_dir={:?} ingest_dir={:?} log_level={} demo_seed={} demo_replay_interval_ms={} \
-             warmup_days={} demo_snapshot_bytes={}",
+             warmup_days={} rest_max_levels={} demo_snapshot_bytes={}",
             self.host,
             self.port,
             c.ws_enabled,
@@ -133,6 +138,7 @@ impl fmt::Display for AppConfig {
             c.http_connections_max,
             c.queue_messages_max,
             c.queue_bytes_max,
+            c.http_pending_bytes_max,
             c.slow_consumer_timeout_ms,
             c.slow_consumer_grace_ms,
             c.close_timeout_ms,
@@ -149,6 +155,7 @@ impl fmt::Display for AppConfig {
             self.demo_seed,
             self.demo_replay_interval_ms,
             self.warmup_days,
+            self.rest_levels_max,
             self.synthetic_snapshot_bytes,
         )
     }

@@ -19,13 +19,44 @@ pub enum Phase {
 }
 
 pub struct HttpState {
-    /// Bytes of the next request received so far, bounded by the head limit.
+    /// Bytes of the next request received so far: at most the head limit plus one read.
     pub buf: Vec<u8>,
     /// When the connection became ready for the request being read (accept, or the end of the
     /// previous response): the request timeout runs from here.
     pub ready_since: MonoTime,
     /// A REST query is out for this connection.
     pub awaiting_query: Option<PendingQuery>,
+    /// Reading stopped because a request is being answered: the connection holds one response
+    /// at a time, and further requests wait in the kernel (TCP backpressure on a client that
+    /// pipelines without reading). Reading resumes, with a read-again, once the response is out.
+    pub read_paused: bool,
+    /// The request being answered, for the access log.
+    pub request: Option<RequestLog>,
+    /// The response being sent, for the access log line written when it is out or the client
+    /// goes away.
+    pub response: Option<ResponseLog>,
+}
+
+/// What the access log says about a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestLog {
+    /// Method and target, e.g. `GET /health`, cut to [`ACCESS_LOG_TARGET_CHARS_MAX`].
+    pub line: Box<str>,
+    pub received_at: MonoTime,
+}
+
+/// Longest request target the access log repeats (a query string is at most 2 KiB).
+pub const ACCESS_LOG_TARGET_CHARS_MAX: usize = 300;
+
+/// A response on its way out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseLog {
+    pub request: RequestLog,
+    pub status: u16,
+    /// Head and body bytes queued.
+    pub bytes_total: usize,
+    /// Of those, bytes the socket has accepted.
+    pub bytes_sent: usize,
 }
 
 /// A request whose answer is being computed off the loop thread.
@@ -90,7 +121,14 @@ impl Client {
     pub fn new_http(peer: SocketAddr, now: MonoTime) -> Client {
         Client {
             peer,
-            phase: Phase::Http(HttpState { buf: Vec::new(), ready_since: now, awaiting_query: None }),
+            phase: Phase::Http(HttpState {
+                buf: Vec::new(),
+                ready_since: now,
+                awaiting_query: None,
+                read_paused: false,
+                request: None,
+                response: None,
+            }),
             out: OutQueue::new(),
             write_progress_at: now,
             closing: None,
@@ -109,6 +147,24 @@ impl Client {
         match &self.phase {
             Phase::WebSocket(ws) => Some(ws),
             Phase::Http(_) => None,
+        }
+    }
+
+    pub fn http_mut(&mut self) -> Option<&mut HttpState> {
+        match &mut self.phase {
+            Phase::Http(http) => Some(http),
+            Phase::WebSocket(_) => None,
+        }
+    }
+
+    /// True while an HTTP connection is answering a request: a query is out, a response is
+    /// queued, or the connection closes once flushed. It reads no further request meanwhile.
+    pub fn http_busy(&self) -> bool {
+        match &self.phase {
+            Phase::Http(http) => {
+                http.awaiting_query.is_some() || !self.out.is_empty() || self.release_when_flushed.is_some()
+            }
+            Phase::WebSocket(_) => false,
         }
     }
 

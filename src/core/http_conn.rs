@@ -6,7 +6,7 @@ use log::info;
 use tungstenite::handshake::server::{create_response, write_response};
 use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 
-use super::client::{Endpoint, Phase, WsState};
+use super::client::{Endpoint, Phase, RequestLog, ResponseLog, WsState, ACCESS_LOG_TARGET_CHARS_MAX};
 use super::http::{self, Parsed, Request};
 use super::io::read_retrying;
 use super::queue::Chunk;
@@ -37,7 +37,18 @@ impl Core {
     pub(super) fn read_http<S: Read + Write>(&mut self, now: Now, id: ConnId, stream: &mut S) {
         let mut budget = self.config.read_bytes_per_turn_max;
         let mut chunk = [0u8; HTTP_READ_CHUNK_BYTES];
+        let head_max = self.config.http_head_bytes_max;
         loop {
+            let Some(client) = self.clients.get_mut(id) else { return };
+            let busy = client.http_busy();
+            let Some(http) = client.http_mut() else { return };
+            if busy && http.buf.len() >= head_max {
+                // One response at a time: while it is being answered, a client pipelining
+                // requests gets one head's worth buffered and the rest left in the kernel. (Reading
+                // that far still notices a client that hangs up meanwhile.)
+                http.read_paused = true;
+                break;
+            }
             let len = chunk.len().min(budget);
             if len == 0 {
                 self.want_read_again(id);
@@ -89,61 +100,110 @@ impl Core {
         }
     }
 
-    /// Answers every complete request in the buffer, in order, one at a time.
+    /// Answers the next complete request in the buffer, unless one is still being answered: the
+    /// connection holds one response at a time, so a client that pipelines requests without
+    /// reading the answers holds one answer's bytes, not one per request.
     fn process_http_buffer<S: Read + Write>(&mut self, now: Now, id: ConnId, stream: &mut S) {
         let head_max = self.config.http_head_bytes_max;
-        loop {
-            let Some(client) = self.clients.get(id) else { return };
-            if client.release_when_flushed.is_some() {
-                return;
-            }
-            let Phase::Http(http) = &client.phase else { return };
-            if http.awaiting_query.is_some() {
-                if http.buf.len() > head_max {
-                    self.respond_error(now, id, 431, "request head too large", false);
-                }
-                return;
-            }
-            match http::parse_request(&http.buf, head_max) {
-                Parsed::Partial => return,
-                Parsed::Bad(bad) => {
-                    self.respond_error(now, id, bad.status, &bad.message, false);
-                    return;
-                }
-                Parsed::Complete(request) => {
-                    if let Some(http) = self.http_state(id) {
-                        http.buf.drain(..request.head_bytes);
+        let Some(client) = self.clients.get(id) else { return };
+        if client.http_busy() {
+            return;
+        }
+        let Phase::Http(http) = &client.phase else { return };
+        debug_assert!(http.buf.len() <= head_max + HTTP_READ_CHUNK_BYTES, "request buffer over its bound");
+        match http::parse_request(&http.buf, head_max) {
+            Parsed::Partial => {}
+            Parsed::Bad(bad) => self.respond_error(now, id, bad.status, &bad.message, false),
+            Parsed::Complete(request) => {
+                if let Some(http) = self.http_state(id) {
+                    http.buf.drain(..request.head_bytes);
+                    let mut line = format!("{} {}", request.head.method(), request.head.uri());
+                    if line.len() > ACCESS_LOG_TARGET_CHARS_MAX {
+                        let cut = (0..=ACCESS_LOG_TARGET_CHARS_MAX).rev().find(|&i| line.is_char_boundary(i)).unwrap_or(0);
+                        line.truncate(cut);
+                        line.push('…');
                     }
-                    self.stats.http_requests_total += 1;
-                    self.route(now, id, *request, stream);
+                    http.request = Some(RequestLog { line: line.into_boxed_str(), received_at: now.mono });
                 }
+                self.stats.http_requests_total += 1;
+                self.route(now, id, *request, stream);
             }
         }
     }
 
-    /// Queues a response on HTTP connection `id`.
+    /// The response of `id` is out: answer the next request already buffered, or read again
+    /// (reading paused while the response was being sent, and no readiness event will say that
+    /// the kernel holds more).
+    pub(super) fn resume_http(&mut self, now: Now, id: ConnId) {
+        let Some(http) = self.http_state(id) else { return };
+        let was_paused = std::mem::take(&mut http.read_paused);
+        self.process_http_buffer(now, id, &mut NoStream);
+        let Some(client) = self.clients.get_mut(id) else { return };
+        if client.http_busy() {
+            if let Some(http) = client.http_mut() {
+                http.read_paused |= was_paused;
+            }
+        } else if was_paused {
+            self.want_read_again(id);
+        }
+    }
+
+    /// Queues a response on HTTP connection `id`. The body is written as the socket accepts it,
+    /// whatever its size; a REST answer's bytes are counted against `http_pending_bytes_max`
+    /// until they are out.
     pub(super) fn respond(&mut self, now: Now, id: ConnId, status: u16, meta: ResponseMeta<'_>, body: Chunk) {
         let Some(client) = self.clients.get_mut(id) else { return };
+        let Phase::Http(http) = &mut client.phase else { return };
+        // One response at a time (a pipelining client's queue was unbounded before; found by the
+        // simulator, sim/seeds.txt): a request is read only once the previous answer is out.
+        debug_assert!(client.out.is_empty() && http.response.is_none(), "a second response queued on one connection");
+        http.ready_since = now.mono;
         let head = http::response_head(status, meta.content_type, body.len(), meta.keep_alive, meta.extra_headers);
-        let was_empty = client.out.is_empty();
+        let send_body = !meta.head_only && !body.is_empty();
+        let request = http.request.take().unwrap_or(RequestLog { line: "-".into(), received_at: now.mono });
+        http.response = Some(ResponseLog {
+            request,
+            status,
+            bytes_total: head.len() + if send_body { body.len() } else { 0 },
+            bytes_sent: 0,
+        });
         client.out.push_reply(Chunk::Owned(head.into_boxed_slice()));
-        if !meta.head_only && !body.is_empty() {
+        if send_body {
+            if let Chunk::Answer(answer) = &body {
+                self.answers.hold(answer);
+            }
             client.out.push_reply(body);
         }
-        if was_empty {
-            client.write_progress_at = now.mono;
-        }
+        client.write_progress_at = now.mono;
         if !meta.keep_alive {
             client.release_when_flushed = Some(DisconnectReason::HttpDone);
         }
-        if let Phase::Http(http) = &mut client.phase {
-            http.ready_since = now.mono;
-        }
         self.want_transmit(id);
         self.reschedule(id);
-        // A client that pipelines requests without reading the answers would otherwise grow its
-        // queue without bound (found by the simulator, sim/seeds.txt).
-        self.enforce_byte_bound(now, id);
+    }
+
+    /// Writes the access log line of the response of `id`, if one is on its way: how much of it
+    /// went out, and whether it completed or how the connection ended first.
+    pub(super) fn log_http_outcome(&mut self, now: Now, id: ConnId, outcome: &str) {
+        let Some(client) = self.clients.get_mut(id) else { return };
+        let peer = client.peer;
+        let Some(http) = client.http_mut() else { return };
+        if let Some(response) = http.response.take() {
+            info!(
+                "event=http_response peer={peer} conn={id} request={:?} status={} bytes={} sent={} outcome={outcome} duration_ms={}",
+                response.request.line,
+                response.status,
+                response.bytes_total,
+                response.bytes_sent,
+                now.mono.since(response.request.received_at).as_millis(),
+            );
+        } else if let Some(request) = http.request.take() {
+            info!(
+                "event=http_response peer={peer} conn={id} request={:?} status=- bytes=0 sent=0 outcome={outcome} duration_ms={}",
+                request.line,
+                now.mono.since(request.received_at).as_millis(),
+            );
+        }
     }
 
     /// A JSON response.
@@ -259,16 +319,39 @@ impl Core {
         }
         http.awaiting_query = None;
         self.queries_in_flight -= 1;
+        let cost = if pending.head_only { 0 } else { self.answers.cost_of(&response.body) };
+        let pending_bytes = self.answers.pending_bytes();
+        if cost > 0 && pending_bytes > 0 && pending_bytes + cost > self.config.http_pending_bytes_max {
+            // Bounded memory: this answer would push the bytes waiting to be sent over the bound.
+            self.respond_busy(now, conn, pending.keep_alive, cost);
+            return;
+        }
         let meta = ResponseMeta {
             content_type: response.content_type,
             keep_alive: pending.keep_alive,
             head_only: pending.head_only,
             extra_headers: &[],
         };
-        self.respond(now, conn, response.status, meta, Chunk::Owned(response.body.into_boxed_slice()));
-        // A pipelined request may be waiting behind the one just answered.
-        let mut no_stream = NoStream;
-        self.process_http_buffer(now, conn, &mut no_stream);
+        self.respond(now, conn, response.status, meta, Chunk::Answer(response.body));
+    }
+
+    /// 503 `BUSY`: the answers waiting to be sent to other clients hold `http_pending_bytes_max`.
+    pub(super) fn respond_busy(&mut self, now: Now, id: ConnId, keep_alive: bool, answer_bytes: usize) {
+        let (pending, bound) = (self.answers.pending_bytes(), self.config.http_pending_bytes_max);
+        let message = if answer_bytes > 0 {
+            format!(
+                "the server is sending {pending} bytes of answers to other clients and this answer of {answer_bytes} bytes \
+                 would pass its bound HTTP_MAX_PENDING_BYTES={bound}; retry shortly"
+            )
+        } else {
+            format!(
+                "the server is sending {pending} bytes of answers to other clients, its bound HTTP_MAX_PENDING_BYTES={bound}; \
+                 retry shortly"
+            )
+        };
+        let body = http::error_body("BUSY", &message);
+        let meta = ResponseMeta { content_type: "application/json", keep_alive, head_only: false, extra_headers: &[("Retry-After", "1")] };
+        self.respond(now, id, 503, meta, Chunk::Owned(body.into_boxed_slice()));
     }
 }
 

@@ -39,14 +39,23 @@ impl Core {
                     return;
                 }
                 Ok(written) => {
-                    let Core { clients, symbols, stats, metrics, .. } = self;
+                    let Core { clients, symbols, stats, metrics, answers, .. } = self;
                     let client = &mut clients[id];
                     client.write_progress_at = now.mono;
-                    if let Some(ws) = client.ws_mut() {
+                    match &mut client.phase {
                         // Bytes moved: the slow-consumer episode, if any, is over.
-                        ws.warned_at = None;
+                        Phase::WebSocket(ws) => ws.warned_at = None,
+                        Phase::Http(http) => {
+                            if let Some(response) = &mut http.response {
+                                response.bytes_sent += written;
+                            }
+                        }
                     }
-                    client.out.advance(written, |kind, bytes| {
+                    client.out.advance(written, |kind, chunk| {
+                        if let Chunk::Answer(answer) = chunk {
+                            answers.release(answer);
+                        }
+                        let bytes = chunk.len();
                         if let EntryKind::Snapshot { symbol, seq } = kind {
                             let state = &mut symbols[symbol];
                             state.messages_sent_total += 1;
@@ -72,12 +81,16 @@ impl Core {
         self.reschedule(id);
     }
 
-    /// Releases connections whose last bytes are out and that were only waiting for that.
+    /// Acts on a queue that has just been emptied: logs the HTTP response that is now out, then
+    /// releases a connection that was only waiting for that, or lets an HTTP connection go on to
+    /// its next request.
     fn after_flush(&mut self, now: Now, id: ConnId) {
         let Some(client) = self.clients.get(id) else { return };
         if !client.out.is_empty() {
             return;
         }
+        self.log_http_outcome(now, id, "complete");
+        let Some(client) = self.clients.get(id) else { return };
         if let Some(reason) = client.release_when_flushed {
             self.remove(now, id, reason);
         } else if let Some(closing) = client.closing {
@@ -85,6 +98,8 @@ impl Core {
             if closing.peer_done {
                 self.remove(now, id, closing.reason);
             }
+        } else if !client.is_websocket() {
+            self.resume_http(now, id);
         }
     }
 
@@ -112,23 +127,22 @@ impl Core {
         self.want_transmit(id);
     }
 
-    /// Closes `id` as a slow consumer if its queue is over the byte bound.
+    /// Closes WebSocket `id` as a slow consumer if its queue is over the byte bound. (An HTTP
+    /// connection is bounded by holding one response at a time, see `respond`.)
     pub(super) fn enforce_byte_bound(&mut self, now: Now, id: ConnId) -> bool {
         let Some(client) = self.clients.get(id) else { return false };
+        if !client.is_websocket() {
+            return true;
+        }
         // Kept at all times: an episode can end with the queue still full, and the next
         // warning must fit too.
-        let warning_reserve = if client.is_websocket() { WARNING_FRAME_BYTES_MAX } else { 0 };
-        if client.closing.is_some() || client.out.bytes_queued() + warning_reserve <= self.config.queue_bytes_max {
+        if client.closing.is_some() || client.out.bytes_queued() + WARNING_FRAME_BYTES_MAX <= self.config.queue_bytes_max {
             return true;
         }
         if self.mutations.ignore_queue_byte_bound {
             return true;
         }
-        if client.is_websocket() {
-            self.begin_close(now, id, close_code::SLOW_CONSUMER, "slow consumer: queue over its byte bound", DisconnectReason::SlowConsumer);
-        } else {
-            self.remove(now, id, DisconnectReason::HttpError);
-        }
+        self.begin_close(now, id, close_code::SLOW_CONSUMER, "slow consumer: queue over its byte bound", DisconnectReason::SlowConsumer);
         false
     }
 
@@ -174,14 +188,20 @@ impl Core {
     }
 
     /// Forgets `id` and tells the caller to release its socket.
-    pub(super) fn remove(&mut self, _now: Now, id: ConnId, reason: DisconnectReason) {
+    pub(super) fn remove(&mut self, now: Now, id: ConnId, reason: DisconnectReason) {
         if !self.clients.contains(id) {
             return;
         }
         self.unsubscribe_all(id);
+        self.log_http_outcome(now, id, reason.as_str());
         let client = self.clients.remove(id);
         if let Some(at) = client.deadline {
             self.timers.remove(&(at, id));
+        }
+        for chunk in client.out.chunks() {
+            if let Chunk::Answer(answer) = chunk {
+                self.answers.release(answer);
+            }
         }
         match &client.phase {
             Phase::Http(http) => {

@@ -17,8 +17,15 @@ pub struct CoreConfig {
     /// `WS_MAX_QUEUE_SIZE`: snapshot messages queued per client, but never fewer than one per
     /// subscribed symbol (each symbol's latest snapshot must reach the client eventually).
     pub queue_messages_max: usize,
-    /// `WS_MAX_QUEUE_BYTES`: bytes queued per client (snapshots and replies together).
+    /// `WS_MAX_QUEUE_BYTES`: bytes queued per WebSocket client (snapshots and replies together).
+    /// A plain HTTP connection is bounded differently: it holds one response at a time and reads
+    /// its next request only once that response is out.
     pub queue_bytes_max: usize,
+    /// `HTTP_MAX_PENDING_BYTES`: bytes of REST answers queued on connections and not yet sent, over
+    /// the whole process, each distinct answer counted once however many clients receive it. At
+    /// or over it a new REST query is answered 503 `BUSY`, and so is an answer that would push the
+    /// count over it (unless nothing else is pending: one answer always goes out).
+    pub http_pending_bytes_max: usize,
     /// `WS_SLOW_CONSUMER_TIMEOUT`: a client whose socket accepted no bytes for this long while it
     /// has data queued is a slow consumer and gets one warning.
     pub slow_consumer_timeout_ms: u64,
@@ -67,6 +74,7 @@ impl Default for CoreConfig {
             http_connections_max: 256,
             queue_messages_max: 5,
             queue_bytes_max: 8 * 1024 * 1024,
+            http_pending_bytes_max: 256 * 1024 * 1024,
             slow_consumer_timeout_ms: 1000,
             slow_consumer_grace_ms: 10_000,
             close_timeout_ms: 2000,

@@ -14,6 +14,7 @@
 
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
 
+mod answers;
 mod broadcast;
 mod client;
 pub mod frame;
@@ -39,6 +40,7 @@ mod tests;
 
 use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use slab::Slab;
 
@@ -52,6 +54,7 @@ pub use stats::DisconnectReason;
 pub use symbols::ProducerStatus;
 pub use time::{MonoTime, Now};
 
+use answers::AnswerLedger;
 use client::Client;
 use metrics::Metrics;
 use stats::Stats;
@@ -77,7 +80,8 @@ pub struct QueryRequest {
 pub struct QueryResponse {
     pub status: u16,
     pub content_type: &'static str,
-    pub body: Vec<u8>,
+    /// Shared with the answer cache: queueing it for a client copies a pointer, not the bytes.
+    pub body: Arc<[u8]>,
 }
 
 /// Something the caller must do.
@@ -122,6 +126,8 @@ pub struct Core {
     http_connections: usize,
     queries_in_flight: usize,
     next_query_token: u64,
+    /// REST answer bytes queued and not yet sent, bounded by `http_pending_bytes_max`.
+    answers: AnswerLedger,
     /// Symbols with subscribers as last told to the producer.
     demand_sent: Vec<String>,
     /// True while a symbol's subscriber set is taken out for a fan-out.
@@ -157,6 +163,7 @@ impl Core {
             http_connections: 0,
             queries_in_flight: 0,
             next_query_token: 1,
+            answers: AnswerLedger::default(),
             demand_sent: Vec::new(),
             demand_frozen: false,
             shutdown_deadline: None,
@@ -343,6 +350,12 @@ impl Core {
     /// Total bytes queued over all clients.
     pub fn queued_bytes_total(&self) -> usize {
         self.clients.iter().map(|(_, c)| c.out.bytes_queued()).sum()
+    }
+
+    /// Bytes of distinct REST answers queued and not completely sent (each counted once however
+    /// many connections it is queued on); bounded by `http_pending_bytes_max`.
+    pub fn http_pending_bytes(&self) -> usize {
+        self.answers.pending_bytes()
     }
 
     /// Slow-consumer episodes since start.

@@ -2,12 +2,14 @@
 //!
 //! Entries are whole WebSocket frames or HTTP responses. A snapshot entry holds an `Rc` to bytes
 //! framed once for every subscriber, so queueing it for 10,000 clients copies a pointer, not the
-//! payload. The socket is written straight from the entries with vectored writes; a client with
-//! nothing queued holds no buffer at all.
+//! payload; a REST answer holds the `Arc` its cache holds. The socket is written straight from the
+//! entries with vectored writes, as far as it accepts bytes; a client with nothing queued holds no
+//! buffer at all.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// Bytes waiting to be sent.
 #[derive(Debug, Clone)]
@@ -16,6 +18,9 @@ pub enum Chunk {
     Shared(Rc<[u8]>),
     /// Belongs to this client alone (replies, HTTP heads, close frames).
     Owned(Box<[u8]>),
+    /// A REST answer body computed on the query worker, shared with its answer cache and with
+    /// every client receiving the same answer.
+    Answer(Arc<[u8]>),
 }
 
 impl Chunk {
@@ -23,6 +28,7 @@ impl Chunk {
         match self {
             Chunk::Shared(bytes) => bytes,
             Chunk::Owned(bytes) => bytes,
+            Chunk::Answer(bytes) => bytes,
         }
     }
 
@@ -256,9 +262,15 @@ impl OutQueue {
         filled
     }
 
+    /// Every queued chunk, front first, including a partly written one (to release what they hold
+    /// when the client goes).
+    pub fn chunks(&self) -> impl Iterator<Item = &Chunk> + '_ {
+        self.entries.iter().map(|e| &e.chunk)
+    }
+
     /// Marks `written` bytes as handed to the kernel, calling `completed` for every entry that is
     /// now fully written.
-    pub fn advance(&mut self, mut written: usize, mut completed: impl FnMut(EntryKind, usize)) {
+    pub fn advance(&mut self, mut written: usize, mut completed: impl FnMut(EntryKind, &Chunk)) {
         debug_assert!(written <= self.bytes_queued, "advanced past the queued bytes");
         written = written.min(self.bytes_queued);
         self.bytes_queued -= written;
@@ -272,13 +284,13 @@ impl OutQueue {
             written -= remaining;
             self.head_written = 0;
             if let Some(done) = self.entries.pop_front() {
-                completed(done.kind, done.chunk.len());
+                completed(done.kind, &done.chunk);
             }
         }
         // Zero-length entries at the front are complete as soon as they are reached.
         while self.head_written == 0 && self.entries.front().is_some_and(|e| e.chunk.is_empty()) {
             if let Some(done) = self.entries.pop_front() {
-                completed(done.kind, 0);
+                completed(done.kind, &done.chunk);
             }
         }
         self.release_idle_capacity();

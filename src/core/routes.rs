@@ -78,6 +78,11 @@ impl Core {
             self.respond(now, id, 503, meta, Chunk::Owned(body.into_boxed_slice()));
             return;
         }
+        if self.answers.pending_bytes() >= self.config.http_pending_bytes_max {
+            // Computing another answer now would only hold more memory than the bound allows.
+            self.respond_busy(now, id, request.keep_alive, 0);
+            return;
+        }
         let token = self.next_query_token;
         self.next_query_token += 1;
         let Some(client) = self.clients.get_mut(id) else { return };
@@ -138,6 +143,7 @@ impl Core {
             "slow_consumers": self.stats.slow_consumer_episodes_total,
             "subscriptions_by_symbol": by_symbol,
             "queued_bytes": self.queued_bytes_total(),
+            "http_pending_bytes": self.answers.pending_bytes(),
             "dropped_snapshots": self.symbols.iter().map(|s| s.dropped_total).sum::<u64>(),
             "connections_total": self.stats.ws_connections_total,
             "rejected_full": self.stats.rejected_full_total,

@@ -51,6 +51,10 @@ pub enum TimeseriesError {
     TooManySnapshots {
         buckets: i64,
     },
+    /// The snapshots would hold more than `levels_max` price levels in total (stopped there).
+    TooManyLevels {
+        levels_max: usize,
+    },
     BinSizeInvalid {
         bin_size: f64,
     },
@@ -84,6 +88,10 @@ impl fmt::Display for TimeseriesError {
                 f,
                 "bin size {bin_size} is invalid: it must be a number in [{BIN_SIZE_MIN}, {BIN_SIZE_MAX}]"
             ),
+            Self::TooManyLevels { levels_max } => write!(
+                f,
+                "the snapshots would hold more than {levels_max} price levels in total"
+            ),
             Self::NoPriceForBinSize => {
                 write!(f, "no bar at or before the window end to choose a bin size from")
             }
@@ -99,7 +107,9 @@ impl std::error::Error for TimeseriesError {}
 /// Runs the model over `bars` (time order) and emits the state at the last bar of every
 /// `interval_ms` bucket of [window_start_ms, window_end_ms] (both inclusive; buckets start at
 /// window_start_ms). Created/consumed figures are summed over the bucket's bars. Bars after the
-/// window end are ignored.
+/// window end are ignored. The snapshots may hold at most `levels_max` price levels in total
+/// (a fine bin size over a long window would otherwise build an answer of any size); beyond it
+/// the run stops with [`TimeseriesError::TooManyLevels`].
 pub fn run(
     bars: &[Bar],
     params: &EngineParams,
@@ -107,6 +117,7 @@ pub fn run(
     window_end_ms: i64,
     interval_ms: i64,
     bin_size: Option<f64>,
+    levels_max: usize,
 ) -> Result<Timeseries, TimeseriesError> {
     let representable = 0..=OPEN_TIME_MAX_MS;
     if window_start_ms > window_end_ms
@@ -135,7 +146,7 @@ pub fn run(
             .ok_or(TimeseriesError::NoPriceForBinSize)?,
     };
     let mut engine = Engine::new(params.clone()).map_err(TimeseriesError::Params)?;
-    let mut collector = Collector::new(bin_size);
+    let mut collector = Collector::new(bin_size, levels_max);
     for (index, bar) in bars.iter().enumerate() {
         if bar.open_time_ms > window_end_ms {
             break;
@@ -162,6 +173,9 @@ pub fn run(
 /// Gathers snapshots and the meta numbers while the engine runs.
 struct Collector {
     bin_size: f64,
+    /// Price levels the snapshots may hold in total, and how many they hold so far.
+    levels_max: usize,
+    levels: usize,
     /// Bucket of the bars applied since the last snapshot, `None` before the window.
     open_bucket: Option<i64>,
     activity: BarOutcome,
@@ -169,9 +183,11 @@ struct Collector {
 }
 
 impl Collector {
-    fn new(bin_size: f64) -> Self {
+    fn new(bin_size: f64, levels_max: usize) -> Self {
         Self {
             bin_size,
+            levels_max,
+            levels: 0,
             open_bucket: None,
             activity: BarOutcome::default(),
             snapshots: Vec::new(),
@@ -193,6 +209,10 @@ impl Collector {
                     // A bucket is only open after a bar was applied.
                     SnapshotError::NoBarYet => TimeseriesError::NoPriceForBinSize,
                 })?;
+        self.levels += snapshot.levels.len();
+        if self.levels > self.levels_max {
+            return Err(TimeseriesError::TooManyLevels { levels_max: self.levels_max });
+        }
         self.snapshots.push(snapshot);
         self.activity = BarOutcome::default();
         Ok(())
@@ -263,7 +283,7 @@ mod tests {
     fn a_day_of_5m_bars_gives_24_hourly_snapshots() {
         let bars = bars(24 * 12);
         let end = T0 + 24 * HOUR_MS - 1;
-        let series = run(&bars, &EngineParams::default(), T0, end, HOUR_MS, None).unwrap();
+        let series = run(&bars, &EngineParams::default(), T0, end, HOUR_MS, None, usize::MAX).unwrap();
         assert_eq!(series.snapshots.len(), 24);
         assert_eq!(series.snapshots[0].timestamp, "2026-06-07T00:55:00Z");
         assert_eq!(series.snapshots[23].timestamp, "2026-06-07T23:55:00Z");
@@ -280,6 +300,7 @@ mod tests {
             T0 + 24 * HOUR_MS,
             HOUR_MS,
             None,
+            usize::MAX,
         )
         .unwrap();
         assert_eq!(series.snapshots.len(), 12);
@@ -296,6 +317,7 @@ mod tests {
             T0 + HOUR_MS - 1,
             HOUR_MS,
             None,
+            usize::MAX,
         )
         .unwrap();
         // Eleven increases of 1,000,000 follow the first bar.
@@ -312,6 +334,7 @@ mod tests {
             T0 + HOUR_MS,
             HOUR_MS,
             None,
+            usize::MAX,
         )
         .unwrap();
         assert_eq!(series.bin_size, 100.0);
@@ -327,6 +350,7 @@ mod tests {
             T0 + 4 * HOUR_MS,
             HOUR_MS,
             Some(50.0),
+            usize::MAX,
         )
         .unwrap();
         let long: f64 = series
@@ -354,6 +378,7 @@ mod tests {
             SNAPSHOTS_MAX * 1000,
             1000,
             None,
+            usize::MAX,
         );
         assert_eq!(
             result,
@@ -372,6 +397,7 @@ mod tests {
             T0,
             HOUR_MS,
             None,
+            usize::MAX,
         );
         assert_eq!(
             result,
@@ -393,6 +419,7 @@ mod tests {
             T0 + HOUR_MS,
             HOUR_MS,
             None,
+            usize::MAX,
         );
         assert!(
             matches!(result, Err(TimeseriesError::Bar { index: 3, .. })),
@@ -409,9 +436,22 @@ mod tests {
             T0 + 11 * HOUR_MS,
             HOUR_MS,
             None,
+            usize::MAX,
         )
         .unwrap();
         assert!(series.snapshots.is_empty());
         assert_eq!(series.price_range, None);
+    }
+
+    #[test]
+    fn an_answer_over_the_level_bound_is_refused() {
+        let bars = bars(48);
+        let whole = run(&bars, &EngineParams::default(), T0, T0 + 4 * HOUR_MS, HOUR_MS, Some(50.0), usize::MAX).unwrap();
+        let levels: usize = whole.snapshots.iter().map(|s| s.levels.len()).sum();
+        assert!(levels > 10, "{levels} levels");
+        let exact = run(&bars, &EngineParams::default(), T0, T0 + 4 * HOUR_MS, HOUR_MS, Some(50.0), levels);
+        assert_eq!(exact.map(|s| s.snapshots.len()), Ok(whole.snapshots.len()));
+        let result = run(&bars, &EngineParams::default(), T0, T0 + 4 * HOUR_MS, HOUR_MS, Some(50.0), levels - 1);
+        assert_eq!(result, Err(TimeseriesError::TooManyLevels { levels_max: levels - 1 }));
     }
 }

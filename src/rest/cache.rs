@@ -1,6 +1,7 @@
 //! Answers of recent heatmap queries, valid until new data arrives.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 /// Answers kept at most.
 const ENTRIES_MAX: usize = 64;
@@ -8,10 +9,11 @@ const ENTRIES_MAX: usize = 64;
 const BYTES_MAX: usize = 64 * 1024 * 1024;
 
 /// A small FIFO cache keyed by the request, tagged with the store's data version: any ingest
-/// bumps the version and so invalidates every answer at once.
+/// bumps the version and so invalidates every answer at once. Answers are shared, not copied:
+/// a hit hands out the same allocation the clients already being sent it hold.
 #[derive(Debug, Default)]
 pub struct ResponseCache {
-    entries: BTreeMap<String, (u64, Vec<u8>)>,
+    entries: BTreeMap<String, (u64, Arc<[u8]>)>,
     order: VecDeque<String>,
     bytes: usize,
 }
@@ -21,14 +23,14 @@ impl ResponseCache {
         ResponseCache::default()
     }
 
-    pub fn get(&self, key: &str, data_version: u64) -> Option<&[u8]> {
+    pub fn get(&self, key: &str, data_version: u64) -> Option<Arc<[u8]>> {
         match self.entries.get(key) {
-            Some((version, body)) if *version == data_version => Some(body),
+            Some((version, body)) if *version == data_version => Some(Arc::clone(body)),
             _ => None,
         }
     }
 
-    pub fn put(&mut self, key: String, data_version: u64, body: Vec<u8>) {
+    pub fn put(&mut self, key: String, data_version: u64, body: Arc<[u8]>) {
         if body.len() > BYTES_MAX {
             return;
         }
@@ -63,14 +65,14 @@ mod tests {
     #[test]
     fn answer_is_served_while_the_data_version_is_unchanged() {
         let mut cache = ResponseCache::new();
-        cache.put("q".into(), 1, b"a".to_vec());
-        assert_eq!(cache.get("q", 1), Some(&b"a"[..]));
+        cache.put("q".into(), 1, Arc::from(&b"a"[..]));
+        assert_eq!(cache.get("q", 1).as_deref(), Some(&b"a"[..]));
     }
 
     #[test]
     fn new_data_invalidates_the_answer() {
         let mut cache = ResponseCache::new();
-        cache.put("q".into(), 1, b"a".to_vec());
+        cache.put("q".into(), 1, Arc::from(&b"a"[..]));
         assert_eq!(cache.get("q", 2), None);
     }
 
@@ -78,10 +80,19 @@ mod tests {
     fn oldest_answer_is_evicted_beyond_the_entry_bound() {
         let mut cache = ResponseCache::new();
         for i in 0..=ENTRIES_MAX {
-            cache.put(format!("q{i}"), 1, vec![0]);
+            cache.put(format!("q{i}"), 1, Arc::from(&[0u8][..]));
         }
         assert_eq!(cache.len(), ENTRIES_MAX);
         assert_eq!(cache.get("q0", 1), None);
         assert!(cache.get(&format!("q{ENTRIES_MAX}"), 1).is_some());
+    }
+
+    #[test]
+    fn a_hit_shares_the_stored_bytes_instead_of_copying_them() {
+        let mut cache = ResponseCache::new();
+        let body: Arc<[u8]> = Arc::from(vec![1u8; 4096]);
+        cache.put("q".into(), 1, Arc::clone(&body));
+        let hit = cache.get("q", 1).unwrap();
+        assert!(Arc::ptr_eq(&hit, &body));
     }
 }

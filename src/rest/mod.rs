@@ -6,6 +6,8 @@ mod klines;
 mod params;
 mod timeseries;
 
+use std::sync::Arc;
+
 use serde_json::json;
 
 use crate::core::{QueryRequest, QueryResponse};
@@ -21,6 +23,9 @@ pub struct RestContext {
     pub supported_symbols: Vec<String>,
     /// Days of history the model runs over before a window starts.
     pub warmup_days: u32,
+    /// `REST_MAX_LEVELS`: price levels one heatmap answer may hold over all its snapshots (about
+    /// 65 bytes of JSON each); a larger one is refused with 422 `ANSWER_TOO_LARGE`.
+    pub levels_max: usize,
     pub engine_params: EngineParams,
     /// Where each symbol's data came from ("binance", "synthetic"); unknown symbols say "unknown".
     pub sources: Vec<(String, String)>,
@@ -55,7 +60,7 @@ impl RestError {
 
     fn into_response(self) -> QueryResponse {
         let body = json!({ "error": { "code": self.code, "message": self.message } });
-        QueryResponse { status: self.status, content_type: "application/json", body: body.to_string().into_bytes() }
+        QueryResponse { status: self.status, content_type: "application/json", body: body.to_string().into_bytes().into() }
     }
 }
 
@@ -66,11 +71,15 @@ pub fn handle(store: &Store, ctx: &RestContext, cache: &mut ResponseCache, reque
             let key = format!("{}?{}", request.path, request.query);
             let version = store.data_version();
             if let Some(body) = cache.get(&key, version) {
-                return ok(body.to_vec());
+                return ok(body);
             }
-            timeseries::handle(store, ctx, &request.query).inspect(|body| cache.put(key, version, body.clone()))
+            timeseries::handle(store, ctx, &request.query).map(|body| {
+                let body: Arc<[u8]> = body.into();
+                cache.put(key, version, Arc::clone(&body));
+                body
+            })
         }
-        "/prices/klines" => klines::handle(store, ctx, &request.query),
+        "/prices/klines" => klines::handle(store, ctx, &request.query).map(Arc::from),
         other => Err(RestError { status: 404, code: "NOT_FOUND", message: format!("no such path: {other}") }),
     };
     match result {
@@ -79,6 +88,6 @@ pub fn handle(store: &Store, ctx: &RestContext, cache: &mut ResponseCache, reque
     }
 }
 
-fn ok(body: Vec<u8>) -> QueryResponse {
+fn ok(body: Arc<[u8]>) -> QueryResponse {
     QueryResponse { status: 200, content_type: "application/json", body }
 }

@@ -53,7 +53,14 @@ pub fn handle(store: &Store, ctx: &RestContext, query: &str) -> Result<Vec<u8>, 
     let (interval_name, interval_ms) = interval(&params, start_ms, end_ms, finest_ms)?;
     let warmup_start_ms = start_ms.saturating_sub(i64::from(ctx.warmup_days) * DAY_MS);
     let bars = store.bars(&symbol, warmup_start_ms, end_ms.saturating_add(1)).map_err(db)?;
-    let series = run(&bars, &engine_params, start_ms, end_ms, interval_ms, bin_size).map_err(|e| match e {
+    let series = run(&bars, &engine_params, start_ms, end_ms, interval_ms, bin_size, ctx.levels_max).map_err(|e| match e {
+        TimeseriesError::TooManyLevels { levels_max } => RestError::unprocessable(
+            "ANSWER_TOO_LARGE",
+            format!(
+                "the answer would hold more than {levels_max} price levels over its snapshots (the server's REST_MAX_LEVELS); \
+                 ask for a coarser interval, a larger price_bin_size or a shorter window"
+            ),
+        ),
         TimeseriesError::Params(p) => RestError::bad_request("INVALID_WEIGHTS", p.to_string()),
         TimeseriesError::BinSizeInvalid { .. } => RestError::bad_request("INVALID_BIN_SIZE", e.to_string()),
         TimeseriesError::Bar { .. } => RestError::internal(format!("stored data rejected by the model: {e}")),

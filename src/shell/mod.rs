@@ -301,7 +301,7 @@ impl Shell {
             Output::Query(request) if request.path == "/metrics" => {
                 let now = self.clock.now();
                 let stats = process_stats::read_process_stats(self.backend.ingest_rows_total());
-                let body = self.core.render_metrics(now, stats).into_bytes();
+                let body = self.core.render_metrics(now, stats).into_bytes().into();
                 let response = QueryResponse { status: 200, content_type: "text/plain; version=0.0.4; charset=utf-8", body };
                 self.core.handle_query_response(now, request.conn, request.token, response);
             }
@@ -313,7 +313,7 @@ impl Shell {
                         now,
                         request.conn,
                         request.token,
-                        QueryResponse { status: 503, content_type: "application/json", body },
+                        QueryResponse { status: 503, content_type: "application/json", body: body.into() },
                     );
                 }
             }

@@ -78,8 +78,9 @@ fn run_queries(ctx: WorkerCtx, requests: Receiver<QueryRequest>, store: Store, r
             Ok(request) => {
                 let started = Instant::now();
                 let response = rest::handle(&store, &rest_ctx, &mut cache, &request);
+                // What was computed; what reached the client is the core's event=http_response.
                 info!(
-                    "event=rest_query path={} status={} bytes={} duration_ms={:.3}",
+                    "event=rest_answer_computed path={} status={} bytes={} duration_ms={:.3}",
                     request.path,
                     response.status,
                     response.body.len(),

@@ -22,7 +22,7 @@ fn main() {
     let store = Store::open(dir.join("bench.duckdb")).expect("open store");
     let supported = vec!["BTCUSDT".to_string(), "ETHUSDT".to_string()];
     liquidationheatmap::demo::seed_if_empty(&store, &supported).expect("seed the real week");
-    let ctx = RestContext { supported_symbols: supported, warmup_days: 30, engine_params: EngineParams::default(), sources: vec![] };
+    let ctx = RestContext { supported_symbols: supported, warmup_days: 30, levels_max: usize::MAX, engine_params: EngineParams::default(), sources: vec![] };
     println!("| query | runs | median ms | p90 ms | min ms | bytes |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     for query in [

@@ -162,16 +162,7 @@ fn echo_endpoint_echoes_when_enabled() {
 #[test]
 fn rest_query_is_handed_out_and_its_answer_returned_on_the_same_connection() {
     let mut bench = Bench::new(CoreConfig::default());
-    let p = bench.accept();
-    bench.send_raw(p, b"GET /prices/klines?symbol=BTCUSDT&limit=2 HTTP/1.1\r\n\r\n");
-    let query = bench
-        .outputs
-        .iter()
-        .find_map(|o| match o {
-            Output::Query(q) => Some(q.clone()),
-            _ => None,
-        })
-        .expect("query output");
+    let (p, query) = start_query(&mut bench, "/prices/klines?symbol=BTCUSDT&limit=2");
     assert_eq!(query.path, "/prices/klines");
     assert_eq!(query.query, "symbol=BTCUSDT&limit=2");
     assert!(bench.take_http(p).is_empty(), "nothing is sent before the answer");
@@ -179,7 +170,7 @@ fn rest_query_is_handed_out_and_its_answer_returned_on_the_same_connection() {
     bench.core.handle_query_response(now, query.conn, query.token, QueryResponse {
         status: 200,
         content_type: "application/json",
-        body: b"{\"count\":2}".to_vec(),
+        body: b"{\"count\":2}"[..].into(),
     });
     bench.pump();
     let response = bench.take_http(p);
@@ -198,7 +189,134 @@ fn answer_for_a_connection_that_is_gone_is_ignored() {
     let reused = bench.accept();
     assert_eq!(bench.peers[reused].id, query.conn, "slot reused");
     let now = bench.now;
-    bench.core.handle_query_response(now, query.conn, query.token, QueryResponse { status: 200, content_type: "application/json", body: b"{}".to_vec() });
+    bench.core.handle_query_response(now, query.conn, query.token, QueryResponse { status: 200, content_type: "application/json", body: b"{}"[..].into() });
     bench.pump();
     assert!(bench.take_http(reused).is_empty());
+}
+
+/// Sends a REST request on a new connection and returns the peer and the query it produced.
+fn start_query(bench: &mut Bench, path: &str) -> (usize, crate::core::QueryRequest) {
+    let p = bench.accept();
+    bench.outputs.clear();
+    bench.send_raw(p, format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    let query = bench
+        .outputs
+        .iter()
+        .find_map(|o| match o {
+            Output::Query(q) => Some(q.clone()),
+            _ => None,
+        })
+        .expect("query output");
+    (p, query)
+}
+
+fn answer(bench: &mut Bench, query: &crate::core::QueryRequest, body: &std::sync::Arc<[u8]>) {
+    let now = bench.now;
+    let response = QueryResponse { status: 200, content_type: "application/json", body: std::sync::Arc::clone(body) };
+    bench.core.handle_query_response(now, query.conn, query.token, response);
+    bench.pump();
+}
+
+fn json_body_of(bytes: usize) -> std::sync::Arc<[u8]> {
+    let mut body = b"{\"pad\":\"".to_vec();
+    body.resize(bytes - 2, b'x');
+    body.extend_from_slice(b"\"}");
+    body.into()
+}
+
+#[test]
+fn an_answer_far_larger_than_the_websocket_queue_bound_is_written_whole_as_the_socket_takes_it() {
+    let mut bench = Bench::new(CoreConfig { queue_bytes_max: 4096, ..CoreConfig::default() });
+    let (p, query) = start_query(&mut bench, "/liquidations/heatmap-timeseries?symbol=BTCUSDT");
+    let body = json_body_of(3_000_000);
+    bench.peers[p].stream.write_room = Some(0);
+    answer(&mut bench, &query, &body);
+    assert!(!bench.is_released(p), "the connection of a large answer was dropped");
+    assert_eq!(bench.core.http_pending_bytes(), body.len());
+    // The socket takes 64 KiB per writable event, as a kernel buffer would.
+    let id = bench.peers[p].id;
+    for _ in 0..1000 {
+        if bench.core.client_view(id).is_none_or(|v| v.queued_bytes == 0) {
+            break;
+        }
+        bench.peers[p].stream.write_room = Some(64 * 1024);
+        let now = bench.now;
+        bench.core.handle_writable(now, id, &mut bench.peers[p].stream);
+        bench.pump();
+    }
+    let response = bench.take_http(p);
+    let (head, received) = response.split_once("\r\n\r\n").expect("head and body");
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    assert!(head.contains(&format!("Content-Length: {}\r\n", body.len())), "{head}");
+    assert_eq!(received.as_bytes(), &body[..]);
+    assert_eq!(bench.core.http_pending_bytes(), 0, "a sent answer no longer counts");
+}
+
+#[test]
+fn one_answer_sent_to_many_connections_counts_once_against_the_pending_bound() {
+    let mut bench = Bench::new(CoreConfig::default());
+    let body = json_body_of(100_000);
+    for _ in 0..5 {
+        let (p, query) = start_query(&mut bench, "/liquidations/heatmap-timeseries?symbol=BTCUSDT");
+        bench.peers[p].stream.write_room = Some(0);
+        answer(&mut bench, &query, &body);
+    }
+    assert_eq!(bench.core.http_pending_bytes(), body.len());
+}
+
+#[test]
+fn answers_beyond_the_pending_bound_get_503_busy_naming_the_variable() {
+    let mut bench = Bench::new(CoreConfig { http_pending_bytes_max: 150_000, ..CoreConfig::default() });
+    // A first answer larger than the bound still goes out: nothing else is pending.
+    let (slow, query) = start_query(&mut bench, "/liquidations/heatmap-timeseries?symbol=BTCUSDT");
+    bench.peers[slow].stream.write_room = Some(0);
+    answer(&mut bench, &query, &json_body_of(200_000));
+    assert_eq!(bench.core.http_pending_bytes(), 200_000);
+    // Over the bound, a new query is refused before it is computed.
+    let p = bench.accept();
+    bench.outputs.clear();
+    bench.send_raw(p, b"GET /prices/klines?symbol=BTCUSDT HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(!bench.outputs.iter().any(|o| matches!(o, Output::Query(_))), "nothing is computed");
+    let response = bench.take_http(p);
+    assert_eq!(status(&response), 503);
+    assert!(response.contains("Retry-After: 1\r\n"), "{response}");
+    let error = body(&response);
+    assert_eq!(error["error"]["code"], "BUSY");
+    assert!(error["error"]["message"].as_str().unwrap().contains("HTTP_MAX_PENDING_BYTES=150000"), "{error}");
+    // Once the slow client has read its answer, queries run again.
+    bench.peers[slow].stream.write_room = None;
+    let (id, now) = (bench.peers[slow].id, bench.now);
+    bench.core.handle_writable(now, id, &mut bench.peers[slow].stream);
+    bench.pump();
+    assert_eq!(bench.core.http_pending_bytes(), 0);
+    start_query(&mut bench, "/prices/klines?symbol=BTCUSDT");
+}
+
+#[test]
+fn an_answer_that_would_pass_the_pending_bound_is_replaced_by_503_busy() {
+    let mut bench = Bench::new(CoreConfig { http_pending_bytes_max: 150_000, ..CoreConfig::default() });
+    let (first, first_query) = start_query(&mut bench, "/liquidations/heatmap-timeseries?symbol=BTCUSDT");
+    let (second, second_query) = start_query(&mut bench, "/liquidations/heatmap-timeseries?symbol=ETHUSDT");
+    bench.peers[first].stream.write_room = Some(0);
+    answer(&mut bench, &first_query, &json_body_of(100_000));
+    answer(&mut bench, &second_query, &json_body_of(100_000));
+    let response = bench.take_http(second);
+    assert_eq!(status(&response), 503, "{response}");
+    assert_eq!(body(&response)["error"]["code"], "BUSY");
+    assert_eq!(bench.core.http_pending_bytes(), 100_000, "only the first answer is held");
+}
+
+#[test]
+fn a_client_that_goes_away_mid_answer_releases_its_pending_bytes() {
+    let mut bench = Bench::new(CoreConfig::default());
+    let (p, query) = start_query(&mut bench, "/liquidations/heatmap-timeseries?symbol=BTCUSDT");
+    bench.peers[p].stream.write_room = Some(10_000);
+    answer(&mut bench, &query, &json_body_of(500_000));
+    assert_eq!(bench.core.http_pending_bytes(), 500_000);
+    bench.peers[p].stream.broken = true;
+    let (id, now) = (bench.peers[p].id, bench.now);
+    bench.core.handle_writable(now, id, &mut bench.peers[p].stream);
+    bench.pump();
+    assert!(bench.is_released(p));
+    assert_eq!(bench.core.http_pending_bytes(), 0);
 }

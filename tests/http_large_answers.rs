@@ -1,0 +1,203 @@
+//! Answers of any size the server agrees to compute arrive whole over a real socket; what it does
+//! not agree to compute, or cannot hold right now, gets the documented JSON error; the access log
+//! says what was really sent.
+
+// Tests drive real processes, sockets and clocks; the sans-IO rules are the core's.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use serde_json::Value;
+use support::*;
+
+/// Longest a test waits for one answer.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// An HTTP response read to the end of the connection, so nothing beyond the head is assumed.
+struct Whole {
+    status: u16,
+    head: String,
+    content_length: usize,
+    body: Vec<u8>,
+}
+
+/// Sends `GET path` with `Connection: close` and reads until the server closes.
+fn get_whole(addr: SocketAddr, path: &str) -> Whole {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(ANSWER_TIMEOUT)).unwrap();
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).unwrap_or_else(|e| panic!("{path}: reading the answer: {e}"));
+    let split = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or_else(|| panic!("{path}: no response head in {} bytes", bytes.len()));
+    let head = String::from_utf8_lossy(&bytes[..split]).into_owned();
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let content_length = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+        .unwrap_or_else(|| panic!("{path}: no Content-Length in {head}"));
+    Whole { status, head, content_length, body: bytes[split + 4..].to_vec() }
+}
+
+/// Asserts the answer is complete (every byte Content-Length announced, and no more) and JSON.
+fn complete_json(addr: SocketAddr, path: &str) -> (Whole, Value) {
+    let answer = get_whole(addr, path);
+    assert_eq!(answer.body.len(), answer.content_length, "{path}: received {} of {} bytes", answer.body.len(), answer.content_length);
+    let json = serde_json::from_slice(&answer.body).unwrap_or_else(|e| panic!("{path}: not JSON ({e})"));
+    (answer, json)
+}
+
+/// The windows the page offers, as `frontend/js/api.js` declares them: (name, interval, window ms).
+fn page_windows() -> Vec<(String, String, i64)> {
+    let source = std::fs::read_to_string(repo_root().join("frontend/js/api.js")).unwrap();
+    let table = source.split("TIME_WINDOWS = Object.freeze({").nth(1).expect("api.js declares TIME_WINDOWS");
+    let table = &table[..table.find("});").expect("TIME_WINDOWS ends")];
+    let windows: Vec<(String, String, i64)> = table
+        .lines()
+        .filter(|line| line.contains("interval:"))
+        .map(|line| {
+            let quoted: Vec<&str> = line.split('\'').collect();
+            let window_ms = line
+                .split("windowMs:")
+                .nth(1)
+                .and_then(|expr| expr.split('}').next())
+                .map(|expr| expr.split('*').map(|f| f.trim().replace('_', "").parse::<i64>().unwrap()).product())
+                .unwrap_or_else(|| panic!("no windowMs in {line:?}"));
+            (quoted[1].to_string(), quoted[3].to_string(), window_ms)
+        })
+        .collect();
+    assert!(windows.len() >= 3, "windows parsed from api.js: {windows:?}");
+    windows
+}
+
+/// `KLINES_LIMIT_MAX` of `frontend/js/api.js`.
+fn page_klines_limit_max() -> i64 {
+    let source = std::fs::read_to_string(repo_root().join("frontend/js/api.js")).unwrap();
+    source
+        .lines()
+        .find_map(|l| l.strip_prefix("export const KLINES_LIMIT_MAX = "))
+        .map(|v| v.trim_end_matches(';').replace('_', "").parse().unwrap())
+        .expect("api.js declares KLINES_LIMIT_MAX")
+}
+
+fn interval_ms(name: &str) -> i64 {
+    let (count, unit) = name.split_at(name.len() - 1);
+    let unit_ms = match unit {
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        other => panic!("unknown interval unit {other:?}"),
+    };
+    count.parse::<i64>().unwrap() * unit_ms
+}
+
+#[test]
+fn answers_of_the_demo_server_arrive_whole() {
+    let server = ServerProcess::start(&[("DEMO_REPLAY_INTERVAL", "0")]);
+    run_cases(
+        &server,
+        cases!(ServerProcess;
+            every_symbol_and_window_the_page_offers_arrives_complete,
+            an_answer_over_the_level_bound_is_422_answer_too_large,
+            the_access_log_says_what_was_sent_and_when_a_client_went_away,
+        ),
+    );
+}
+
+fn every_symbol_and_window_the_page_offers_arrives_complete(server: &ServerProcess) {
+    let (_, config) = complete_json(server.addr, "/api/config");
+    let symbols: Vec<String> = config["supported_symbols"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
+    assert!(symbols.len() >= 2, "{config}");
+    let klines_limit_max = page_klines_limit_max();
+    let mut largest = 0;
+    for symbol in &symbols {
+        for (window, interval, window_ms) in page_windows() {
+            // The page's own requests (frontend/js/api.js: heatmapPath, loadKlines).
+            let path = format!("/liquidations/heatmap-timeseries?symbol={symbol}&interval={interval}&time_window={window}");
+            let (answer, heatmap) = complete_json(server.addr, &path);
+            assert_eq!(answer.status, 200, "{path}: {heatmap}");
+            assert!(!heatmap["data"].as_array().unwrap().is_empty(), "{path}: no snapshots");
+            largest = largest.max(answer.content_length);
+            let limit = klines_limit_max.min(window_ms / interval_ms(&interval));
+            let path = format!("/prices/klines?symbol={symbol}&interval={interval}&limit={limit}");
+            let (answer, klines) = complete_json(server.addr, &path);
+            assert_eq!(answer.status, 200, "{path}: {klines}");
+        }
+    }
+    // The point of the test: answers beyond the 8 MiB WebSocket queue bound are among them.
+    assert!(largest > 8 * 1024 * 1024, "largest answer {largest} bytes");
+}
+
+fn an_answer_over_the_level_bound_is_422_answer_too_large(server: &ServerProcess) {
+    let path = "/liquidations/heatmap-timeseries?symbol=BTCUSDT&interval=5m&time_window=7d&price_bin_size=0.5";
+    let (answer, error) = complete_json(server.addr, path);
+    assert_eq!(answer.status, 422, "{error}");
+    assert_eq!(error["error"]["code"], "ANSWER_TOO_LARGE");
+    let message = error["error"]["message"].as_str().unwrap();
+    for what in ["1000000 price levels", "REST_MAX_LEVELS", "interval", "price_bin_size", "window"] {
+        assert!(message.contains(what), "{message:?} does not mention {what}");
+    }
+    assert!(answer.head.contains("Content-Type: application/json"), "{}", answer.head);
+}
+
+fn the_access_log_says_what_was_sent_and_when_a_client_went_away(server: &ServerProcess) {
+    let path = "/liquidations/heatmap-timeseries?symbol=ETHUSDT&interval=15m&time_window=7d";
+    let (whole, _) = complete_json(server.addr, path);
+    let needle = format!("request=\"GET {path}\" status=200 bytes=");
+    let lines = server.wait_for_log(&needle, ANSWER_TIMEOUT);
+    let line = lines.iter().find(|l| l.contains(&needle)).unwrap_or_else(|| panic!("no access log line for {path}"));
+    let field = |line: &str, name: &str| -> String {
+        line.split(' ').find_map(|kv| kv.strip_prefix(&format!("{name}="))).unwrap_or_else(|| panic!("no {name} in {line}")).to_string()
+    };
+    let total = whole.head.len() + 4 + whole.body.len();
+    assert_eq!(field(line, "outcome"), "complete", "{line}");
+    assert_eq!(field(line, "sent"), total.to_string(), "{line}");
+    assert_eq!(field(line, "bytes"), total.to_string(), "{line}");
+
+    // A client that asks for the same large answer and hangs up without reading it.
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).unwrap();
+    let mut first = [0u8; 1];
+    stream.set_read_timeout(Some(ANSWER_TIMEOUT)).unwrap();
+    stream.read_exact(&mut first).unwrap();
+    drop(stream);
+    let lines = server.wait_for_log("outcome=peer_gone", ANSWER_TIMEOUT);
+    let line = lines.iter().find(|l| l.contains(&needle) && l.contains("outcome=peer_gone")).unwrap_or_else(|| panic!("no peer_gone line in {lines:#?}"));
+    let sent: usize = field(line, "sent").parse().unwrap();
+    assert!(sent < total, "{line}: the log claims more was sent than the client could take");
+}
+
+#[test]
+fn answers_beyond_the_pending_bound_wait_for_a_slow_client_with_503_busy() {
+    let server = ServerProcess::start(&[("DEMO_REPLAY_INTERVAL", "0"), ("HTTP_MAX_PENDING_BYTES", "1048576")]);
+    // A slow client: asks for an 8 MiB answer and does not read it yet.
+    let big = "/liquidations/heatmap-timeseries?symbol=ETHUSDT&interval=15m&time_window=7d";
+    let mut slow = TcpStream::connect(server.addr).unwrap();
+    slow.write_all(format!("GET {big} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+    let stats = wait_for_json(server.addr, "/ws/stats", ANSWER_TIMEOUT, |s| s["http_pending_bytes"].as_u64().unwrap_or(0) > 1048576);
+    assert!(stats["http_pending_bytes"].as_u64().unwrap() > 1048576, "{stats}");
+
+    let other = "/liquidations/heatmap-timeseries?symbol=BTCUSDT&interval=5m&time_window=48h";
+    let (answer, error) = complete_json(server.addr, other);
+    assert_eq!(answer.status, 503, "{error}");
+    assert_eq!(error["error"]["code"], "BUSY");
+    assert!(error["error"]["message"].as_str().unwrap().contains("HTTP_MAX_PENDING_BYTES=1048576"), "{error}");
+    assert!(answer.head.contains("Retry-After: 1"), "{}", answer.head);
+
+    // The slow client still gets its whole answer, and then the bound has room again.
+    slow.set_read_timeout(Some(ANSWER_TIMEOUT)).unwrap();
+    let mut bytes = Vec::new();
+    slow.read_to_end(&mut bytes).unwrap();
+    let split = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&bytes[..split]).to_ascii_lowercase();
+    let length: usize = head.lines().find_map(|l| l.strip_prefix("content-length:")).unwrap().trim().parse().unwrap();
+    assert_eq!(bytes.len() - split - 4, length);
+    assert!(length > 8 * 1024 * 1024, "{length}");
+    let stats = wait_for_json(server.addr, "/ws/stats", ANSWER_TIMEOUT, |s| s["http_pending_bytes"] == 0);
+    assert_eq!(stats["http_pending_bytes"], 0, "{stats}");
+    let (answer, _) = complete_json(server.addr, other);
+    assert_eq!(answer.status, 200);
+}
