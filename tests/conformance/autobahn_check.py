@@ -16,7 +16,8 @@ import sys
 from kosoku import FailureError, run_fuzzingclient
 from kosoku._report import write_reports
 
-CASES = [f"{group}.*" for group in range(1, 11)]
+# Sections 1 to 10 of the suite (it has no section 8; 12 and 13 are permessage-deflate).
+CASES = [f"{section}.*" for section in (1, 2, 3, 4, 5, 6, 7, 9, 10)]
 ACCEPTED = {"OK", "INFORMATIONAL"}
 # Case id -> the one verdict it may have besides ACCEPTED, and why.
 EXCEPTIONS = {
