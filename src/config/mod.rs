@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::core::CoreConfig;
-use crate::core::SYMBOLS_MAX;
+use crate::core::{ECHO_MESSAGE_BYTES_LIMIT, SYMBOLS_MAX};
 
 pub use parse::ConfigError;
 use parse::Vars;
@@ -84,6 +84,7 @@ impl AppConfig {
             http_request_timeout_ms: vars.seconds_ms("HTTP_REQUEST_TIMEOUT", 10.0, 0.1, 3600.0)?,
             shutdown_timeout_ms: vars.seconds_ms("SHUTDOWN_TIMEOUT", 5.0, 0.0, 600.0)?,
             message_bytes_max: defaults.message_bytes_max,
+            echo_message_bytes_max: vars.integer("WS_ECHO_MAX_MESSAGE_BYTES", 64 * 1024, 1024, ECHO_MESSAGE_BYTES_LIMIT as u64)? as usize,
             http_head_bytes_max: defaults.http_head_bytes_max,
             rate_limit_messages_per_s: vars.integer("WS_RATE_LIMIT", 10, 1, 10_000)? as u32,
             rate_limit_burst_messages: vars.integer("WS_RATE_BURST", 20, 1, 100_000)? as u32,
@@ -92,6 +93,17 @@ impl AppConfig {
             queries_in_flight_max: vars.integer("QUERIES_IN_FLIGHT_MAX", 64, 1, 10_000)? as usize,
             update_interval_ms: vars.seconds_ms("WS_UPDATE_INTERVAL", 5.0, 0.05, 3600.0)?,
         };
+        if core.ws_echo_enabled && core.echo_queue_bytes_min() > core.queue_bytes_max {
+            return Err(ConfigError {
+                variable: "WS_ECHO_MAX_MESSAGE_BYTES".to_string(),
+                message: format!(
+                    "the echo of a {}-byte message does not fit WS_MAX_QUEUE_BYTES={}; raise WS_MAX_QUEUE_BYTES to at least {} or lower WS_ECHO_MAX_MESSAGE_BYTES",
+                    core.echo_message_bytes_max,
+                    core.queue_bytes_max,
+                    core.echo_queue_bytes_min()
+                ),
+            });
+        }
         Ok(AppConfig {
             host: vars.ip("HOST", "127.0.0.1")?,
             port: vars.integer("PORT", 8000, 0, 65_535)? as u16,
@@ -121,7 +133,7 @@ impl fmt::Display for AppConfig {
         let c = &self.core;
         write!(
             f,
-            "host={} port={} ws_enabled={} ws_echo_enabled={} ws_update_interval_ms={} \
+            "host={} port={} ws_enabled={} ws_echo_enabled={} ws_echo_max_message_bytes={} ws_update_interval_ms={} \
              ws_max_connections={} http_max_connections={} ws_max_queue_size={} ws_max_queue_bytes={} \
              http_max_pending_bytes={} \
              ws_slow_consumer_timeout_ms={} ws_slow_consumer_grace_ms={} ws_close_timeout_ms={} \
@@ -133,6 +145,7 @@ impl fmt::Display for AppConfig {
             self.port,
             c.ws_enabled,
             c.ws_echo_enabled,
+            c.echo_message_bytes_max,
             c.update_interval_ms,
             c.ws_connections_max,
             c.http_connections_max,

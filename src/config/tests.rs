@@ -55,3 +55,24 @@ fn bad_boolean_and_log_level_are_refused() {
 fn empty_value_means_the_default() {
     assert_eq!(config(&[("PORT", "")]).unwrap().port, 8000);
 }
+
+#[test]
+fn echo_message_limit_defaults_to_64_kib_and_accepts_up_to_16_mib() {
+    assert_eq!(config(&[]).unwrap().core.echo_message_bytes_max, 64 * 1024);
+    let big = config(&[("WS_ECHO_ENABLED", "true"), ("WS_ECHO_MAX_MESSAGE_BYTES", "16777216"), ("WS_MAX_QUEUE_BYTES", "33554432")]).unwrap();
+    assert_eq!(big.core.echo_message_bytes_max, 16 * 1024 * 1024);
+    for bad in ["16777217", "1023", "64k"] {
+        let e = config(&[("WS_ECHO_MAX_MESSAGE_BYTES", bad)]).unwrap_err();
+        assert_eq!(e.variable, "WS_ECHO_MAX_MESSAGE_BYTES", "{bad}");
+        assert!(e.to_string().contains("an integer from 1024 to 16777216"), "{e}");
+    }
+}
+
+#[test]
+fn echo_message_limit_beyond_the_queue_bound_is_refused_when_echo_is_on() {
+    let pairs = [("WS_ECHO_MAX_MESSAGE_BYTES", "16777216"), ("WS_MAX_QUEUE_BYTES", "8388608")];
+    assert!(config(&pairs).is_ok(), "echo off: the limit is not used");
+    let e = config(&[pairs[0], pairs[1], ("WS_ECHO_ENABLED", "true")]).unwrap_err();
+    assert_eq!(e.variable, "WS_ECHO_MAX_MESSAGE_BYTES");
+    assert!(e.message.contains("WS_MAX_QUEUE_BYTES"), "{e}");
+}

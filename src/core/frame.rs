@@ -8,7 +8,7 @@ use tungstenite::protocol::frame::{Frame, FrameHeader};
 use tungstenite::protocol::CloseFrame;
 
 /// Longest header of an unmasked server frame.
-const SERVER_HEADER_BYTES_MAX: usize = 10;
+pub(super) const SERVER_HEADER_BYTES_MAX: usize = 10;
 
 /// A complete FIN text frame carrying `payload` (which must be UTF-8 JSON).
 pub fn text_frame(payload: &[u8]) -> Vec<u8> {

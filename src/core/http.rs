@@ -3,13 +3,16 @@
 
 use tungstenite::http;
 
+use super::header_fields;
+
 /// Most headers accepted in one request; more answers 431.
 pub const REQUEST_HEADERS_MAX: usize = 64;
 
 /// A parsed request head. Bodies are never read: every route is GET/HEAD.
 #[derive(Debug)]
 pub struct Request {
-    /// The request as the `http` crate models it (what tungstenite's handshake takes).
+    /// The request as the `http` crate models it, each field's lines already combined by its kind
+    /// ([`header_fields::combine`]). Read fields with [`Request::field`] and [`Request::has_token`].
     pub head: http::Request<()>,
     /// Bytes of the head, including the blank line.
     pub head_bytes: usize,
@@ -30,6 +33,20 @@ impl Request {
 
     pub fn is_head(&self) -> bool {
         self.head.method() == http::Method::HEAD
+    }
+
+    /// The value of header field `name` (any case): for a list-based field every line joined with
+    /// ", ", for a singleton its one value (see [`header_fields`]). `None` when absent or not
+    /// visible ASCII. Every reader of request headers goes through here or [`Request::has_token`].
+    pub fn field(&self, name: &str) -> Option<&str> {
+        debug_assert!(header_fields::kind(name) != header_fields::FieldKind::Other, "{name} has no kind in header_fields");
+        self.head.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// True when list-based field `name` holds `token` among its elements (case-insensitive).
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        debug_assert_eq!(header_fields::kind(name), header_fields::FieldKind::List, "{name} is not a list");
+        self.field(name).is_some_and(|value| header_fields::list_has_token(value, token))
     }
 }
 
@@ -78,38 +95,33 @@ pub fn parse_request(buf: &[u8], head_bytes_max: usize) -> Parsed {
     else {
         return bad(400, "malformed request line");
     };
-    let mut builder = http::Request::builder()
-        .method(method)
-        .uri(target)
-        .version(if minor == 0 { http::Version::HTTP_10 } else { http::Version::HTTP_11 });
-    let mut connection_close = minor == 0;
-    let mut has_body = false;
-    for header in request.headers.iter() {
-        let name = header.name;
-        if name.eq_ignore_ascii_case("connection") {
-            let value = String::from_utf8_lossy(header.value).to_ascii_lowercase();
-            if value.split(',').any(|t| t.trim() == "close") {
-                connection_close = true;
-            }
-            if value.split(',').any(|t| t.trim() == "keep-alive") {
-                connection_close = false;
-            }
-        } else if name.eq_ignore_ascii_case("content-length") {
-            has_body |= header.value.iter().any(|&b| b != b'0' && !b.is_ascii_whitespace());
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            has_body = true;
-        }
-        builder = builder.header(name, header.value);
+    let version = if minor == 0 { http::Version::HTTP_10 } else { http::Version::HTTP_11 };
+    let fields = match header_fields::combine(request.headers.iter().map(|h| (h.name, h.value))) {
+        Ok(fields) => fields,
+        Err(message) => return bad(400, message),
+    };
+    let mut builder = http::Request::builder().method(method).uri(target).version(version);
+    for field in fields {
+        builder = builder.header(field.name, field.value);
     }
-    match builder.body(()) {
-        Ok(head) => Parsed::Complete(Box::new(Request {
-            head,
-            head_bytes,
-            keep_alive: !connection_close,
-            has_body,
-        })),
-        Err(e) => bad(400, format!("malformed request: {e}")),
+    let head = match builder.body(()) {
+        Ok(head) => head,
+        Err(e) => return bad(400, format!("malformed request: {e}")),
+    };
+    let mut request = Request { head, head_bytes, keep_alive: false, has_body: false };
+    if version == http::Version::HTTP_11 && !request.head.headers().contains_key("host") {
+        return bad(400, "an HTTP/1.1 request must carry a Host header field (RFC 9112 §3.2)");
     }
+    // HTTP/1.0 closes unless asked to keep alive; HTTP/1.1 keeps alive unless asked to close.
+    request.keep_alive = if request.has_token("connection", "close") {
+        false
+    } else {
+        version == http::Version::HTTP_11 || request.has_token("connection", "keep-alive")
+    };
+    let content_length = request.field("content-length").map(str::trim);
+    request.has_body = content_length.is_some_and(|length| length.bytes().any(|b| b != b'0'))
+        || request.head.headers().contains_key("transfer-encoding");
+    Parsed::Complete(Box::new(request))
 }
 
 /// Builds a response head. `content_length` is the body length even for HEAD requests.
@@ -198,13 +210,37 @@ mod tests {
 
     #[test]
     fn connection_close_and_http10_disable_keep_alive() {
-        let Parsed::Complete(r) = parse_request(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", 8192)
+        let Parsed::Complete(r) = parse_request(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 8192)
         else {
             panic!()
         };
         assert!(!r.keep_alive);
         let Parsed::Complete(r) = parse_request(b"GET / HTTP/1.0\r\n\r\n", 8192) else { panic!() };
         assert!(!r.keep_alive);
+    }
+
+    #[test]
+    fn http11_without_host_is_400_and_http10_may_omit_it() {
+        let Parsed::Bad(e) = parse_request(b"GET /health HTTP/1.1\r\n\r\n", 8192) else { panic!() };
+        assert_eq!(e.status, 400);
+        assert!(e.message.contains("Host"), "{}", e.message);
+        assert!(matches!(parse_request(b"GET /health HTTP/1.0\r\n\r\n", 8192), Parsed::Complete(_)));
+    }
+
+    #[test]
+    fn connection_lines_are_read_together() {
+        let head = b"GET / HTTP/1.0\r\nConnection: x-foo\r\nConnection: keep-alive\r\n\r\n";
+        let Parsed::Complete(r) = parse_request(head, 8192) else { panic!() };
+        assert!(r.keep_alive);
+        assert_eq!(r.field("connection"), Some("x-foo, keep-alive"));
+    }
+
+    #[test]
+    fn conflicting_content_length_is_400_naming_it() {
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n";
+        let Parsed::Bad(e) = parse_request(head, 8192) else { panic!() };
+        assert_eq!(e.status, 400);
+        assert!(e.message.contains("Content-Length"), "{}", e.message);
     }
 
     #[test]

@@ -3,10 +3,10 @@
 use std::io::{self, Read, Write};
 
 use log::info;
-use tungstenite::handshake::server::{create_response, write_response};
 use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 
 use super::client::{Endpoint, Phase, RequestLog, ResponseLog, WsState, ACCESS_LOG_TARGET_CHARS_MAX};
+use super::handshake;
 use super::http::{self, Parsed, Request};
 use super::io::read_retrying;
 use super::queue::Chunk;
@@ -21,9 +21,6 @@ const HTTP_READ_CHUNK_BYTES: usize = 4096;
 /// tungstenite's read buffer per WebSocket. Its default (128 KiB, allocated eagerly) would cost
 /// more than the whole per-connection budget; client messages are small and capped anyway.
 const WS_READ_BUFFER_BYTES: usize = 256;
-
-/// Largest message on the echo endpoint, which conformance suites drive with bigger payloads.
-const ECHO_MESSAGE_BYTES_MAX: usize = 64 * 1024;
 
 /// Parts of a response other than its status and body.
 pub(super) struct ResponseMeta<'a> {
@@ -241,33 +238,22 @@ impl Core {
             self.respond(now, id, 503, meta, Chunk::Owned(body.into_boxed_slice()));
             return;
         }
-        let is_upgrade = request
-            .head
-            .headers()
-            .get("upgrade")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-        if !is_upgrade {
-            let body = http::error_body("UPGRADE_REQUIRED", "this endpoint speaks WebSocket only; send an Upgrade: websocket request");
-            let meta = ResponseMeta { content_type: "application/json", keep_alive, head_only: request.is_head(), extra_headers: &[("Upgrade", "websocket")] };
-            self.respond(now, id, 426, meta, Chunk::Owned(body.into_boxed_slice()));
-            return;
-        }
-        let response = match create_response(&request.head) {
-            Ok(response) => response,
-            Err(e) => {
-                self.respond_error(now, id, 400, &format!("bad WebSocket handshake: {e}"), false);
+        let head = match handshake::accept(&request) {
+            Ok(head) => head,
+            Err(refusal) => {
+                // A client that asked to switch protocols may already be sending frames, which
+                // would be misread as requests: close after the answer. A plain GET keeps its
+                // connection.
+                let keep_alive = keep_alive && refusal.status == 426 && !request.has_token("connection", "upgrade");
+                let body = http::error_body(refusal.code, &refusal.message);
+                let meta = ResponseMeta { content_type: "application/json", keep_alive, head_only: request.is_head(), extra_headers: refusal.extra_headers };
+                self.respond(now, id, refusal.status, meta, Chunk::Owned(body.into_boxed_slice()));
                 return;
             }
         };
-        let mut head = Vec::with_capacity(160);
-        if write_response(&mut head, &response).is_err() {
-            self.respond_error(now, id, 400, "bad WebSocket handshake", false);
-            return;
-        }
         let message_bytes_max = match endpoint {
             Endpoint::Heatmap => self.config.message_bytes_max,
-            Endpoint::Echo => ECHO_MESSAGE_BYTES_MAX,
+            Endpoint::Echo => self.config.echo_message_bytes_max,
         };
         let ws_config = WebSocketConfig::default()
             .read_buffer_size(WS_READ_BUFFER_BYTES)

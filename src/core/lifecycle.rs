@@ -22,6 +22,13 @@ const WRITE_SLICES_MAX: usize = 16;
 /// simulator, sim/seeds.txt).
 pub(super) const WARNING_FRAME_BYTES_MAX: usize = 320;
 
+/// What a close does with queued entries that have not started going out.
+#[derive(Clone, Copy)]
+enum Unsent {
+    Dropped,
+    RepliesKept,
+}
+
 impl Core {
     /// Writes queued bytes of `id` until the stream would block or the queue is empty.
     pub(super) fn write_queued<S: Write>(&mut self, now: Now, id: ConnId, stream: &mut S) {
@@ -149,6 +156,18 @@ impl Core {
     /// Starts closing WebSocket `id`: drops what it has not started receiving, queues a close
     /// frame, and gives it `close_timeout_ms` to take it before the socket is dropped.
     pub(super) fn begin_close(&mut self, now: Now, id: ConnId, code: u16, reason: &str, why: DisconnectReason) {
+        self.close_dropping(now, id, code, reason, why, Unsent::Dropped);
+    }
+
+    /// Like [`Core::begin_close`], but the replies already owed for messages that arrived before
+    /// the cause of the close (echoes, `subscribed`, `pong`, errors) go out ahead of the close
+    /// frame; only unsent snapshots are dropped. For a client that broke the protocol after
+    /// valid messages: it is reading, and Autobahn 3.2, 4.1.3, 5.15 expect those answers.
+    pub(super) fn close_after_replies(&mut self, now: Now, id: ConnId, code: u16, reason: &str, why: DisconnectReason) {
+        self.close_dropping(now, id, code, reason, why, Unsent::RepliesKept);
+    }
+
+    fn close_dropping(&mut self, now: Now, id: ConnId, code: u16, reason: &str, why: DisconnectReason, unsent: Unsent) {
         let close_timeout_ms = if self.mutations.ignore_close_deadline { u64::MAX } else { self.config.close_timeout_ms };
         let Some(client) = self.clients.get_mut(id) else { return };
         if client.closing.is_some() {
@@ -158,7 +177,10 @@ impl Core {
             self.remove(now, id, why);
             return;
         }
-        let dropped = client.out.discard_unsent() as u64;
+        let dropped = match unsent {
+            Unsent::Dropped => client.out.discard_unsent(),
+            Unsent::RepliesKept => client.out.discard_unsent_snapshots(),
+        } as u64;
         if let Some(ws) = client.ws_mut() {
             ws.dropped_messages += dropped;
         }

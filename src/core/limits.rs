@@ -40,8 +40,12 @@ pub struct CoreConfig {
     pub http_request_timeout_ms: u64,
     /// On shutdown, clients that have not taken their close frame by then are dropped.
     pub shutdown_timeout_ms: u64,
-    /// Largest client WebSocket message (and frame); larger closes with 1009.
+    /// Largest client WebSocket message (and frame) on `/ws/heatmap`; larger closes with 1009.
     pub message_bytes_max: usize,
+    /// `WS_ECHO_MAX_MESSAGE_BYTES`: largest message (and frame) on `/ws/echo`, at most
+    /// [`ECHO_MESSAGE_BYTES_LIMIT`]; larger closes with 1009. Its echo must fit `queue_bytes_max`
+    /// (see [`CoreConfig::echo_queue_bytes_min`]).
+    pub echo_message_bytes_max: usize,
     /// HTTP request head (request line + headers); larger answers 431.
     pub http_head_bytes_max: usize,
     /// Client messages allowed per second, sustained.
@@ -57,6 +61,10 @@ pub struct CoreConfig {
     /// `WS_UPDATE_INTERVAL`, reported to the page so it can poll at the same pace.
     pub update_interval_ms: u64,
 }
+
+/// The largest echo message limit that may be configured: what the Autobahn TestSuite's biggest
+/// cases (9.1.6, 9.2.6) send.
+pub const ECHO_MESSAGE_BYTES_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Symbols are tracked per client in a 64-bit set.
 pub const SYMBOLS_MAX: usize = 64;
@@ -82,6 +90,7 @@ impl Default for CoreConfig {
             http_request_timeout_ms: 10_000,
             shutdown_timeout_ms: 5000,
             message_bytes_max: 4096,
+            echo_message_bytes_max: 64 * 1024,
             http_head_bytes_max: 8192,
             rate_limit_messages_per_s: 10,
             rate_limit_burst_messages: 20,
@@ -94,6 +103,13 @@ impl Default for CoreConfig {
 }
 
 impl CoreConfig {
+    /// The smallest `queue_bytes_max` that lets the echo of the largest `/ws/echo` message be
+    /// queued: the frame (payload plus its longest header) and the room the byte bound keeps for a
+    /// SLOW_CONSUMER warning. A smaller bound would close every client that sends such a message.
+    pub fn echo_queue_bytes_min(&self) -> usize {
+        self.echo_message_bytes_max + super::frame::SERVER_HEADER_BYTES_MAX + super::lifecycle::WARNING_FRAME_BYTES_MAX
+    }
+
     /// Index of a supported symbol, if it is one.
     pub fn symbol_index(&self, symbol: &str) -> Option<usize> {
         self.supported_symbols.iter().position(|s| s == symbol)

@@ -18,6 +18,8 @@ mod answers;
 mod broadcast;
 mod client;
 pub mod frame;
+mod handshake;
+mod header_fields;
 pub mod http;
 mod http_conn;
 mod io;
@@ -46,7 +48,7 @@ use slab::Slab;
 
 pub use broadcast::SnapshotReady;
 pub use client::{ClientView, PhaseView};
-pub use limits::{CoreConfig, CONTROL_MESSAGES_MAX, SYMBOLS_MAX};
+pub use limits::{CoreConfig, CONTROL_MESSAGES_MAX, ECHO_MESSAGE_BYTES_LIMIT, SYMBOLS_MAX};
 pub use metrics::ProcessStats;
 pub use mutations::Mutations;
 pub use static_files::StaticFiles;

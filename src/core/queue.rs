@@ -231,6 +231,26 @@ impl OutQueue {
         dropped_snapshots
     }
 
+    /// Drops every snapshot that has not started going out, keeping replies, the warning and the
+    /// handshake in order. Returns how many were dropped.
+    pub fn discard_unsent_snapshots(&mut self) -> usize {
+        let before = self.entries.len();
+        let keep_from = self.first_movable();
+        let mut index = 0;
+        let mut freed_bytes = 0;
+        self.entries.retain(|entry| {
+            index += 1;
+            let drop = index > keep_from && matches!(entry.kind, EntryKind::Snapshot { .. });
+            if drop {
+                freed_bytes += entry.chunk.len();
+            }
+            !drop
+        });
+        self.bytes_queued -= freed_bytes;
+        self.release_idle_capacity();
+        before - self.entries.len()
+    }
+
     /// Drops unsent snapshots of `symbol` (the client unsubscribed from it).
     pub fn remove_unsent_snapshots(&mut self, symbol: usize) {
         let skip = usize::from(self.head_written > 0);

@@ -62,7 +62,9 @@ impl Core {
                     return;
                 }
                 Step::Violation(code, reason, why) => {
-                    self.begin_close(now, id, code, reason, why);
+                    // Messages read before the bad frame were answered above; those answers go
+                    // out before the close.
+                    self.close_after_replies(now, id, code, reason, why);
                     if let Some(closing) = self.clients.get_mut(id).and_then(|c| c.closing.as_mut()) {
                         // The stream is out of sync; do not wait for anything more from the peer.
                         closing.peer_done = true;
@@ -337,11 +339,12 @@ fn classify(result: tungstenite::Result<Message>, eof: bool, failed: bool, budge
         Err(WsError::Io(_)) | Err(WsError::ConnectionClosed) | Err(WsError::AlreadyClosed) => Step::PeerGone,
         Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake)) => Step::PeerGone,
         Err(_) if eof => Step::PeerGone,
-        Err(WsError::Capacity(CapacityError::MessageTooLong { .. })) => Step::Violation(
-            close_code::MESSAGE_TOO_BIG,
-            "message too big",
-            DisconnectReason::MessageTooBig,
-        ),
+        // tungstenite reads the 64-bit length whole and reports it as too long; RFC 6455 §5.2
+        // makes its most significant bit a protocol error, not a size. Lengths are reported as
+        // usize, which holds all 64 bits on the 64-bit targets this server builds for.
+        Err(WsError::Capacity(CapacityError::MessageTooLong { size, .. })) if size as u64 > i64::MAX as u64 => {
+            Step::Violation(close_code::PROTOCOL_ERROR, "frame length has its most significant bit set", DisconnectReason::ProtocolError)
+        }
         Err(WsError::Capacity(_)) => Step::Violation(
             close_code::MESSAGE_TOO_BIG,
             "message too big",

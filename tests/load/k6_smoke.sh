@@ -8,38 +8,12 @@ set -euo pipefail
 
 BIN=${1:?usage: k6_smoke.sh path/to/liquidationheatmap}
 HERE=$(cd "$(dirname "$0")" && pwd)
-WORK=$(mktemp -d)
-SERVER_PID=
-
-cleanup() {
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-# bash runs the EXIT trap on a plain exit only: turn SIGINT/SIGTERM into one, so the server
-# and the work folder go with this script however it ends.
-trap 'exit 130' INT
-trap 'exit 143' TERM
+source "$HERE/../support/server.sh"
+trap stop_server EXIT
 
 command -v k6 >/dev/null || { echo "k6_smoke: k6 is not installed (make deps-test installs it)" >&2; exit 2; }
 
-# The server writes its address on stdout; PORT=0 picks a free port.
-(cd "$WORK" && exec env -i PATH="$PATH" HOST=127.0.0.1 PORT=0 DUCKDB_PATH="$WORK/smoke.duckdb" \
-  FRONTEND_DIR="$HERE/../../frontend" DEMO_SEED=false DEMO_SNAPSHOT_BYTES=16384 WS_UPDATE_INTERVAL=1 \
-  LOG_LEVEL=warn "$BIN" serve >"$WORK/stdout" 2>"$WORK/stderr") &
-SERVER_PID=$!
-
-ADDR=
-for _ in $(seq 1 600); do
-  ADDR=$(sed -n 's#^listening on http://\(.*\)/$#\1#p' "$WORK/stdout" | head -n1)
-  [[ -n "$ADDR" ]] && break
-  kill -0 "$SERVER_PID" 2>/dev/null || { echo "k6_smoke: server exited:" >&2; cat "$WORK/stderr" >&2; exit 1; }
-  sleep 0.1
-done
-[[ -n "$ADDR" ]] || { echo "k6_smoke: server did not start within 60 s" >&2; cat "$WORK/stderr" >&2; exit 1; }
+start_server "$BIN" k6_smoke DEMO_SNAPSHOT_BYTES=16384 WS_UPDATE_INTERVAL=1
 
 # Stages 1 + 5 + 2 + 2 min scaled by 0.05 = 30 s; peak 1,000 users scaled by 0.005 = 5.
 TARGET_URL="ws://$ADDR/ws/heatmap" STAGE_SCALE=${STAGE_SCALE:-0.05} VU_SCALE=${VU_SCALE:-0.005} HOLD_S=${HOLD_S:-8} \

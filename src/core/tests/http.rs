@@ -54,7 +54,7 @@ fn unknown_path_is_404_with_a_json_error() {
 fn wrong_method_is_405_and_closes() {
     let mut bench = Bench::new(CoreConfig::default());
     let p = bench.accept();
-    bench.send_raw(p, b"POST /health HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}");
+    bench.send_raw(p, b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
     let response = bench.take_http(p);
     assert_eq!(status(&response), 405);
     assert!(response.contains("Allow: GET, HEAD"));
@@ -96,7 +96,7 @@ fn slowloris_request_is_closed_after_the_request_timeout() {
 fn keep_alive_serves_several_requests_on_one_connection() {
     let mut bench = Bench::new(CoreConfig::default());
     let p = bench.accept();
-    bench.send_raw(p, b"GET /health HTTP/1.1\r\n\r\nGET /ws/stats HTTP/1.1\r\n\r\n");
+    bench.send_raw(p, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /ws/stats HTTP/1.1\r\nHost: x\r\n\r\n");
     let responses = bench.take_http(p);
     assert_eq!(responses.matches("HTTP/1.1 200 OK").count(), 2);
     assert!(!bench.is_released(p));
@@ -118,7 +118,7 @@ fn health_reports_connections_and_snapshot_age() {
 fn disabled_websocket_upgrade_is_503_with_a_json_body() {
     let mut bench = Bench::new(CoreConfig { ws_enabled: false, ..CoreConfig::default() });
     let p = bench.accept();
-    bench.send_raw(p, b"GET /ws/heatmap HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    bench.send_raw(p, b"GET /ws/heatmap HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
     let response = bench.take_http(p);
     assert_eq!(status(&response), 503);
     assert_eq!(body(&response)["error"]["code"], "WS_DISABLED");
@@ -130,7 +130,7 @@ fn upgrade_beyond_the_connection_limit_is_503() {
     bench.connect_ws();
     bench.connect_ws();
     let p = bench.accept();
-    bench.send_raw(p, b"GET /ws/heatmap HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    bench.send_raw(p, b"GET /ws/heatmap HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
     let response = bench.take_http(p);
     assert_eq!(status(&response), 503);
     assert_eq!(body(&response)["error"]["code"], "SERVER_FULL");
@@ -182,7 +182,7 @@ fn rest_query_is_handed_out_and_its_answer_returned_on_the_same_connection() {
 fn answer_for_a_connection_that_is_gone_is_ignored() {
     let mut bench = Bench::new(CoreConfig::default());
     let p = bench.accept();
-    bench.send_raw(p, b"GET /prices/klines HTTP/1.1\r\n\r\n");
+    bench.send_raw(p, b"GET /prices/klines HTTP/1.1\r\nHost: x\r\n\r\n");
     let Some(Output::Query(query)) = bench.outputs.iter().find(|o| matches!(o, Output::Query(_))).cloned() else { panic!() };
     bench.peers[p].stream.broken = true;
     bench.send_raw(p, b"");
