@@ -20,19 +20,21 @@ SIM_SWARM_SECONDS ?= 300
 
 .PHONY: run build install lint test test-rust test-sim test-frontend test-e2e test-k6 test-autobahn deps-test bench sim clean-demo
 
+# Every target below runs what this one command built. `cargo build --bin ...`, `cargo run -p sim`,
+# `--example` or `cargo install` alone resolve features over fewer packages (no dev-dependencies)
+# and so compile the bundled DuckDB a second time (another ~30 minutes).
 build:
 	cargo build --release --workspace --all-targets
 
-run:
-	cargo build --release --bin liquidationheatmap
+run: build
 	@mkdir -p $(dir $(DEMO_DB))
 	DUCKDB_PATH=$${DUCKDB_PATH:-$(DEMO_DB)} FRONTEND_DIR=$${FRONTEND_DIR:-frontend} $(BIN) serve
 
 # Installs the release binary as $(INSTALL_ROOT)/bin/liquidationheatmap (default ~/.cargo/bin, on
-# the PATH of a rustup install), reusing the same target directory, so nothing is compiled twice.
+# the PATH of a rustup install): a copy of what `make build` made, so nothing is compiled twice.
 INSTALL_ROOT ?= $(or $(CARGO_HOME),$(HOME)/.cargo)
-install:
-	cargo install --locked --path . --bin liquidationheatmap --root "$(INSTALL_ROOT)"
+install: build
+	install -D -m 0755 $(BIN) "$(INSTALL_ROOT)/bin/liquidationheatmap"
 	@case ":$$PATH:" in *":$(INSTALL_ROOT)/bin:"*) ;; *) echo "note: $(INSTALL_ROOT)/bin is not on your PATH; add it, or run $(INSTALL_ROOT)/bin/liquidationheatmap";; esac
 
 # Removes the demo database so the next `make run` seeds it afresh.
@@ -56,8 +58,8 @@ lint:
 test-rust:
 	cargo test --release --workspace
 
-test-sim:
-	cargo run --release -p sim -- --ci
+test-sim: build
+	$(CARGO_TARGET_DIR)/release/sim --ci
 
 test-frontend:
 	node --test tests/frontend/unit/
@@ -83,9 +85,9 @@ deps-test:
 	@python3 -c 'import kosoku' 2>/dev/null || python3 -m pip install --quiet kosoku
 
 bench: build
-	cargo run --release --example bench_engine
-	cargo run --release --example bench_rest
+	$(CARGO_TARGET_DIR)/release/examples/bench_engine
+	$(CARGO_TARGET_DIR)/release/examples/bench_rest
 	bash tests/bench/run_load_benchmarks.sh $(BIN)
 
-sim:
-	cargo run --release -p sim -- --swarm --duration $(SIM_SWARM_SECONDS)s
+sim: build
+	$(CARGO_TARGET_DIR)/release/sim --swarm --duration $(SIM_SWARM_SECONDS)s
