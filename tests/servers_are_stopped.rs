@@ -67,7 +67,8 @@ fn a_killed_test_process_takes_its_server_with_it() {
     let stdout = BufReader::new(helper.stdout.take().unwrap());
     let mut started = None;
     for line in stdout.lines().map_while(Result::ok) {
-        if let Some(rest) = line.strip_prefix("server pid=") {
+        // libtest may have printed "test NAME ... " on the same line first.
+        if let Some(rest) = line.split_once("server pid=").map(|(_, rest)| rest) {
             let (pid, dir) = rest.split_once(" dir=").unwrap();
             started = Some((pid.parse::<u32>().unwrap(), PathBuf::from(dir)));
             break;

@@ -180,8 +180,9 @@ impl Core {
     }
 
     /// Writes the access log line of the response of `id`, if one is on its way: how much of it
-    /// went out, and whether it completed or how the connection ended first.
-    pub(super) fn log_http_outcome(&mut self, now: Now, id: ConnId, outcome: &str) {
+    /// went out, and whether it completed or how the connection ended first. When the connection
+    /// ends (`connection_ends`), a request it never got an answer to is logged too.
+    pub(super) fn log_http_outcome(&mut self, now: Now, id: ConnId, outcome: &str, connection_ends: bool) {
         let Some(client) = self.clients.get_mut(id) else { return };
         let peer = client.peer;
         let Some(http) = client.http_mut() else { return };
@@ -194,7 +195,7 @@ impl Core {
                 response.bytes_sent,
                 now.mono.since(response.request.received_at).as_millis(),
             );
-        } else if let Some(request) = http.request.take() {
+        } else if let Some(request) = http.request.take_if(|_| connection_ends) {
             info!(
                 "event=http_response peer={peer} conn={id} request={:?} status=- bytes=0 sent=0 outcome={outcome} duration_ms={}",
                 request.line,

@@ -96,7 +96,7 @@ impl Core {
         if !client.out.is_empty() {
             return;
         }
-        self.log_http_outcome(now, id, "complete");
+        self.log_http_outcome(now, id, "complete", false);
         let Some(client) = self.clients.get(id) else { return };
         if let Some(reason) = client.release_when_flushed {
             self.remove(now, id, reason);
@@ -215,7 +215,7 @@ impl Core {
             return;
         }
         self.unsubscribe_all(id);
-        self.log_http_outcome(now, id, reason.as_str());
+        self.log_http_outcome(now, id, reason.as_str(), true);
         let client = self.clients.remove(id);
         if let Some(at) = client.deadline {
             self.timers.remove(&(at, id));

@@ -185,10 +185,13 @@ pub fn die_with_parent(command: &mut Command) {
     }
 }
 
+/// A named case of [`run_cases`].
+pub type Case<S> = (&'static str, fn(&S));
+
 /// Runs named cases one after another against shared state (one server for a whole file), each
 /// under `catch_unwind`, and panics at the end naming every case that failed. The caller owns the
 /// state, so it is dropped (the server stopped, its folder removed) whatever the cases do.
-pub fn run_cases<S>(state: &S, cases: &[(&str, fn(&S))]) {
+pub fn run_cases<S>(state: &S, cases: &[Case<S>]) {
     let mut failed = Vec::new();
     for (name, case) in cases {
         let started = Instant::now();
