@@ -16,6 +16,7 @@
 
 mod broadcast;
 mod client;
+mod feed;
 pub mod frame;
 pub mod http;
 mod http_conn;
@@ -44,6 +45,7 @@ use slab::Slab;
 
 pub use broadcast::SnapshotReady;
 pub use client::{ClientView, PhaseView};
+pub use feed::{DemoReplay, Feed};
 pub use limits::{CoreConfig, CONTROL_MESSAGES_MAX, SYMBOLS_MAX};
 pub use metrics::ProcessStats;
 pub use mutations::Mutations;

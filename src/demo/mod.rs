@@ -10,5 +10,5 @@ mod replay;
 mod seed;
 pub mod synthetic;
 
-pub use replay::{Replay, ReplayStep};
+pub use replay::{demo_period, Replay, ReplayStep};
 pub use seed::{demo_series, seed_if_empty, DemoSeries, SeedError, REPLAY_BARS};
