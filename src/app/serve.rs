@@ -60,6 +60,8 @@ pub fn serve(config: AppConfig) -> Result<(), ServeError> {
     if !config.core.ws_enabled {
         warn!("event=ws_disabled detail=\"WS_ENABLED=false: /ws/heatmap answers 503 and no snapshot producer runs\"");
     }
+    let feed = feed_of(&config, demo.as_deref());
+    info!("event=feed {}", feed.to_json());
     let interval = Duration::from_millis(config.core.update_interval_ms);
     let producer: Option<ProducerSpawn> = if !config.core.ws_enabled {
         None
@@ -81,8 +83,6 @@ pub fn serve(config: AppConfig) -> Result<(), ServeError> {
         let store = store.try_clone().map_err(|e| ServeError::Runtime(e.to_string()))?;
         Some(market::producer(store, settings, demo))
     };
-    let feed = feed_of(&config, demo.as_deref());
-    info!("event=feed {}", feed.to_json());
     let rest_ctx = RestContext {
         supported_symbols: config.core.supported_symbols.clone(),
         warmup_days: config.warmup_days,

@@ -300,3 +300,45 @@ mod tests {
         assert!(synthetic_bars(1, START_MS, MINUTE_MS, 10, 0.0, 3e9).is_empty());
     }
 }
+
+#[cfg(test)]
+mod wall_probe {
+    use super::*;
+    use crate::engine::{Engine, EngineParams};
+
+    fn btc_week() -> Vec<Bar> {
+        let text = include_str!("data/BTCUSDT-5m-ohlc-oi-2026-06-07_2026-06-14.csv");
+        text.lines()
+            .skip(1)
+            .map(|line| {
+                let f: Vec<f64> = line.split(',').map(|x| x.parse().unwrap()).collect();
+                Bar { open_time_ms: f[0] as i64, open: f[1], high: f[2], low: f[3], close: f[4], volume: None, quote_volume: None, taker_buy_volume: None, open_interest_usd: Some(f[5]) }
+            })
+            .collect()
+    }
+
+    fn shares(bars: &[Bar]) -> (f64, usize) {
+        let mut engine = Engine::new(EngineParams::default()).unwrap();
+        let mut worst = (0.0f64, 0usize);
+        for (i, bar) in bars.iter().enumerate() {
+            let open = engine.open_long_usd() + engine.open_short_usd();
+            let out = engine.apply(bar).unwrap();
+            if i >= 288 && open > 0.0 && out.closed / open > worst.0 {
+                worst = (out.closed / open, i);
+            }
+        }
+        worst
+    }
+
+    #[test]
+    fn probe_walls() {
+        let btc = btc_week();
+        eprintln!("btc {:?}", shares(&btc));
+        let eth = synthetic_bars(0xE7A5_EED5, btc[0].open_time_ms, 300_000, btc.len(), 3000.0, 3e9);
+        eprintln!("eth demo {:?}", shares(&eth));
+        for seed in 1..8 {
+            let s = synthetic_bars(seed, btc[0].open_time_ms, 300_000, btc.len(), 3000.0, 3e9);
+            eprintln!("seed {seed} {:?}", shares(&s));
+        }
+    }
+}
