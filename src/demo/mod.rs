@@ -4,7 +4,8 @@
 //!
 //! - BTCUSDT: the real 5-minute week with open interest (2026-06-07 to 2026-06-14), source
 //!   `binance`.
-//! - ETHUSDT: a deterministic synthetic series over the same times, source `synthetic`.
+//! - ETHUSDT: a deterministic synthetic series over the same times that moves with the real week
+//!   (`synthetic::correlated_bars`), source `synthetic`.
 
 mod replay;
 mod seed;
