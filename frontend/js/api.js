@@ -18,6 +18,7 @@ export const DEFAULT_CONFIG = Object.freeze({
   supported_symbols: ['BTCUSDT'],
   ws_enabled: true,
   ws_update_interval_s: 5,
+  feed: null,
 });
 
 export class ApiError extends Error {
@@ -58,7 +59,9 @@ export async function fetchConfig() {
   const config = await fetchJson('/api/config');
   const symbols = Array.isArray(config.supported_symbols) && config.supported_symbols.length > 0 ? config.supported_symbols : DEFAULT_CONFIG.supported_symbols;
   const interval = Number(config.ws_update_interval_s) > 0 ? Number(config.ws_update_interval_s) : DEFAULT_CONFIG.ws_update_interval_s;
-  return { supported_symbols: symbols, ws_enabled: config.ws_enabled !== false, ws_update_interval_s: interval };
+  // `feed` says what is streamed (e.g. a demo replay); older servers have none.
+  const feed = config.feed && typeof config.feed === 'object' ? config.feed : null;
+  return { supported_symbols: symbols, ws_enabled: config.ws_enabled !== false, ws_update_interval_s: interval, feed };
 }
 
 export function heatmapPath(params) {
@@ -67,6 +70,12 @@ export function heatmapPath(params) {
   if (params.startTime) query.set('start_time', params.startTime);
   if (params.endTime) query.set('end_time', params.endTime);
   return `/liquidations/heatmap-timeseries?${query}`;
+}
+
+/** The states of the bars with open time in [startMs, endMs] at `interval` (gap filling). */
+export function fetchHeatmapRange({ symbol, interval, startMs, endMs }) {
+  const iso = (ms) => new Date(ms).toISOString().replace('.000Z', 'Z');
+  return fetchJson(heatmapPath({ symbol, interval, startTime: iso(startMs), endTime: iso(endMs) }));
 }
 
 export function fetchHeatmap({ symbol, timeWindow }) {

@@ -8,6 +8,7 @@ import {
   TIME_WINDOWS,
   fetchConfig,
   fetchHeatmap,
+  fetchHeatmapRange,
   fetchKlines,
   probeWebSocket,
 } from './api.js';
@@ -18,6 +19,9 @@ import { drawLegend } from './legend.js';
 import { describeStatus } from './status-indicator.js';
 import { renderStats } from './stats-panel.js';
 import { wireChartInteraction } from './chart-interaction.js';
+import { GapFiller } from './gap-filler.js';
+import { describeCoverage } from './data-coverage.js';
+import { describeFeed } from './feed.js';
 
 // Snapshots that arrive while history is loading are applied afterwards;
 // beyond this many the oldest are dropped (history will cover them).
@@ -52,6 +56,12 @@ const els = {
   statUpdated: $('stat-updated'),
   statRange: $('stat-range'),
   zoomReset: $('zoom-reset'),
+  coverage: $('data-coverage'),
+  feedBadge: $('feed-badge'),
+  loadError: $('load-error'),
+  loadErrorText: $('load-error-text'),
+  loadErrorRetry: $('load-error-retry'),
+  loadErrorDismiss: $('load-error-dismiss'),
 };
 
 const state = {
@@ -76,12 +86,43 @@ const state = {
   pollCount: 0,
   lastError: null,
   source: null,
+  // The selection whose history is drawn; a failed load goes back to it.
+  committed: null,
+  // The last history load failed (shown in the banner and the pill) ...
+  historyError: null,
+  // ... for this selection, which the banner's Retry asks for again (null: the drawn one).
+  retrySelection: null,
+  // Snapshots were skipped (seq gap): refetch the newest column's state too.
+  refreshPrevious: false,
+  // The server streams recorded or made-up data (/api/config feed), not the market.
+  feed: describeFeed(null),
 };
 
 const model = new HeatmapModel();
 const renderer = new HeatmapRenderer(els.canvas, els.overlay);
 const recentFetcher = new RecentSnapshotFetcher();
 let client = null;
+
+// Buckets the live stream skipped are fetched from REST (see gap-filler.js).
+const gapFiller = new GapFiller({
+  model,
+  fetchRange: (startMs, endMs) => {
+    const { symbol, timeWindow } = state.committed;
+    return fetchHeatmapRange({ symbol, interval: TIME_WINDOWS[timeWindow].interval, startMs, endMs });
+  },
+  applyColumn: (data) => {
+    const change = model.fillSlot(data);
+    if (change.kind !== 'fill') return;
+    const rebuildsBefore = renderer.stats.fullRebuilds;
+    renderer.update(model, change);
+    if (renderer.stats.fullRebuilds !== rebuildsBefore) refreshLegend();
+  },
+  onTooLarge: () => loadHistory(),
+  onError: (err) => {
+    state.lastError = `filling skipped columns: ${err.message}`;
+    console.warn('gap fill failed, retrying:', err.message);
+  },
+});
 
 // ---- diagnostics for tests (read-only) ----------------------------------------
 
@@ -105,6 +146,13 @@ window.__heatmap = Object.freeze({
   get liveApplied() { return state.liveApplied; },
   get pollCount() { return state.pollCount; },
   get lastError() { return state.lastError; },
+  get holes() { return model.holeCount(); },
+  get gapFill() { return { ...gapFiller.stats, pending: gapFiller.pending, inFlight: gapFiller.inFlight }; },
+  get coverage() { return describeCoverage(model, TIME_WINDOWS[drawnWindow()].windowMs); },
+  get visibleSlots() { return model.ready && renderer.model === model ? { ...renderer.visible().slots } : null; },
+  get historyError() { return state.historyError; },
+  get committed() { return state.committed ? { ...state.committed } : null; },
+  get feedMode() { return state.config.feed ? state.config.feed.mode : null; },
 });
 
 // ---- status ---------------------------------------------------------------------
@@ -115,12 +163,89 @@ function refreshStatus() {
     degraded: Date.now() < state.degradedUntilMs,
     pollFailing: state.pollFailing,
     pollIntervalS: pollIntervalMs() / 1000,
+    historyFailed: state.historyError !== null,
+    replay: state.feed.notMarket,
   });
   state.pageState = pageState;
   els.status.dataset.state = pageState;
   els.status.dataset.tone = tone;
   els.statusLabel.textContent = label;
   els.status.title = state.lastError ? `Last problem: ${state.lastError}` : label;
+}
+
+// ---- history load errors ------------------------------------------------------
+
+function showLoadError(text) {
+  els.loadErrorText.textContent = text;
+  els.loadError.hidden = false;
+}
+
+function clearLoadError() {
+  state.historyError = null;
+  state.retrySelection = null;
+  els.loadError.hidden = true;
+  refreshStatus();
+}
+
+/**
+ * A history load for `failed` did not work. A switch to another symbol or
+ * window goes back to the selection that is drawn, so buttons, URL, chart and
+ * figures agree; the banner says what failed and offers Retry, and the pill
+ * turns yellow until the error is dismissed or a load succeeds.
+ */
+function historyFailed(failed, err) {
+  state.lastError = err.message;
+  state.historyError = err.message;
+  const previous = state.committed;
+  const what = `${failed.symbol} ${failed.timeWindow}`;
+  if (previous && (previous.symbol !== failed.symbol || previous.timeWindow !== failed.timeWindow)) {
+    state.retrySelection = failed;
+    restoreSelection(previous, failed);
+    showLoadError(`Could not load ${what} history: ${err.message}. Showing ${previous.symbol} ${previous.timeWindow} instead.`);
+  } else {
+    state.retrySelection = null;
+    showLoadError(`Could not load ${what} history: ${err.message}.`);
+    if (!model.ready) showMessage(`Could not load history: ${err.message}`);
+  }
+  refreshStatus();
+}
+
+function restoreSelection(previous, failed) {
+  state.symbol = previous.symbol;
+  state.timeWindow = previous.timeWindow;
+  els.symbol.value = previous.symbol;
+  selectWindowButton();
+  rememberSelection();
+  if (failed.symbol !== previous.symbol) {
+    // The switch cleared the chart and moved the subscription: undo both.
+    if (client) {
+      client.unsubscribe([failed.symbol]);
+      client.subscribe([previous.symbol]);
+    }
+    state.reloadQueued = true;
+  }
+}
+
+function retryLoad() {
+  const target = state.retrySelection;
+  clearLoadError();
+  if (!target) {
+    loadHistory();
+    return;
+  }
+  if (target.symbol !== state.symbol) switchSymbol(target.symbol);
+  if (target.timeWindow !== state.timeWindow) switchWindow(target.timeWindow);
+}
+
+// ---- feed ------------------------------------------------------------------------
+
+/** Badge for a server that replays recorded data, so nobody takes it for the market. */
+function refreshFeed() {
+  state.feed = describeFeed(state.config.feed);
+  els.feedBadge.hidden = !state.feed.badge;
+  els.feedBadge.textContent = state.feed.badge || '';
+  els.feedBadge.title = state.feed.title;
+  refreshStatus();
 }
 
 function showMessage(text) {
@@ -130,12 +255,19 @@ function showMessage(text) {
 
 // ---- stats ----------------------------------------------------------------------
 
+function drawnWindow() {
+  return state.committed ? state.committed.timeWindow : state.timeWindow;
+}
+
 function refreshStats() {
   renderStats(els, {
     model,
     renderer,
     symbol: state.symbol,
-    timeWindow: state.timeWindow,
+    // The figures describe what is drawn, also while another window loads.
+    timeWindow: drawnWindow(),
+    coverage: describeCoverage(model, TIME_WINDOWS[drawnWindow()].windowMs),
+    feedNote: state.feed.notMarket ? (state.config.feed.mode === 'demo_replay' ? 'replay' : 'demo') : null,
     source: state.source,
     lastUpdateMs: state.lastUpdateMs,
     nowMs: Date.now(),
@@ -172,11 +304,15 @@ async function loadHistory() {
       state.reloadQueued = true;
     } else {
       applyHistory(heatmap, klines, intervalMs, windowMs);
+      const restored = state.retrySelection !== null;
+      state.committed = { symbol, timeWindow };
+      // A reload of the selection we went back to keeps the banner about the one that failed.
+      if (!restored) clearLoadError();
     }
   } catch (err) {
-    state.lastError = err.message;
     console.error('history load failed:', err);
-    showMessage(`Could not load history: ${err.message}`);
+    // A failure of a selection the user has already left is moot: the newer one is queued.
+    if (symbol === state.symbol && timeWindow === state.timeWindow) historyFailed({ symbol, timeWindow }, err);
   } finally {
     state.loading = false;
   }
@@ -204,6 +340,8 @@ function applyHistory(heatmap, klines, intervalMs, windowMs) {
     anchorMs: snapshots.length === 0 && candles.length === 0 && Number.isFinite(anchor) ? anchor : null,
     levelStep: Number(meta.price_bin_size) > 0 ? Number(meta.price_bin_size) : 0,
   });
+  gapFiller.reset();
+  state.refreshPrevious = false;
   state.source = meta.source || state.source;
   state.historyLoads += 1;
   if (snapshots.length > 0) state.lastUpdateMs = Date.now();
@@ -225,6 +363,8 @@ function applyLiveSnapshot(message) {
     loadHistory();
     return;
   }
+  const previousSlot = model.newestSlot();
+  const previousMs = previousSlot >= 0 ? model.slotTimeMs(previousSlot) : NaN;
   let change;
   try {
     change = model.applySnapshot({ ...message.data, timestamp_ms: timestampMs(message.data) });
@@ -243,6 +383,11 @@ function applyLiveSnapshot(message) {
   };
   if (message.source) state.source = message.source;
   if (change.kind === 'stale') return;
+  if (change.kind === 'append' || change.kind === 'shift') {
+    // More than one bucket later than the newest column: fetch the ones in between.
+    gapFiller.noteAdvance(previousMs, model.slotTimeMs(change.slot), { refreshPrevious: state.refreshPrevious });
+  }
+  if (change.kind !== 'replace') state.refreshPrevious = false;
   state.liveApplied += 1;
   state.lastUpdateMs = Date.now();
   if (change.outOfRange) {
@@ -311,6 +456,13 @@ function startConnection() {
     onResync: (symbol, reason) => {
       if (symbol !== state.symbol) return;
       console.info(`resync ${symbol}: ${reason}`);
+      if (reason === 'seq_gap' && model.ready && !state.loading) {
+        // Same stream, some snapshots skipped (a slow read conflated them, or
+        // the socket was down): the next snapshot shows which buckets are
+        // missing and the gap filler fetches just those.
+        state.refreshPrevious = true;
+        return;
+      }
       loadHistory();
     },
     onWarning: (warning) => {
@@ -374,10 +526,12 @@ function rememberSelection() {
 function switchSymbol(symbol) {
   if (symbol === state.symbol) return;
   const previous = state.symbol;
+  if (state.historyError !== null) clearLoadError();
   state.symbol = symbol;
   state.lastSnapshot = null;
   state.pending = [];
   model.clear();
+  gapFiller.reset();
   renderer.view = null;
   refreshZoomHint();
   renderer.rebuild(model);
@@ -390,6 +544,7 @@ function switchSymbol(symbol) {
 
 function switchWindow(timeWindow) {
   if (timeWindow === state.timeWindow || !TIME_WINDOWS[timeWindow]) return;
+  if (state.historyError !== null) clearLoadError();
   state.timeWindow = timeWindow;
   renderer.view = null;
   refreshZoomHint();
@@ -403,6 +558,8 @@ let refreshZoomHint = () => {};
 function wireControls() {
   els.symbol.addEventListener('change', () => switchSymbol(els.symbol.value));
   for (const button of els.windowButtons) button.addEventListener('click', () => switchWindow(button.dataset.window));
+  els.loadErrorRetry.addEventListener('click', retryLoad);
+  els.loadErrorDismiss.addEventListener('click', clearLoadError);
 
   ({ refreshZoomHint } = wireChartInteraction(els, renderer, model));
 
@@ -440,6 +597,7 @@ async function reloadConfigIfMissing() {
   await loadConfig();
   if (!state.configLoaded) return;
   populateSymbols();
+  refreshFeed();
   // The symbol asked for in the URL may only now be known to be supported.
   const wanted = urlSymbol();
   if (wanted !== state.symbol && state.config.supported_symbols.includes(wanted)) switchSymbol(wanted);
@@ -459,6 +617,7 @@ async function main() {
   if (TIME_WINDOWS[wantedWindow]) state.timeWindow = wantedWindow;
   populateSymbols();
   selectWindowButton();
+  refreshFeed();
   wireControls();
   renderer.resize();
   await loadHistory();

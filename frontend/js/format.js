@@ -48,7 +48,7 @@ function pad2(n) {
 /** "2026-06-12 14:05 UTC" */
 export function formatDateTimeUtc(ms) {
   const d = new Date(ms);
-  return `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} ${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())} UTC`;
+  return `${formatDateUtc(ms)} ${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())} UTC`;
 }
 
 /** Axis label: "14:00" inside a day, "06-12" at midnight (day boundaries stand out). */
@@ -65,4 +65,25 @@ export function formatAge(ageMs) {
   if (s < 60) return `${s}s ago`;
   if (s < 3600) return `${Math.floor(s / 60)}m ago`;
   return `${Math.floor(s / 3600)}h ago`;
+}
+
+/**
+ * A time span for labels, in the units of the window buttons: "45m", "36h"
+ * (under three days), "6d 10h", "7d". Rounded down to whole minutes / hours.
+ */
+export function formatSpan(ms) {
+  if (!Number.isFinite(ms) || ms < 0) return '–';
+  const minutes = Math.floor(ms / 60_000);
+  if (minutes < 60) return `${minutes}m`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 72) return `${hours}h`;
+  const days = Math.floor(hours / 24);
+  const rest = hours % 24;
+  return rest === 0 ? `${days}d` : `${days}d ${rest}h`;
+}
+
+/** "2026-06-07" */
+export function formatDateUtc(ms) {
+  const d = new Date(ms);
+  return `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())}`;
 }

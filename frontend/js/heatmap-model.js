@@ -130,6 +130,48 @@ export class HeatmapModel {
     return -1;
   }
 
+  /** The oldest slot holding a column or a candle, or -1: where the data begins in the window. */
+  firstDataSlot() {
+    for (let slot = 0; slot < this.capacity; slot++) if (this.columns[slot] || this.candles[slot]) return slot;
+    return -1;
+  }
+
+  /** Empty columns between the oldest and the newest column (the dark stripes a trader would see). */
+  holeCount() {
+    let first = -1;
+    let holes = 0;
+    let run = 0;
+    for (let slot = 0; slot < this.capacity; slot++) {
+      if (this.columns[slot]) {
+        if (first >= 0) holes += run;
+        first = first >= 0 ? first : slot;
+        run = 0;
+      } else {
+        run++;
+      }
+    }
+    return holes;
+  }
+
+  /**
+   * Writes the state of a past bucket the live stream skipped (fetched over
+   * REST). Only buckets older than the newest column take a fill: the newest
+   * one is the live edge and only live snapshots move it. Returns
+   * `{kind: 'fill', slot}` for the renderer, or `{kind: 'stale'}` when the
+   * bucket is outside the window or not older than the newest column.
+   */
+  fillSlot(data) {
+    if (!this.ready) return { kind: 'stale' };
+    const timeMs = timestampMs(data);
+    const slot = this.slotFor(timeMs);
+    if (slot < 0 || slot >= this.newestSlot()) return { kind: 'stale', slot };
+    this.columns[slot] = this.makeColumn(data, timeMs);
+    const price = data.current_price;
+    // No kline for it: a candle from the previous close to this bar's close.
+    if (!this.candles[slot]) this.updateCandle(slot, price);
+    return { kind: 'fill', slot, shift: 0 };
+  }
+
   /**
    * Applies one live snapshot's data. Returns what changed so the renderer
    * can draw just that: 'replace' (same bucket as the newest column),

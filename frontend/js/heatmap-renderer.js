@@ -134,8 +134,16 @@ export class HeatmapRenderer {
 
   // ---- view (zoom / pan) ------------------------------------------------------
 
+  /**
+   * What the view may show: time from the oldest bucket with data (a 30d
+   * window over a week of data shows the week, not three weeks of nothing)
+   * to the window's end; every price row.
+   */
   bounds() {
-    return { slots: { start: 0, end: this.model.capacity }, rows: { start: 0, end: this.model.grid.rows } };
+    const { capacity } = this.model;
+    const first = this.model.firstDataSlot();
+    const start = first > 0 ? Math.min(first, capacity - 1) : 0;
+    return { slots: { start, end: capacity }, rows: { start: 0, end: this.model.grid.rows } };
   }
 
   visible() {
@@ -170,7 +178,7 @@ export class HeatmapRenderer {
       this.setView({ slots: v.slots, rows: zoomRange(v.rows, anchor, factor, b.rows, Math.min(VIEW_ROWS_MIN, b.rows.end)) });
     } else {
       const anchor = v.slots.start + ((x - plot.x) / plot.w) * (v.slots.end - v.slots.start);
-      this.setView({ slots: zoomRange(v.slots, anchor, factor, b.slots, Math.min(VIEW_SLOTS_MIN, b.slots.end)), rows: v.rows });
+      this.setView({ slots: zoomRange(v.slots, anchor, factor, b.slots, Math.min(VIEW_SLOTS_MIN, b.slots.end - b.slots.start)), rows: v.rows });
     }
   }
 

@@ -160,6 +160,7 @@ impl Params {
             read_bytes_per_turn_max: pick(&mut rng, &[64usize, 256, 1024, 64 * 1024]),
             queries_in_flight_max: rng.random_range(1..=8),
             update_interval_ms: 1000,
+            feed: Default::default(),
         };
         let faults = FaultRates {
             eintr: maybe(&mut rng, 0.2),

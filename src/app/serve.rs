@@ -6,6 +6,7 @@ use std::time::Duration;
 use log::{info, warn};
 
 use crate::config::AppConfig;
+use crate::core::{CoreConfig, DemoReplay, Feed};
 use crate::engine::EngineParams;
 use crate::rest::RestContext;
 use crate::shell::{sockets, static_loader, Server};
@@ -59,6 +60,8 @@ pub fn serve(config: AppConfig) -> Result<(), ServeError> {
     if !config.core.ws_enabled {
         warn!("event=ws_disabled detail=\"WS_ENABLED=false: /ws/heatmap answers 503 and no snapshot producer runs\"");
     }
+    let feed = feed_of(&config, demo.as_deref());
+    info!("event=feed {}", feed.to_json());
     let interval = Duration::from_millis(config.core.update_interval_ms);
     let producer: Option<ProducerSpawn> = if !config.core.ws_enabled {
         None
@@ -91,6 +94,20 @@ pub fn serve(config: AppConfig) -> Result<(), ServeError> {
     let backend = Workers::start(server.waker(), producer, queries)
         .map_err(|e| ServeError::Runtime(format!("cannot start worker threads: {e}")))?;
     server
-        .run(config.core.clone(), files, Box::new(backend))
+        .run(CoreConfig { feed, ..config.core.clone() }, files, Box::new(backend))
         .map_err(|e| ServeError::Runtime(format!("event loop failed: {e}")))
+}
+
+/// What the snapshots are made of, for `/api/config` and `/health`. The demo is replayed only
+/// when a market producer runs (WebSockets on, no synthetic load) and `DEMO_REPLAY_INTERVAL` > 0.
+fn feed_of(config: &AppConfig, demo: Option<&[crate::demo::DemoSeries]>) -> Feed {
+    if config.synthetic_snapshot_bytes > 0 {
+        return Feed::SyntheticLoad;
+    }
+    let Some((period_start_ms, period_end_ms, replay_from_ms)) = demo.and_then(crate::demo::demo_period) else {
+        return Feed::Stored;
+    };
+    let replayed = config.core.ws_enabled && config.demo_replay_interval_ms > 0;
+    let replay = replayed.then_some(DemoReplay { replay_from_ms, replay_interval_ms: config.demo_replay_interval_ms });
+    Feed::Demo { period_start_ms, period_end_ms, replay }
 }

@@ -92,6 +92,7 @@ impl AppConfig {
             read_bytes_per_turn_max: defaults.read_bytes_per_turn_max,
             queries_in_flight_max: vars.integer("QUERIES_IN_FLIGHT_MAX", 64, 1, 10_000)? as usize,
             update_interval_ms: vars.seconds_ms("WS_UPDATE_INTERVAL", 5.0, 0.05, 3600.0)?,
+            feed: defaults.feed.clone(),
         };
         if core.ws_echo_enabled && core.echo_queue_bytes_min() > core.queue_bytes_max {
             return Err(ConfigError {

@@ -1,5 +1,7 @@
 //! Every bound the core enforces, in one place, with its unit last.
 
+use super::feed::Feed;
+
 /// Configuration of the server core. Every queue, buffer, message and connection count has a bound
 /// here; [`CoreConfig::default`] holds the documented defaults (see `.env.template`).
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +62,9 @@ pub struct CoreConfig {
     pub queries_in_flight_max: usize,
     /// `WS_UPDATE_INTERVAL`, reported to the page so it can poll at the same pace.
     pub update_interval_ms: u64,
+    /// What the snapshots are made of (a demo replay, stored market data, ...), reported by
+    /// `/api/config` and `/health`. Known only once the database is open, so set by `serve`.
+    pub feed: Feed,
 }
 
 /// The largest echo message limit that may be configured: what the Autobahn TestSuite's biggest
@@ -98,6 +103,7 @@ impl Default for CoreConfig {
             read_bytes_per_turn_max: 64 * 1024,
             queries_in_flight_max: 64,
             update_interval_ms: 5000,
+            feed: Feed::default(),
         }
     }
 }

@@ -17,6 +17,7 @@
 mod answers;
 mod broadcast;
 mod client;
+mod feed;
 pub mod frame;
 mod handshake;
 mod header_fields;
@@ -48,6 +49,7 @@ use slab::Slab;
 
 pub use broadcast::SnapshotReady;
 pub use client::{ClientView, PhaseView};
+pub use feed::{DemoReplay, Feed};
 pub use limits::{CoreConfig, CONTROL_MESSAGES_MAX, ECHO_MESSAGE_BYTES_LIMIT, SYMBOLS_MAX};
 pub use metrics::ProcessStats;
 pub use mutations::Mutations;

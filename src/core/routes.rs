@@ -122,6 +122,7 @@ impl Core {
             "status": if self.shutdown_deadline.is_some() { "shutting_down" } else { "ok" },
             "uptime_s": round3(now.mono.since(self.stats.started_at).as_secs_f64()),
             "ws_enabled": self.config.ws_enabled,
+            "feed": self.config.feed.to_json(),
             "connections": {
                 "websocket": self.ws_connections,
                 "http": self.http_connections,
@@ -157,6 +158,7 @@ impl Core {
             "ws_enabled": self.config.ws_enabled,
             "ws_update_interval_s": self.config.update_interval_ms as f64 / 1000.0,
             "ws_max_message_bytes": self.config.message_bytes_max,
+            "feed": self.config.feed.to_json(),
         })
     }
 }

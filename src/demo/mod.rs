@@ -4,11 +4,12 @@
 //!
 //! - BTCUSDT: the real 5-minute week with open interest (2026-06-07 to 2026-06-14), source
 //!   `binance`.
-//! - ETHUSDT: a deterministic synthetic series over the same times, source `synthetic`.
+//! - ETHUSDT: a deterministic synthetic series over the same times that moves with the real week
+//!   (`synthetic::correlated_bars`), source `synthetic`.
 
 mod replay;
 mod seed;
 pub mod synthetic;
 
-pub use replay::{Replay, ReplayStep};
+pub use replay::{demo_period, Replay, ReplayStep};
 pub use seed::{demo_series, seed_if_empty, DemoSeries, SeedError, REPLAY_BARS};

@@ -25,8 +25,7 @@ pub struct Replay {
 impl Replay {
     /// Resets the store to the start of the replay (everything before the held-back bars).
     pub fn start(store: &Store, series: Vec<DemoSeries>) -> Result<Replay, StoreError> {
-        let len = series.iter().map(|s| s.bars.len()).min().unwrap_or(0);
-        let cut = len.saturating_sub(REPLAY_BARS).max(1).min(len);
+        let cut = replay_cut(&series);
         let replay = Replay { series, cut, cursor: cut };
         replay.reset(store)?;
         Ok(replay)
@@ -59,4 +58,22 @@ impl Replay {
     pub fn remaining(&self) -> usize {
         self.series.iter().map(|s| s.bars.len()).min().unwrap_or(0).saturating_sub(self.cursor)
     }
+}
+
+/// Index of the first held-back (replayed) bar: the last [`REPLAY_BARS`] of the shortest series,
+/// keeping at least one bar seeded.
+fn replay_cut(series: &[DemoSeries]) -> usize {
+    let len = series.iter().map(|s| s.bars.len()).min().unwrap_or(0);
+    len.saturating_sub(REPLAY_BARS).max(1).min(len)
+}
+
+/// What the demo covers, for `/api/config`: `(first bar open, end of the last bar, first replayed
+/// bar open)` in Unix ms, over the series' common bars; `None` without bars.
+pub fn demo_period(series: &[DemoSeries]) -> Option<(i64, i64, i64)> {
+    let len = series.iter().map(|s| s.bars.len()).min().unwrap_or(0);
+    let first = series.first()?;
+    let start = first.bars.first()?.open_time_ms;
+    let last = first.bars.get(len.checked_sub(1)?)?;
+    let replay_from = first.bars.get(replay_cut(series))?.open_time_ms;
+    Some((start, last.open_time_ms + first.interval_ms, replay_from))
 }

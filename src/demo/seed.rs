@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use log::info;
 
-use super::synthetic::synthetic_bars;
+use super::synthetic::correlated_bars;
 use crate::engine::Bar;
 use crate::ingest::ingest_file;
 use crate::store::{Store, StoreError};
@@ -55,14 +55,16 @@ impl From<StoreError> for SeedError {
 /// The demo series for the supported symbols that have one (BTCUSDT real, ETHUSDT synthetic).
 /// BTCUSDT is read through the real ingest path into `store` if it is not there yet.
 pub fn demo_series(store: &Store, supported: &[String]) -> Result<Vec<DemoSeries>, SeedError> {
-    let mut series = Vec::new();
     let btc = load_btc_week(store)?;
-    let (first_ms, count) = (btc.first().map_or(0, |b| b.open_time_ms), btc.len());
-    if supported.iter().any(|s| s == "BTCUSDT") {
+    let wants = |symbol: &str| supported.iter().any(|s| s == symbol);
+    // A market that moves with the real week (see correlated_bars: an independent walk ends
+    // every band in walls).
+    let eth = (wants("ETHUSDT") && !btc.is_empty()).then(|| correlated_bars(&btc, ETH_SEED, 3_000.0, 3.0e9));
+    let mut series = Vec::new();
+    if wants("BTCUSDT") {
         series.push(DemoSeries { symbol: "BTCUSDT".into(), source: "binance", interval_ms: BAR_MS, bars: btc });
     }
-    if supported.iter().any(|s| s == "ETHUSDT") && count > 0 {
-        let bars = synthetic_bars(ETH_SEED, first_ms, BAR_MS, count, 3_000.0, 3.0e9);
+    if let Some(bars) = eth {
         series.push(DemoSeries { symbol: "ETHUSDT".into(), source: "synthetic", interval_ms: BAR_MS, bars });
     }
     Ok(series)

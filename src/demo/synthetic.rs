@@ -1,4 +1,5 @@
-//! A deterministic synthetic bar series: the ETHUSDT demo symbol and the engine benchmark.
+//! Deterministic synthetic bar series: [`synthetic_bars`] for the engine benchmark, and
+//! [`correlated_bars`], a second market moving with a real one, for the ETHUSDT demo symbol.
 //!
 //! Log returns follow a GARCH(1,1)-style process (volatility clusters) with rare jumps; open
 //! interest tracks the price (contracts times price), mean-reverts slowly, builds up in calm
@@ -64,6 +65,94 @@ pub fn synthetic_bars(
         bars.push(walk.next_bar(open_time_ms));
     }
     bars
+}
+
+/// How a correlated series follows its reference.
+#[derive(Debug, Clone, Copy)]
+struct Correlation {
+    /// Beta of the 5-minute returns to the reference's (ETH to BTC is about 1.1 to 1.3).
+    beta: f64,
+    /// Own (idiosyncratic) move per bar, as a share of the reference's mean absolute bar return.
+    idiosyncratic_share: f64,
+    /// Own open-interest noise per bar (log) and the share of its deviation removed per bar.
+    open_interest_noise: f64,
+    open_interest_noise_reversion: f64,
+    /// Log growth of open interest per bar on top of the reference's shape: leverage building up
+    /// (+0.9 % a day for 5-minute bars). Without it the series copies the reference's fragile
+    /// spots, where the model holds little and one falling bar closes everything (a wall); with
+    /// it no bar of the demo's default view closes more than about a third, for any seed.
+    open_interest_drift: f64,
+}
+
+const CORRELATION: Correlation = Correlation {
+    beta: 1.2,
+    idiosyncratic_share: 0.5,
+    open_interest_noise: 0.0002,
+    open_interest_noise_reversion: 0.005,
+    open_interest_drift: 0.00003,
+};
+
+/// A second market that moves with `reference` (same open times): log returns are
+/// [`CORRELATION`]`.beta` times the reference's plus its own noise, wicks are the reference's scaled
+/// the same way, and open interest has the reference's shape scaled to `start_oi_usd`, with a
+/// little noise of its own and a slow build-up. Prices start at `start_price` (on a tick of about 1e-5 of it).
+///
+/// Why not [`synthetic_bars`] for the demo: the model reads every fall of open interest as
+/// positions closed in proportion, so an open interest that wanders to a new low closes every
+/// position at once, and a chart shows every band ending in one vertical wall. Real open interest
+/// does that far less, and one shaped by a real week does it where the real week does.
+/// Bars without open interest in `reference` have none here either. Returns no bars when
+/// `start_price` is not positive and finite or `start_oi_usd` is negative or not finite.
+pub fn correlated_bars(reference: &[Bar], seed: u64, start_price: f64, start_oi_usd: f64) -> Vec<Bar> {
+    correlated_bars_with(CORRELATION, reference, seed, start_price, start_oi_usd)
+}
+
+fn correlated_bars_with(c: Correlation, reference: &[Bar], seed: u64, start_price: f64, start_oi_usd: f64) -> Vec<Bar> {
+    let valid = start_price.is_finite() && start_price > 0.0 && start_oi_usd.is_finite() && start_oi_usd >= 0.0;
+    let Some(first) = reference.first().filter(|_| valid) else {
+        return Vec::new();
+    };
+    let oi_ratio = first.open_interest_usd.filter(|oi| *oi > 0.0).map_or(0.0, |oi| start_oi_usd / oi);
+    let returns: Vec<f64> = reference.windows(2).map(|pair| (pair[1].close / pair[0].close).ln()).collect();
+    let typical_move = returns.iter().map(|r| r.abs()).sum::<f64>() / returns.len().max(1) as f64;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let tick = Tick::for_price(start_price);
+    let mut price = tick.round(start_price);
+    let mut deviation = 0.0;
+    let mut bars = Vec::with_capacity(reference.len());
+    for (index, bar) in reference.iter().enumerate() {
+        let reference_return = if index == 0 { (bar.close / bar.open).ln() } else { returns[index - 1] };
+        let own = c.idiosyncratic_share * typical_move * standard_normal(&mut rng);
+        let open = price;
+        let close = tick.round(open * (c.beta * reference_return + own).exp());
+        let wick_up = (bar.high / bar.open.max(bar.close)).ln().max(0.0);
+        let wick_down = (bar.open.min(bar.close) / bar.low).ln().max(0.0);
+        let high = tick.round(open.max(close) * (c.beta * wick_up).exp());
+        let low = tick.round(open.min(close) * (-c.beta * wick_down).exp());
+        deviation = deviation * (1.0 - c.open_interest_noise_reversion) + c.open_interest_noise * standard_normal(&mut rng);
+        let growth = c.open_interest_drift * index as f64;
+        price = close;
+        bars.push(Bar {
+            open_time_ms: bar.open_time_ms,
+            open,
+            high,
+            low,
+            close,
+            volume: None,
+            quote_volume: None,
+            taker_buy_volume: None,
+            open_interest_usd: bar.open_interest_usd.map(|oi| oi * oi_ratio * (deviation + growth).exp()),
+        });
+    }
+    bars
+}
+
+/// Standard normal by the Box-Muller transform.
+fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
+    let uniform: f64 = rng.random();
+    let angle: f64 = rng.random();
+    // 1 - uniform is in (0, 1], so the logarithm is finite.
+    (-2.0 * (1.0 - uniform).ln()).sqrt() * (std::f64::consts::TAU * angle).cos()
 }
 
 /// State of the random walk between bars.
@@ -167,12 +256,8 @@ impl Walk {
         self.open_interest *= (log_return + reversion + calm_build_up + flush + noise).exp();
     }
 
-    /// Standard normal by the Box-Muller transform.
     fn normal(&mut self) -> f64 {
-        let uniform: f64 = self.rng.random();
-        let angle: f64 = self.rng.random();
-        // 1 - uniform is in (0, 1], so the logarithm is finite.
-        (-2.0 * (1.0 - uniform).ln()).sqrt() * (std::f64::consts::TAU * angle).cos()
+        standard_normal(&mut self.rng)
     }
 }
 
@@ -298,5 +383,89 @@ mod tests {
     fn invalid_start_price_gives_no_bars() {
         assert!(synthetic_bars(1, START_MS, MINUTE_MS, 10, f64::NAN, 3e9).is_empty());
         assert!(synthetic_bars(1, START_MS, MINUTE_MS, 10, 0.0, 3e9).is_empty());
+    }
+
+    /// Largest share of the model's open notional one bar closes, over `bars[from..]`. A "wall":
+    /// one bar closing (nearly) everything, so every band on both sides ends in the same column.
+    fn largest_close_share(bars: &[Bar], from: usize) -> (f64, usize) {
+        let mut engine = Engine::new(EngineParams::default()).unwrap();
+        let mut largest = (0.0, 0);
+        for (index, bar) in bars.iter().enumerate() {
+            let open = engine.open_long_usd() + engine.open_short_usd();
+            let outcome = engine.apply(bar).unwrap();
+            if index >= from && open > 0.0 && outcome.closed / open > largest.0 {
+                largest = (outcome.closed / open, index);
+            }
+        }
+        largest
+    }
+
+    fn real_week() -> Vec<Bar> {
+        let text = include_str!("data/BTCUSDT-5m-ohlc-oi-2026-06-07_2026-06-14.csv");
+        text.lines()
+            .skip(1)
+            .map(|line| {
+                let f: Vec<f64> = line.split(',').map(|x| x.parse().unwrap()).collect();
+                Bar {
+                    open_time_ms: f[0] as i64,
+                    open: f[1],
+                    high: f[2],
+                    low: f[3],
+                    close: f[4],
+                    volume: None,
+                    quote_volume: None,
+                    taker_buy_volume: None,
+                    open_interest_usd: Some(f[5]),
+                }
+            })
+            .collect()
+    }
+
+    /// The default view is the last 48 hours (576 five-minute bars), the replayed day included.
+    const DEFAULT_VIEW_BARS: usize = 576;
+    /// Closing this much of everything in one bar reads as a wall on the chart.
+    const WALL_SHARE: f64 = 0.9;
+
+    #[test]
+    fn the_correlated_demo_series_has_no_wall_in_the_default_view_for_any_seed() {
+        let week = real_week();
+        let from = week.len() - DEFAULT_VIEW_BARS;
+        let (real, _) = largest_close_share(&week, from);
+        assert!(real < WALL_SHARE, "the real week itself has a wall ({real})");
+        for seed in 0..16 {
+            let bars = correlated_bars(&week, seed, 3_000.0, 3e9);
+            assert_eq!(bars.len(), week.len());
+            let (share, index) = largest_close_share(&bars, from);
+            assert!(share < WALL_SHARE, "seed {seed}: bar {index} closes {:.0} % of all positions", share * 100.0);
+        }
+    }
+
+    #[test]
+    fn the_independent_walk_has_walls_which_is_why_the_demo_does_not_use_it() {
+        let week = real_week();
+        let bars = synthetic_bars(0xE7A5_EED5, week[0].open_time_ms, 300_000, week.len(), 3_000.0, 3e9);
+        let (share, _) = largest_close_share(&bars, week.len() - DEFAULT_VIEW_BARS);
+        assert!(share >= WALL_SHARE, "{share}");
+    }
+
+    #[test]
+    fn the_correlated_series_moves_with_its_reference_and_is_accepted_by_the_engine() {
+        let week = real_week();
+        let bars = correlated_bars(&week, 7, 3_000.0, 3e9);
+        let returns = |b: &[Bar]| -> Vec<f64> { b.windows(2).map(|p| (p[1].close / p[0].close).ln()).collect() };
+        let (x, y) = (returns(&week), returns(&bars));
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let (mx, my) = (mean(&x), mean(&y));
+        let cov: f64 = x.iter().zip(&y).map(|(a, b)| (a - mx) * (b - my)).sum();
+        let var = |v: &[f64], m: f64| v.iter().map(|a| (a - m) * (a - m)).sum::<f64>();
+        let correlation = cov / (var(&x, mx) * var(&y, my)).sqrt();
+        assert!((0.7..0.98).contains(&correlation), "correlation {correlation}");
+        let mut engine = Engine::new(EngineParams::default()).unwrap();
+        for (bar, reference) in bars.iter().zip(&week) {
+            assert_eq!(bar.open_time_ms, reference.open_time_ms);
+            engine.apply(bar).unwrap();
+        }
+        assert_eq!(bars[0].open, 3_000.0);
+        assert!((bars[0].open_interest_usd.unwrap() - 3e9).abs() < 3e7);
     }
 }

@@ -25,6 +25,11 @@ use crate::store::Store;
 
 /// New bars read per symbol per update; a backlog larger than this is worked off over updates.
 const BARS_PER_UPDATE_MAX: usize = 50_000;
+/// Snapshots sent per symbol per update: one per new bar, so a chart shows every bar's state
+/// even when bars close faster than `WS_UPDATE_INTERVAL` (the demo replays one every 3 s,
+/// snapshots go out every 5 s). A larger backlog sends only its newest bars' states; clients
+/// fetch the skipped ones from REST (the page's gap filler), as they do after conflation.
+pub const BAR_SNAPSHOTS_PER_UPDATE_MAX: usize = 12;
 /// How often the inbox folder is looked at.
 const INBOX_INTERVAL: Duration = Duration::from_secs(2);
 /// Longest wait after repeated database errors.
@@ -211,10 +216,11 @@ impl Producer {
         let mut failed = false;
         for symbol in symbols {
             match self.update_symbol(symbol) {
-                Ok(Some(snapshot)) => {
-                    self.ctx.send(BackendEvent::Snapshot(snapshot));
+                Ok(snapshots) => {
+                    for snapshot in snapshots {
+                        self.ctx.send(BackendEvent::Snapshot(snapshot));
+                    }
                 }
-                Ok(None) => {}
                 Err(UpdateError::NoData) => {
                     self.ctx.send(BackendEvent::Status { symbol: symbol.clone(), status: ProducerStatus::NoData });
                 }
@@ -228,11 +234,20 @@ impl Producer {
         failed
     }
 
-    /// Advances `symbol`'s engine by the bars that are new and builds its snapshot; `None` when
-    /// the snapshot did not change.
-    fn update_symbol(&mut self, symbol: &str) -> Result<Option<SnapshotReady>, UpdateError> {
-        let started = Instant::now();
+    /// Advances `symbol`'s engine by the bars that are new and builds the snapshots to send: one
+    /// per new bar (at most [`BAR_SNAPSHOTS_PER_UPDATE_MAX`], the newest), in bar order. A fresh
+    /// engine sends only its newest state; a state equal to the last one sent is not sent again.
+    fn update_symbol(&mut self, symbol: &str) -> Result<Vec<SnapshotReady>, UpdateError> {
+        let update_started = Instant::now();
         let db = |e: crate::store::StoreError| UpdateError::Store(e.to_string());
+        let source = self
+            .settings
+            .sources
+            .iter()
+            .find(|(s, _)| s == symbol)
+            .map_or("binance", |(_, src)| src.as_str())
+            .to_string();
+        let mut out = Vec::new();
         if !self.engines.contains_key(symbol) {
             let Some((_, last_ms)) = self.store.time_range(symbol).map_err(db)? else {
                 return Err(UpdateError::NoData);
@@ -243,36 +258,48 @@ impl Producer {
             let engine = Engine::new(self.settings.engine_params.clone()).map_err(|e| UpdateError::Store(e.to_string()))?;
             let mut live = LiveEngine { engine, bin_size: default_bin_size(last.close), last_outcome: BarOutcome::default(), last_hash: None };
             apply_bars(&mut live, symbol, &bars);
+            out.extend(live.changed_snapshot(symbol, &source, self.generation, update_started)?);
             self.engines.insert(symbol.to_string(), live);
         } else if let Some(live) = self.engines.get_mut(symbol) {
             let after = live.engine.last_bar_time_ms().unwrap_or(i64::MIN);
             let bars = self.store.bars_after(symbol, after, BARS_PER_UPDATE_MAX).map_err(db)?;
-            apply_bars(live, symbol, &bars);
+            let silent = bars.len().saturating_sub(BAR_SNAPSHOTS_PER_UPDATE_MAX);
+            apply_bars(live, symbol, &bars[..silent]);
+            for bar in &bars[silent..] {
+                let started = Instant::now();
+                apply_bars(live, symbol, std::slice::from_ref(bar));
+                out.extend(live.changed_snapshot(symbol, &source, self.generation, started)?);
+            }
+            if bars.is_empty() {
+                // Nothing new; still sent if it was never sent (e.g. an earlier error).
+                out.extend(live.changed_snapshot(symbol, &source, self.generation, update_started)?);
+            }
         }
-        let Some(live) = self.engines.get_mut(symbol) else { return Ok(None) };
-        let Ok(snapshot) = live.engine.snapshot(live.bin_size, &live.last_outcome) else {
+        debug_assert!(out.len() <= BAR_SNAPSHOTS_PER_UPDATE_MAX);
+        Ok(out)
+    }
+}
+
+impl LiveEngine {
+    /// The engine's current state as a snapshot to send, or `None` when it equals the last one
+    /// sent. `started` is when the work for this state began (for the compute-time metric).
+    fn changed_snapshot(&mut self, symbol: &str, source: &str, generation: u64, started: Instant) -> Result<Option<SnapshotReady>, UpdateError> {
+        let Ok(snapshot) = self.engine.snapshot(self.bin_size, &self.last_outcome) else {
             return Err(UpdateError::NoData);
         };
         let data_json = serde_json::to_string(&snapshot).map_err(|e| UpdateError::Store(e.to_string()))?;
         let mut hasher = DefaultHasher::new();
         data_json.hash(&mut hasher);
         let hash = hasher.finish();
-        if live.last_hash == Some(hash) {
+        if self.last_hash == Some(hash) {
             return Ok(None);
         }
-        live.last_hash = Some(hash);
-        let source = self
-            .settings
-            .sources
-            .iter()
-            .find(|(s, _)| s == symbol)
-            .map_or("binance", |(_, src)| src.as_str())
-            .to_string();
+        self.last_hash = Some(hash);
         Ok(Some(SnapshotReady {
             symbol: symbol.to_string(),
-            generation: self.generation,
+            generation,
             timestamp: iso8601_utc_ms(snapshot.timestamp_ms),
-            source,
+            source: source.to_string(),
             data_json,
             computed_at_unix_ms: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0),
             compute_micros: started.elapsed().as_micros() as u64,

@@ -345,6 +345,100 @@ test('the 7d window shows a week anchored to the newest data', async () => {
   });
 });
 
+test('the demo says it is a replay of its recorded period, not the market', async () => {
+  const config = await (await fetch(`http://127.0.0.1:${port}/api/config`)).json();
+  assert.equal(config.feed.mode, 'demo_replay');
+  const badge = await waitFor('replay badge', PAGE_READY_TIMEOUT_MS, async () => {
+    const visible = await page.locator('#feed-badge').isVisible();
+    return visible ? page.locator('#feed-badge').innerText() : false;
+  });
+  assert.equal(badge, 'Replay of 2026-06-07 – 06-14');
+  assert.match(await page.locator('#feed-badge').getAttribute('title'), /not live market data/);
+  const pill = await pillState();
+  assert.equal(pill.state, 'live');
+  assert.doesNotMatch(pill.label, /Live/, 'a replay must not be labelled Live');
+  assert.match(pill.label, /Replay/);
+  assert.match(await page.locator('#stat-updated').innerText(), /ago · replay$/);
+  assert.equal((await diagnostics()).feedMode, 'demo_replay');
+});
+
+test('a failed history load goes back to the drawn window and says what failed', async () => {
+  const before = await diagnostics();
+  assert.equal(before.timeWindow, '48h');
+  // The failure is injected at the network boundary (the connection drops),
+  // which a healthy server cannot be made to do on cue; the page code is real.
+  const history30d = (url) => url.pathname === '/liquidations/heatmap-timeseries' && url.searchParams.get('time_window') === '30d';
+  const failing = (route) => route.abort('connectionreset');
+  await page.route(history30d, failing);
+  try {
+    await page.click('#window-select button[data-window="30d"]');
+    const d = await waitFor('the failure handled', PAGE_READY_TIMEOUT_MS, async () => {
+      const x = await diagnostics();
+      return x.historyError && !x.loading ? x : false;
+    });
+    assert.equal(d.timeWindow, '48h', 'the selection did not go back to the drawn window');
+    assert.deepEqual(d.committed, { symbol: 'BTCUSDT', timeWindow: '48h' });
+    assert.equal(d.capacity, 576, 'the 48h chart is still drawn');
+    const pressed = await page.locator('#window-select button[aria-pressed="true"]').allInnerTexts();
+    assert.deepEqual(pressed, ['48h']);
+    assert.equal(new URL(page.url()).searchParams.get('window'), '48h');
+    const banner = await page.locator('#load-error').innerText();
+    assert.match(banner, /Could not load BTCUSDT 30d history/);
+    assert.match(banner, /Showing BTCUSDT 48h instead/);
+    const pill = await pillState();
+    assert.equal(pill.state, 'history_failed');
+    assert.equal(pill.tone, 'warn');
+    assert.match(pill.label, /history failed/);
+    assert.doesNotMatch(await page.locator('#stat-change').innerText(), /30d/);
+    await screenshot('08a-history-failed');
+  } finally {
+    await page.unroute(history30d, failing);
+  }
+  await page.click('#load-error-retry');
+  const retried = await waitFor('30d after retry', PAGE_READY_TIMEOUT_MS, async () => {
+    const x = await diagnostics();
+    return x.timeWindow === '30d' && !x.loading && x.committed && x.committed.timeWindow === '30d' ? x : false;
+  });
+  assert.equal(retried.historyError, null);
+  assert.equal(await page.locator('#load-error').isVisible(), false);
+  await waitFor('pill no longer reports the failure', 5000, async () => (await pillState()).state === 'live');
+});
+
+test('30d over a week of data shows the week and labels figures by the real span', async () => {
+  const d = await waitFor('30d drawn', PAGE_READY_TIMEOUT_MS, async () => {
+    const x = await diagnostics();
+    return x.timeWindow === '30d' && !x.loading && x.coverage ? x : false;
+  });
+  assert.equal(d.capacity, 720);
+  assert.equal(d.coverage.complete, false);
+  assert.ok(d.coverage.spanMs <= 8 * 86_400_000, `the demo holds about a week, coverage says ${d.coverage.spanLabel}`);
+  assert.deepEqual(d.visibleSlots, { start: d.coverage.firstSlot, end: 720 }, 'the view does not start where the data starts');
+  assert.equal(await page.locator('#data-coverage').innerText(), `${d.coverage.spanLabel} of data available`);
+  const change = await page.locator('#stat-change').innerText();
+  assert.ok(change.endsWith(` ${d.coverage.spanLabel}`), `change "${change}" is not labelled by the data's span`);
+  assert.doesNotMatch(change, /30d/);
+  // The left quarter of the plot is data, not the dark background of three empty weeks.
+  const leftHeat = await page.evaluate(() => {
+    const canvas = document.getElementById('heatmap-canvas');
+    const { data } = canvas.getContext('2d').getImageData(0, 0, Math.floor(canvas.width * 0.2), Math.floor(canvas.height * 0.8));
+    let heat = 0;
+    let samples = 0;
+    for (let i = 0; i < data.length; i += 4 * 13) {
+      samples++;
+      if (data[i + 1] > 60 || data[i + 2] > 100) heat++;
+    }
+    return heat / samples;
+  });
+  assert.ok(leftHeat > 0.05, `the left fifth of the 30d chart is empty (${(leftHeat * 100).toFixed(1)} % heat)`);
+  await screenshot('08b-window-30d');
+  await page.click('#window-select button[data-window="48h"]');
+  await waitFor('48h window', PAGE_READY_TIMEOUT_MS, async () => {
+    const x = await diagnostics();
+    return x.timeWindow === '48h' && !x.loading && x.committed.timeWindow === '48h';
+  });
+  assert.equal(await page.locator('#data-coverage').isVisible(), false, 'a window the data fills needs no coverage note');
+});
+
 test('stopping the server turns the status red', async () => {
   await stopServer(server);
   server = null;
@@ -383,4 +477,34 @@ test('with WebSockets disabled the page falls back to polling and still shows da
   const stats = await heatPixelStats();
   assert.ok(stats.heatShare > 0.05, 'polling page shows no heatmap');
   await screenshot('10-polling-fallback');
+});
+
+test('bars the stream skipped are filled from REST: no empty column between two received states', async () => {
+  // A bar every 0.1 s and an update every 2 s: 20 new bars per update, of
+  // which the producer sends the newest 12 (BAR_SNAPSHOTS_PER_UPDATE_MAX), and
+  // a burst of 12 snapshots also gets conflated for a browser that reads
+  // slower than it is sent. The page must fetch every skipped bar.
+  await page.close();
+  await stopServer(server);
+  server = await startServer({ serverPort: port, extraEnv: { DEMO_REPLAY_INTERVAL: '0.1', WS_UPDATE_INTERVAL: '2' }, label: 'gaps' });
+  await openPage(`http://127.0.0.1:${port}/`);
+  const start = await waitFor('a first live snapshot', LIVE_UPDATE_TIMEOUT_MS, async () => {
+    const x = await diagnostics();
+    return x.lastSnapshot ? x : false;
+  });
+  // The 48h history fills all 576 columns; after 20 more bars of the same
+  // replay (the same epoch: a replay starting over reloads the whole history)
+  // every column must still hold a state once the page has caught up.
+  const d = await waitFor('20 bars later, every column filled', LIVE_UPDATE_TIMEOUT_MS, async () => {
+    const x = await diagnostics();
+    const sameReplay = x.lastSnapshot.epoch === start.lastSnapshot.epoch;
+    const advanced = x.newestColumnTimeMs >= start.newestColumnTimeMs + 20 * 300_000;
+    return sameReplay && advanced && !x.loading && x.columns === x.capacity ? x : false;
+  });
+  console.log(`gap fill: ${d.gapFill.requests} requests, ${d.gapFill.filled} columns, ${d.gapFill.failures} failures`);
+  assert.equal(d.holes, 0);
+  assert.ok(d.gapFill.filled >= 8, 'the producer sent at most 12 of 20 bars per update, yet nothing was filled');
+  assert.equal(d.gapFill.failures, 0);
+  await screenshot('11-gaps-filled');
+  assert.deepEqual(pageErrors, []);
 });

@@ -165,3 +165,22 @@ test('a bin size given by the server sets the row size even when the data skips 
   });
   assert.equal(model.grid.rowSize, 10);
 });
+
+test('a REST state fills a skipped bucket behind the live edge, never the edge itself', () => {
+  const model = loaded(20);
+  model.applySnapshot(snapshot(T0 + 12 * FIVE_MIN, 1002));
+  assert.equal(model.holeCount(), 2);
+  const filled = model.fillSlot(snapshot(T0 + 10 * FIVE_MIN, 1001));
+  assert.equal(filled.kind, 'fill');
+  assert.equal(filled.slot, model.slotFor(T0 + 10 * FIVE_MIN));
+  assert.equal(model.holeCount(), 1);
+  assert.deepEqual(model.candles[filled.slot], { open: 1000, high: 1001, low: 1000, close: 1001 });
+  assert.equal(model.fillSlot(snapshot(T0 + 12 * FIVE_MIN, 5)).kind, 'stale', 'the newest column is the live one');
+  assert.equal(model.fillSlot(snapshot(T0 - 30 * FIVE_MIN, 5)).kind, 'stale', 'before the window');
+});
+
+test('the first data slot is where the data begins in a window it does not fill', () => {
+  const model = loaded(20);
+  assert.equal(model.firstDataSlot(), 10);
+  assert.equal(model.holeCount(), 0);
+});

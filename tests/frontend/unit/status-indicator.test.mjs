@@ -41,3 +41,20 @@ test('every state produced is one the page documents', () => {
   const inputs = [['connected'], ['connected', { degraded: true }], ['connecting'], ['reconnecting'], ['polling'], ['polling', { pollFailing: true }], ['disconnected']];
   for (const [status, info] of inputs) assert.ok(PAGE_STATES.includes(describeStatus(status, info).state));
 });
+
+test('a failed history load turns a live pill yellow and says so', () => {
+  const s = describeStatus('connected', { historyFailed: true });
+  assert.equal(s.state, 'history_failed');
+  assert.equal(s.tone, 'warn');
+  assert.match(s.label, /history failed/);
+  assert.ok(PAGE_STATES.includes(s.state));
+});
+
+test('a demo replay never calls itself Live', () => {
+  const s = describeStatus('connected', { replay: true });
+  assert.equal(s.state, 'live');
+  assert.equal(s.tone, 'ok');
+  assert.doesNotMatch(s.label, /Live/);
+  assert.match(s.label, /Replay/);
+  assert.match(describeStatus('connected', { replay: true, degraded: true }).label, /^Replay/);
+});
