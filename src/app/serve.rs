@@ -6,7 +6,6 @@ use std::time::Duration;
 use log::{info, warn};
 
 use crate::config::AppConfig;
-use crate::engine::EngineParams;
 use crate::rest::RestContext;
 use crate::shell::{sockets, static_loader, Server};
 use crate::store::Store;
@@ -72,7 +71,7 @@ pub fn serve(config: AppConfig) -> Result<(), ServeError> {
         let settings = ProducerSettings {
             update_interval: interval,
             warmup_days: config.warmup_days,
-            engine_params: EngineParams::default(),
+            engine_params: config.engine_params.clone(),
             inbox: config.ingest_dir.clone(),
             replay_interval,
             sources: sources.clone(),
@@ -83,7 +82,7 @@ pub fn serve(config: AppConfig) -> Result<(), ServeError> {
     let rest_ctx = RestContext {
         supported_symbols: config.core.supported_symbols.clone(),
         warmup_days: config.warmup_days,
-        engine_params: EngineParams::default(),
+        engine_params: config.engine_params.clone(),
         sources,
     };
     let queries = Some(market::query_worker(store, rest_ctx));

@@ -38,6 +38,8 @@ pub struct AppConfig {
     pub synthetic_snapshot_bytes: usize,
     /// Most bytes the frontend folder may hold (it is loaded into memory).
     pub frontend_bytes_max: usize,
+    /// The liquidation model's parameters (`MODEL_PRESET`: calibrated or legacy).
+    pub engine_params: crate::engine::EngineParams,
 }
 
 impl AppConfig {
@@ -102,6 +104,7 @@ impl AppConfig {
             warmup_days: vars.integer("WARMUP_DAYS", 30, 0, 3650)? as u32,
             synthetic_snapshot_bytes: vars.integer("DEMO_SNAPSHOT_BYTES", 0, 0, 16 * 1024 * 1024)? as usize,
             frontend_bytes_max: 64 * 1024 * 1024,
+            engine_params: vars.model_preset("MODEL_PRESET", "calibrated")?,
         })
     }
 
@@ -123,7 +126,7 @@ impl fmt::Display for AppConfig {
              ws_idle_timeout_ms={} http_request_timeout_ms={} shutdown_timeout_ms={} \
              ws_rate_limit={} ws_rate_burst={} supported_symbols={} duckdb_path={:?} \
              frontend_dir={:?} ingest_dir={:?} log_level={} demo_seed={} demo_replay_interval_ms={} \
-             warmup_days={} demo_snapshot_bytes={}",
+             warmup_days={} demo_snapshot_bytes={} model_preset={}",
             self.host,
             self.port,
             c.ws_enabled,
@@ -150,6 +153,7 @@ impl fmt::Display for AppConfig {
             self.demo_replay_interval_ms,
             self.warmup_days,
             self.synthetic_snapshot_bytes,
+            crate::backtest::ModelSummary::of(&self.engine_params).preset,
         )
     }
 }

@@ -45,7 +45,7 @@ use slab::Slab;
 pub use broadcast::SnapshotReady;
 pub use client::{ClientView, PhaseView};
 pub use limits::{CoreConfig, CONTROL_MESSAGES_MAX, SYMBOLS_MAX};
-pub use metrics::ProcessStats;
+pub use metrics::{IngestTotals, ProcessStats};
 pub use mutations::Mutations;
 pub use static_files::StaticFiles;
 pub use stats::DisconnectReason;
