@@ -55,3 +55,13 @@ fn bad_boolean_and_log_level_are_refused() {
 fn empty_value_means_the_default() {
     assert_eq!(config(&[("PORT", "")]).unwrap().port, 8000);
 }
+
+#[test]
+fn the_model_preset_defaults_to_calibrated_and_legacy_stays_selectable() {
+    use crate::engine::EngineParams;
+    assert_eq!(config(&[]).unwrap().engine_params, EngineParams::calibrated());
+    assert_eq!(config(&[("MODEL_PRESET", "legacy")]).unwrap().engine_params, EngineParams::legacy());
+    let e = config(&[("MODEL_PRESET", "best")]).unwrap_err();
+    assert_eq!(e.variable, "MODEL_PRESET");
+    assert!(e.to_string().contains("one of calibrated, legacy"), "{e}");
+}
