@@ -45,14 +45,7 @@ lint:
 test-rust:
 	cargo test --release --workspace
 
-test-# The model against liquidations that really happened: the calibrated model (its figures go to
-# the page, frontend/data/model-quality.json) and the legacy one for comparison.
-bench-model:
-	cargo build --release --bin liquidationheatmap
-	$(BIN) backtest $(REALISED_30M) --output frontend/data/model-quality.json
-	$(BIN) backtest --preset legacy $(REALISED_30M)
-
-sim:
+test-sim:
 	cargo run --release -p sim -- --ci
 
 test-frontend:
