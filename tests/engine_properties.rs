@@ -90,12 +90,19 @@ fn bars_from(steps: &[Step]) -> Vec<Bar> {
 fn params() -> impl Strategy<Value = EngineParams> {
     prop_oneof![
         Just(EngineParams::default()),
+        Just(EngineParams::legacy()),
+        // Decay and turnover together, one entry point, open interest at face value.
         Just(EngineParams {
             tiers: vec![LeverageTier {
                 leverage: 3.0,
                 weight: 1.0
             }],
-            mmr: 0.0
+            mmr: 0.0,
+            entry_points: 1,
+            turnover_per_hour: 0.3,
+            decay_per_hour: 0.1,
+            open_interest_jump_max: None,
+            ..EngineParams::default()
         }),
         Just(EngineParams {
             tiers: vec![
@@ -113,6 +120,7 @@ fn params() -> impl Strategy<Value = EngineParams> {
                 },
             ],
             mmr: 0.005,
+            ..EngineParams::legacy()
         }),
     ]
 }

@@ -88,3 +88,23 @@ fn a_bad_file_in_the_inbox_moves_to_failed_with_its_reason_and_serving_goes_on()
     let pong = next_matching(&mut ws, Duration::from_secs(10), |m| m["type"] == "pong");
     assert_eq!(pong["type"], "pong");
 }
+
+#[test]
+fn a_file_conflicting_with_stored_rows_is_counted_in_metrics_and_reported_beside_it() {
+    let (server, inbox) = start_with_inbox();
+    let header = "open_time,open,high,low,close,open_interest_value";
+    drop_into(&inbox, "BTCUSDT-5m-ohlc-oi-a.csv", format!("{header}\n1780807200000,61678.4,61810,61600,61700,6400000000\n").as_bytes());
+    wait_for_file(&inbox.join("processed").join("BTCUSDT-5m-ohlc-oi-a.csv"), INBOX_TIMEOUT);
+    // The same bar with another open interest: one conflicting row, the stored one kept.
+    drop_into(&inbox, "BTCUSDT-5m-ohlc-oi-b.csv", format!("{header}\n1780807200000,61678.4,61810,61600,61700,6500000000\n").as_bytes());
+
+    let report = inbox.join("processed").join("BTCUSDT-5m-ohlc-oi-b.csv.conflicts.txt");
+    wait_for_file(&report, INBOX_TIMEOUT);
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(text.contains(":2: BTCUSDT open interest at 1780807200000") && text.contains("value_usd stored 6400000000, new 6500000000"), "{text}");
+    // The log line is written after the counter moved, so the scrape that follows sees it.
+    let log = server.wait_for_log("event=inbox_conflicts", INBOX_TIMEOUT);
+    assert!(log.iter().any(|l| l.contains("event=inbox_conflicts") && l.contains("conflicts=1")), "{log:?}");
+    let metrics = String::from_utf8(http_get(server.addr, "/metrics").body).unwrap();
+    assert!(metrics.lines().any(|l| l == "ingest_conflicts_total 1"), "{metrics}");
+}

@@ -75,7 +75,7 @@ pub fn serve(config: AppConfig) -> Result<(), ServeError> {
         let settings = ProducerSettings {
             update_interval: interval,
             warmup_days: config.warmup_days,
-            engine_params: EngineParams::default(),
+            engine_params: config.engine_params.clone(),
             inbox: config.ingest_dir.clone(),
             replay_interval,
             sources: sources.clone(),
@@ -87,7 +87,7 @@ pub fn serve(config: AppConfig) -> Result<(), ServeError> {
         supported_symbols: config.core.supported_symbols.clone(),
         warmup_days: config.warmup_days,
         levels_max: config.rest_levels_max,
-        engine_params: EngineParams::default(),
+        engine_params: config.engine_params.clone(),
         sources,
     };
     let queries = Some(market::query_worker(store, rest_ctx));

@@ -40,6 +40,8 @@ pub struct AppConfig {
     pub synthetic_snapshot_bytes: usize,
     /// Most bytes the frontend folder may hold (it is loaded into memory).
     pub frontend_bytes_max: usize,
+    /// The liquidation model's parameters (`MODEL_PRESET`: calibrated or legacy).
+    pub engine_params: crate::engine::EngineParams,
 }
 
 impl AppConfig {
@@ -119,6 +121,7 @@ impl AppConfig {
             rest_levels_max: vars.integer("REST_MAX_LEVELS", 1_000_000, 1000, 100_000_000)? as usize,
             synthetic_snapshot_bytes: vars.integer("DEMO_SNAPSHOT_BYTES", 0, 0, 16 * 1024 * 1024)? as usize,
             frontend_bytes_max: 64 * 1024 * 1024,
+            engine_params: vars.model_preset("MODEL_PRESET", "calibrated")?,
         })
     }
 
@@ -141,7 +144,7 @@ impl fmt::Display for AppConfig {
              ws_idle_timeout_ms={} http_request_timeout_ms={} shutdown_timeout_ms={} \
              ws_rate_limit={} ws_rate_burst={} supported_symbols={} duckdb_path={:?} \
              frontend_dir={:?} ingest_dir={:?} log_level={} demo_seed={} demo_replay_interval_ms={} \
-             warmup_days={} rest_max_levels={} demo_snapshot_bytes={}",
+             warmup_days={} rest_max_levels={} demo_snapshot_bytes={} model_preset={}",
             self.host,
             self.port,
             c.ws_enabled,
@@ -171,6 +174,7 @@ impl fmt::Display for AppConfig {
             self.warmup_days,
             self.rest_levels_max,
             self.synthetic_snapshot_bytes,
+            crate::backtest::ModelSummary::of(&self.engine_params).preset,
         )
     }
 }

@@ -96,6 +96,14 @@ impl<'a> Vars<'a> {
         Ok(self.get(name).map(PathBuf::from))
     }
 
+    /// The liquidation model's parameter preset: `calibrated` or `legacy`.
+    pub fn model_preset(&self, name: &str, default: &str) -> Result<crate::engine::EngineParams, ConfigError> {
+        let raw = self.get(name).unwrap_or(default);
+        crate::engine::EngineParams::preset(raw).map_err(|_| {
+            ConfigError::new(name, raw, format!("one of {}", crate::engine::PRESET_NAMES.join(", ")))
+        })
+    }
+
     pub fn log_level(&self, name: &str, default: &str) -> Result<log::LevelFilter, ConfigError> {
         let raw = self.get(name).unwrap_or(default);
         raw.parse().map_err(|_| ConfigError::new(name, raw, "one of off, error, warn, info, debug, trace"))

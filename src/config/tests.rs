@@ -76,3 +76,13 @@ fn echo_message_limit_beyond_the_queue_bound_is_refused_when_echo_is_on() {
     assert_eq!(e.variable, "WS_ECHO_MAX_MESSAGE_BYTES");
     assert!(e.message.contains("WS_MAX_QUEUE_BYTES"), "{e}");
 }
+
+#[test]
+fn the_model_preset_defaults_to_calibrated_and_legacy_stays_selectable() {
+    use crate::engine::EngineParams;
+    assert_eq!(config(&[]).unwrap().engine_params, EngineParams::calibrated());
+    assert_eq!(config(&[("MODEL_PRESET", "legacy")]).unwrap().engine_params, EngineParams::legacy());
+    let e = config(&[("MODEL_PRESET", "best")]).unwrap_err();
+    assert_eq!(e.variable, "MODEL_PRESET");
+    assert!(e.to_string().contains("one of calibrated, legacy"), "{e}");
+}

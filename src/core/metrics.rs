@@ -54,7 +54,39 @@ pub struct ProcessStats {
     pub cpu_seconds_total: f64,
     pub open_fds: u64,
     pub max_fds: u64,
-    pub ingest_rows_total: u64,
+    pub ingest: IngestTotals,
+}
+
+/// Running totals of the server's ingestion (inbox) since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestTotals {
+    /// Rows written.
+    pub rows: u64,
+    /// Rows whose key was already stored with other values (stored values kept).
+    pub conflicts: u64,
+    /// Rows accepted with a data warning (for example an implausible open interest).
+    pub warnings: u64,
+}
+
+/// A counter that mirrors a running total kept elsewhere: it advances by what the total grew.
+struct MirroredCounter {
+    counter: Counter,
+    seen: u64,
+}
+
+impl MirroredCounter {
+    fn register(registry: &mut Registry, name: &str, help: &str) -> MirroredCounter {
+        let counter = Counter::default();
+        registry.register(name, help, counter.clone());
+        MirroredCounter { counter, seen: 0 }
+    }
+
+    fn advance_to(&mut self, total: u64) {
+        if total > self.seen {
+            self.counter.inc_by(total - self.seen);
+            self.seen = total;
+        }
+    }
 }
 
 pub struct Metrics {
@@ -69,8 +101,9 @@ pub struct Metrics {
     cpu_seconds_seen: f64,
     open_fds: Gauge,
     max_fds: Gauge,
-    ingest_rows: Counter,
-    ingest_rows_seen: u64,
+    ingest_rows: MirroredCounter,
+    ingest_conflicts: MirroredCounter,
+    ingest_warnings: MirroredCounter,
 }
 
 impl Metrics {
@@ -131,8 +164,17 @@ impl Metrics {
             // Pre-created so every code shows (at 0) from the first scrape.
             let _ = errors.get_or_create(&CodeLabel { code: code.as_str().to_string() });
         }
-        let ingest_rows = Counter::default();
-        registry.register("ingest_rows", "Rows ingested into the database by the server", ingest_rows.clone());
+        let ingest_rows = MirroredCounter::register(&mut registry, "ingest_rows", "Rows ingested into the database by the server");
+        let ingest_conflicts = MirroredCounter::register(
+            &mut registry,
+            "ingest_conflicts",
+            "Ingested rows whose time was already stored with other values (the stored values were kept)",
+        );
+        let ingest_warnings = MirroredCounter::register(
+            &mut registry,
+            "ingest_warnings",
+            "Ingested rows accepted with a data warning (open interest of 0 or an implausible jump)",
+        );
         let resident_memory = Gauge::default();
         registry.register_with_unit("process_resident_memory", "Resident memory of the process", Unit::Bytes, resident_memory.clone());
         let cpu_seconds = Counter::<f64, AtomicU64>::default();
@@ -154,7 +196,8 @@ impl Metrics {
             open_fds,
             max_fds,
             ingest_rows,
-            ingest_rows_seen: 0,
+            ingest_conflicts,
+            ingest_warnings,
         }
     }
 
@@ -175,10 +218,9 @@ impl Metrics {
         }
         self.open_fds.set(process.open_fds as i64);
         self.max_fds.set(process.max_fds as i64);
-        if process.ingest_rows_total > self.ingest_rows_seen {
-            self.ingest_rows.inc_by(process.ingest_rows_total - self.ingest_rows_seen);
-            self.ingest_rows_seen = process.ingest_rows_total;
-        }
+        self.ingest_rows.advance_to(process.ingest.rows);
+        self.ingest_conflicts.advance_to(process.ingest.conflicts);
+        self.ingest_warnings.advance_to(process.ingest.warnings);
         let mut out = String::new();
         // Encoding into a String cannot fail.
         let _ = encode(&mut out, &self.registry);

@@ -51,7 +51,7 @@ pub use broadcast::SnapshotReady;
 pub use client::{ClientView, PhaseView};
 pub use feed::{DemoReplay, Feed};
 pub use limits::{CoreConfig, CONTROL_MESSAGES_MAX, ECHO_MESSAGE_BYTES_LIMIT, SYMBOLS_MAX};
-pub use metrics::ProcessStats;
+pub use metrics::{IngestTotals, ProcessStats};
 pub use mutations::Mutations;
 pub use static_files::StaticFiles;
 pub use stats::DisconnectReason;

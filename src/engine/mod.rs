@@ -8,6 +8,7 @@
 mod bar;
 mod bar_check;
 mod bins;
+mod open_interest_check;
 mod opening;
 mod outcome;
 mod params;
@@ -20,8 +21,12 @@ pub use bar::Bar;
 pub use bar_check::{check_bar, BarError, OPEN_INTEREST_MAX_USD, OPEN_TIME_MAX_MS, PRICE_MAX};
 pub use bins::{default_bin_size, BIN_SIZE_MAX, BIN_SIZE_MIN};
 pub use outcome::BarOutcome;
+pub use open_interest_check::{
+    OpenInterestCheck, OpenInterestVerdict, OPEN_INTEREST_JUMP_MAX_DEFAULT,
+};
 pub use params::{
-    EngineParams, LeverageTier, ParamsError, LEVERAGE_MAX, MMR_LIMIT, TIERS_MAX, WEIGHT_MAX,
+    EngineParams, LeverageTier, OpeningSplit, ParamsError, ENTRY_POINTS_MAX, LEVERAGE_MAX,
+    MMR_LIMIT, PRESET_NAMES, PRICE_STEP_MAX, TIERS_MAX, WEIGHT_MAX,
 };
 pub use snapshot::{Level, Snapshot, SnapshotError};
 pub use state_machine::{Engine, DUST_USD, POSITIONS_MAX_PER_SIDE};

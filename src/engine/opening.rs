@@ -14,6 +14,17 @@ pub fn entry_price(bar: &Bar) -> f64 {
     }
 }
 
+/// The entry prices of one opening: with `points == 1` the single [`entry_price`]; otherwise
+/// `points` prices spread evenly over [low, high] at `low + (high - low) * (i + 0.5) / points`
+/// (the bar traded through its whole range, and its close is only where it stopped).
+pub fn entry_prices(bar: &Bar, points: u32) -> impl Iterator<Item = f64> + '_ {
+    let single = (points <= 1).then(|| entry_price(bar));
+    let spread = (points > 1).then_some(points).into_iter().flat_map(move |n| {
+        (0..n).map(move |i| bar.low + (bar.high - bar.low) * (f64::from(i) + 0.5) / f64::from(n))
+    });
+    single.into_iter().chain(spread)
+}
+
 /// Fraction of the new notional that opens long: the taker-buy share of volume when known,
 /// otherwise 1 for a rising bar, 0 for a falling bar and 0.5 for a flat bar.
 pub fn long_share(bar: &Bar) -> f64 {

@@ -1,6 +1,10 @@
-//! Model parameters: leverage tiers and the maintenance margin rate, with validation.
+//! Model parameters: leverage tiers, maintenance margin rate, how and where new positions open,
+//! turnover and decay, the open-interest plausibility rule; with validation and two presets
+//! (`calibrated`, the default, and `legacy`, the model before calibration). docs/model.md.
 
 use std::fmt;
+
+use super::open_interest_check::OPEN_INTEREST_JUMP_MAX_DEFAULT;
 
 /// At most this many leverage tiers; each tier costs one book insert per side per bar.
 pub const TIERS_MAX: usize = 20;
@@ -21,12 +25,65 @@ pub struct LeverageTier {
     pub weight: f64,
 }
 
+/// Most entry prices one opening is spread over (each costs one book insert per tier and side).
+pub const ENTRY_POINTS_MAX: u32 = 16;
+/// Largest liquidation-price grid step (1% of the price); 0 means exact prices.
+pub const PRICE_STEP_MAX: f64 = 0.01;
+/// Largest accepted open-interest jump factor of the plausibility rule.
+pub const OPEN_INTEREST_JUMP_MAX_LIMIT: f64 = 1e6;
+
+/// How a bar's new open interest is divided between longs and shorts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpeningSplit {
+    /// The taker-buy share of volume when known, otherwise all long on a rising bar, all short
+    /// on a falling bar, half and half on a flat bar (the legacy rule).
+    Candle,
+    /// Half long, half short: every new contract has a buyer and a seller, so a rise in open
+    /// interest opens as many longs as shorts.
+    Even,
+}
+
+impl OpeningSplit {
+    pub fn name(self) -> &'static str {
+        match self {
+            OpeningSplit::Candle => "candle",
+            OpeningSplit::Even => "even",
+        }
+    }
+
+    /// `candle` or `even`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "candle" => Ok(OpeningSplit::Candle),
+            "even" => Ok(OpeningSplit::Even),
+            other => Err(format!("split {other:?} is not one of: candle, even")),
+        }
+    }
+}
+
 /// Everything the model needs besides the bars.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineParams {
     pub tiers: Vec<LeverageTier>,
     /// Maintenance margin rate (0.004 = 0.4%).
     pub mmr: f64,
+    /// New positions open at this many entry prices spread evenly over the bar's [low, high]
+    /// (at `low + (high - low) * (i + 0.5) / n`); 1 = one entry at the VWAP, else the close.
+    pub entry_points: u32,
+    /// How new open interest divides between longs and shorts.
+    pub split: OpeningSplit,
+    /// Fraction of every open position closed per hour and replaced by the same fraction of the
+    /// bar's open interest opened at the bar (positions change hands while the net open interest
+    /// barely moves); in `[0, 1)`, 0 = off.
+    pub turnover_per_hour: f64,
+    /// Fraction of every open position closed per hour without replacement; in `[0, 1)`.
+    pub decay_per_hour: f64,
+    /// The open-interest plausibility rule's jump factor (`open_interest_check`); `None` takes
+    /// every value at face value (legacy).
+    pub open_interest_jump_max: Option<f64>,
+    /// Liquidation prices snap to a geometric grid of this relative step (1e-4 = 1 basis point),
+    /// which merges nearby positions and bounds the book's size; 0 = exact prices.
+    pub price_step: f64,
 }
 
 /// Why a parameter set was rejected.
@@ -54,6 +111,12 @@ pub enum ParamsError {
     MmrNotBelowInverseLeverage {
         mmr: f64,
         leverage: f64,
+    },
+    /// A numeric parameter outside its range (`range` says which).
+    OutOfRange {
+        name: &'static str,
+        value: f64,
+        range: &'static str,
     },
 }
 
@@ -86,14 +149,51 @@ impl fmt::Display for ParamsError {
                  (otherwise a long would be liquidated at or above its entry)",
                 1.0 / leverage
             ),
+            Self::OutOfRange { name, value, range } => {
+                write!(f, "{name} {value} is out of range: it must be {range}")
+            }
         }
     }
 }
 
 impl std::error::Error for ParamsError {}
 
+/// The preset names [`EngineParams::preset`] accepts.
+pub const PRESET_NAMES: [&str; 2] = ["calibrated", "legacy"];
+
 impl Default for EngineParams {
+    /// The calibrated preset.
     fn default() -> Self {
+        Self::calibrated()
+    }
+}
+
+impl EngineParams {
+    /// The parameters chosen with `liquidationheatmap backtest` on the realised liquidations of
+    /// 2026-05-21..2026-05-30 (docs/model.md, "Calibration"): high leverage, even split, entries
+    /// spread over the bar, turnover, implausible open interest treated as missing.
+    pub fn calibrated() -> Self {
+        let tier = |leverage, weight| LeverageTier { leverage, weight };
+        Self {
+            tiers: vec![
+                tier(25.0, 20.0),
+                tier(50.0, 30.0),
+                tier(100.0, 30.0),
+                tier(125.0, 20.0),
+            ],
+            mmr: 0.004,
+            entry_points: 5,
+            split: OpeningSplit::Even,
+            turnover_per_hour: 0.05,
+            decay_per_hour: 0.0,
+            open_interest_jump_max: Some(OPEN_INTEREST_JUMP_MAX_DEFAULT),
+            price_step: 1e-4,
+        }
+    }
+
+    /// The model before calibration, kept for comparison: 5x-100x tiers, entry at the VWAP or
+    /// close, split by taker share or candle direction, no turnover, open interest at face value.
+    pub fn legacy() -> Self {
         let tier = |leverage, weight| LeverageTier { leverage, weight };
         Self {
             tiers: vec![
@@ -104,11 +204,27 @@ impl Default for EngineParams {
                 tier(100.0, 10.0),
             ],
             mmr: 0.004,
+            entry_points: 1,
+            split: OpeningSplit::Candle,
+            turnover_per_hour: 0.0,
+            decay_per_hour: 0.0,
+            open_interest_jump_max: None,
+            price_step: 0.0,
         }
     }
-}
 
-impl EngineParams {
+    /// A preset by name: `calibrated` or `legacy`.
+    pub fn preset(name: &str) -> Result<Self, String> {
+        match name.trim() {
+            "calibrated" => Ok(Self::calibrated()),
+            "legacy" => Ok(Self::legacy()),
+            other => Err(format!(
+                "model preset {other:?} is not one of: {}",
+                PRESET_NAMES.join(", ")
+            )),
+        }
+    }
+
     /// Parses `"leverage:weight,..."`, e.g. `"5:15,10:30,25:25,50:20,100:10"` (spaces allowed).
     /// The error names the offending item and why it is wrong.
     pub fn parse_weights(text: &str) -> Result<Vec<LeverageTier>, String> {
@@ -132,6 +248,41 @@ impl EngineParams {
     /// Checks every rule listed in docs/model.md; `Engine::new` calls this.
     pub fn validate(&self) -> Result<(), ParamsError> {
         check_tiers(&self.tiers)?;
+        if !(1..=ENTRY_POINTS_MAX).contains(&self.entry_points) {
+            return Err(ParamsError::OutOfRange {
+                name: "entry_points",
+                value: f64::from(self.entry_points),
+                range: "1 to 16",
+            });
+        }
+        for (name, value) in [
+            ("turnover_per_hour", self.turnover_per_hour),
+            ("decay_per_hour", self.decay_per_hour),
+        ] {
+            if !(value.is_finite() && (0.0..1.0).contains(&value)) {
+                return Err(ParamsError::OutOfRange {
+                    name,
+                    value,
+                    range: "0 (inclusive) to 1 (exclusive)",
+                });
+            }
+        }
+        if let Some(jump_max) = self.open_interest_jump_max {
+            if !(jump_max.is_finite() && jump_max > 1.0 && jump_max <= OPEN_INTEREST_JUMP_MAX_LIMIT) {
+                return Err(ParamsError::OutOfRange {
+                    name: "open_interest_jump_max",
+                    value: jump_max,
+                    range: "above 1, at most 1000000",
+                });
+            }
+        }
+        if !(self.price_step.is_finite() && (0.0..=PRICE_STEP_MAX).contains(&self.price_step)) {
+            return Err(ParamsError::OutOfRange {
+                name: "price_step",
+                value: self.price_step,
+                range: "0 to 0.01",
+            });
+        }
         if !(self.mmr.is_finite() && self.mmr >= 0.0 && self.mmr < MMR_LIMIT) {
             return Err(ParamsError::MmrOutOfRange { mmr: self.mmr });
         }
@@ -207,15 +358,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_tiers_are_the_documented_ones() {
-        let parsed = EngineParams::parse_weights("5:15,10:30,25:25,50:20,100:10").unwrap();
-        assert_eq!(parsed, EngineParams::default().tiers);
+    fn preset_tiers_are_the_documented_ones() {
+        let legacy = EngineParams::parse_weights("5:15,10:30,25:25,50:20,100:10").unwrap();
+        assert_eq!(legacy, EngineParams::legacy().tiers);
+        let calibrated = EngineParams::parse_weights("25:20,50:30,100:30,125:20").unwrap();
+        assert_eq!(calibrated, EngineParams::default().tiers);
         assert_eq!(EngineParams::default().mmr, 0.004);
     }
 
     #[test]
-    fn default_params_are_valid() {
-        assert_eq!(EngineParams::default().validate(), Ok(()));
+    fn both_presets_are_valid_and_found_by_name() {
+        for name in PRESET_NAMES {
+            assert_eq!(EngineParams::preset(name).unwrap().validate(), Ok(()));
+        }
+        assert_eq!(EngineParams::preset("calibrated").unwrap(), EngineParams::default());
+        assert!(EngineParams::preset("best").unwrap_err().contains("calibrated, legacy"));
+    }
+
+    #[test]
+    fn a_turnover_of_one_per_hour_is_rejected_with_its_range() {
+        let params = EngineParams {
+            turnover_per_hour: 1.0,
+            ..EngineParams::default()
+        };
+        assert_eq!(
+            params.validate().unwrap_err().to_string(),
+            "turnover_per_hour 1 is out of range: it must be 0 (inclusive) to 1 (exclusive)"
+        );
     }
 
     #[test]
@@ -303,7 +472,7 @@ mod tests {
     fn mmr_of_one_half_is_rejected() {
         let params = EngineParams {
             mmr: 0.5,
-            ..EngineParams::default()
+            ..EngineParams::legacy()
         };
         assert_eq!(
             params.validate(),
@@ -315,7 +484,7 @@ mod tests {
     fn mmr_at_inverse_leverage_is_rejected() {
         let params = EngineParams {
             mmr: 0.01,
-            ..EngineParams::default()
+            ..EngineParams::legacy()
         };
         assert_eq!(
             params.validate(),

@@ -11,9 +11,10 @@
 use super::bar::Bar;
 use super::bar_check::{check_bar, BarError};
 use super::bins::BinGrid;
-use super::opening::{entry_price, long_share};
+use super::open_interest_check::{OpenInterestCheck, OpenInterestVerdict};
+use super::opening::{entry_prices, long_share};
 use super::outcome::BarOutcome;
-use super::params::{EngineParams, ParamsError};
+use super::params::{EngineParams, OpeningSplit, ParamsError};
 use super::side_book::SideBook;
 use super::snapshot::{self, BarMark, Snapshot, SnapshotError};
 
@@ -26,6 +27,7 @@ pub const POSITIONS_MAX_PER_SIDE: usize = 1_000_000;
 /// When the global scale falls below this, it is folded into the stored amounts (O(n), rare:
 /// about 230 halvings of all open interest) so stored amounts never overflow.
 const SCALE_RENORMALISE_BELOW: f64 = 1e-70;
+const HOUR_MS: f64 = 3_600_000.0;
 
 /// One tier with everything precomputed for the hot path.
 #[derive(Debug, Clone, Copy)]
@@ -45,8 +47,17 @@ pub struct Engine {
     shorts: SideBook,
     /// USD value of a position = stored amount * scale.
     scale: f64,
-    /// Open interest of the previous bar; `None` for the first bar or when it was missing.
+    /// Open interest of the previous bar; `None` for the first bar or when it was missing (or
+    /// implausible).
     previous_open_interest: Option<f64>,
+    /// The open-interest plausibility rule; `None` takes every value at face value.
+    open_interest_check: Option<OpenInterestCheck>,
+    entry_points: u32,
+    split: OpeningSplit,
+    turnover_per_hour: f64,
+    decay_per_hour: f64,
+    /// ln(1 + price_step): liquidation prices snap to multiples of it in log space; 0 = exact.
+    price_step_ln: f64,
     last_bar: Option<BarMark>,
     totals: BarOutcome,
 }
@@ -71,6 +82,12 @@ impl Engine {
             shorts: SideBook::new(POSITIONS_MAX_PER_SIDE),
             scale: 1.0,
             previous_open_interest: None,
+            open_interest_check: params.open_interest_jump_max.map(OpenInterestCheck::new),
+            entry_points: params.entry_points,
+            split: params.split,
+            turnover_per_hour: params.turnover_per_hour,
+            decay_per_hour: params.decay_per_hour,
+            price_step_ln: params.price_step.ln_1p(),
             last_bar: None,
             totals: BarOutcome::default(),
         })
@@ -88,15 +105,36 @@ impl Engine {
             closed: (longs.dust + shorts.dust) * self.scale,
             ..BarOutcome::default()
         };
-        let open_interest_change = match (bar.open_interest_usd, self.previous_open_interest) {
+        // Hours since the previous bar: turnover and decay are rates, so a gap counts in full.
+        let hours = self
+            .last_bar
+            .map_or(0.0, |mark| (bar.open_time_ms - mark.open_time_ms) as f64 / HOUR_MS);
+        let kept_per_hour = (1.0 - self.decay_per_hour) * (1.0 - self.turnover_per_hour);
+        let turned_over = if hours > 0.0 && kept_per_hour < 1.0 {
+            let open = self.open_long_usd() + self.open_short_usd();
+            let closed = self.close_proportionally(open * (1.0 - kept_per_hour.powf(hours)));
+            outcome.closed += closed;
+            closed
+        } else {
+            0.0
+        };
+        let open_interest = self.plausible_open_interest(bar.open_interest_usd);
+        let open_interest_change = match (open_interest, self.previous_open_interest) {
             (Some(now), Some(before)) => now - before,
             _ => 0.0,
         };
-        self.previous_open_interest = bar.open_interest_usd;
+        self.previous_open_interest = open_interest;
         if open_interest_change > 0.0 {
             self.open(bar, open_interest_change, &mut outcome);
         } else if open_interest_change < 0.0 {
             outcome.closed += self.close_proportionally(-open_interest_change);
+        }
+        if hours > 0.0 && self.turnover_per_hour > 0.0 {
+            // Replaced at this bar: the turnover share of the open interest, or, when the bar's
+            // open interest is unknown, what the turnover closed.
+            let fraction = 1.0 - (1.0 - self.turnover_per_hour).powf(hours);
+            let reopened = open_interest.map_or(turned_over, |value| value * fraction);
+            self.open(bar, reopened, &mut outcome);
         }
         self.last_bar = Some(BarMark {
             open_time_ms: bar.open_time_ms,
@@ -104,6 +142,16 @@ impl Engine {
         });
         self.totals.accumulate(&outcome);
         Ok(outcome)
+    }
+
+    /// The bar's open interest if the plausibility rule accepts it (docs/model.md, "Data that
+    /// lies"); every value when the rule is off.
+    fn plausible_open_interest(&mut self, value: Option<f64>) -> Option<f64> {
+        let value = value?;
+        match self.open_interest_check.as_mut() {
+            None => Some(value),
+            Some(check) => (check.check(value) == OpenInterestVerdict::Plausible).then_some(value),
+        }
     }
 
     /// The heatmap after the last applied bar. `activity` supplies the created/consumed figures
@@ -158,21 +206,27 @@ impl Engine {
     }
 
     fn open(&mut self, bar: &Bar, notional: f64, outcome: &mut BarOutcome) {
-        let entry = entry_price(bar);
-        let long_notional = notional * long_share(bar);
-        let short_notional = notional - long_notional;
-        for tier in &self.tiers {
-            let long_usd = long_notional * tier.share;
-            if long_usd >= DUST_USD {
-                self.longs
-                    .add(entry * tier.long_factor, long_usd / self.scale);
-                outcome.created_long += long_usd;
-            }
-            let short_usd = short_notional * tier.share;
-            if short_usd >= DUST_USD {
-                self.shorts
-                    .add(entry * tier.short_factor, short_usd / self.scale);
-                outcome.created_short += short_usd;
+        let share = match self.split {
+            OpeningSplit::Candle => long_share(bar),
+            OpeningSplit::Even => 0.5,
+        };
+        let per_entry = notional / f64::from(self.entry_points);
+        let long_notional = per_entry * share;
+        let short_notional = per_entry - long_notional;
+        for entry in entry_prices(bar, self.entry_points) {
+            for tier in &self.tiers {
+                let long_usd = long_notional * tier.share;
+                if long_usd >= DUST_USD {
+                    let price = snap(entry * tier.long_factor, self.price_step_ln);
+                    self.longs.add(price, long_usd / self.scale);
+                    outcome.created_long += long_usd;
+                }
+                let short_usd = short_notional * tier.share;
+                if short_usd >= DUST_USD {
+                    let price = snap(entry * tier.short_factor, self.price_step_ln);
+                    self.shorts.add(price, short_usd / self.scale);
+                    outcome.created_short += short_usd;
+                }
             }
         }
     }
@@ -212,6 +266,17 @@ impl Engine {
     }
 }
 
+/// `price` snapped to the nearest point of the geometric grid `exp(k * step_ln)`; unchanged
+/// when `step_ln` is 0. Deterministic: the same price always lands on the same grid point.
+fn snap(price: f64, step_ln: f64) -> f64 {
+    if step_ln == 0.0 {
+        return price;
+    }
+    let snapped = ((price.ln() / step_ln).round() * step_ln).exp();
+    debug_assert!(snapped.is_finite() && snapped > 0.0);
+    snapped
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +300,7 @@ mod tests {
         }
     }
 
+    /// One tier with the legacy mechanics: the tests below pin the basic steps exactly.
     fn one_tier(leverage: f64) -> EngineParams {
         EngineParams {
             tiers: vec![LeverageTier {
@@ -242,6 +308,7 @@ mod tests {
                 weight: 1.0,
             }],
             mmr: 0.004,
+            ..EngineParams::legacy()
         }
     }
 
@@ -271,7 +338,7 @@ mod tests {
 
     #[test]
     fn first_bar_opens_nothing() {
-        let mut engine = Engine::new(EngineParams::default()).unwrap();
+        let mut engine = Engine::new(EngineParams::legacy()).unwrap();
         let outcome = engine
             .apply(&bar(0, 99.0, 101.0, 100.0, Some(1e6)))
             .unwrap();
@@ -281,7 +348,7 @@ mod tests {
 
     #[test]
     fn missing_open_interest_means_no_change() {
-        let mut engine = Engine::new(EngineParams::default()).unwrap();
+        let mut engine = Engine::new(EngineParams::legacy()).unwrap();
         engine
             .apply(&bar(0, 99.0, 101.0, 100.0, Some(1e6)))
             .unwrap();
@@ -305,7 +372,7 @@ mod tests {
 
     #[test]
     fn tiers_sum_to_the_opened_notional() {
-        let mut engine = Engine::new(EngineParams::default()).unwrap();
+        let mut engine = Engine::new(EngineParams::legacy()).unwrap();
         engine
             .apply(&bar(0, 99.0, 101.0, 100.0, Some(1e6)))
             .unwrap();
@@ -452,6 +519,7 @@ mod tests {
         let params = EngineParams {
             tiers: vec![tier(10.0, 1.0), tier(5.0, 999.0)],
             mmr: 0.004,
+            ..EngineParams::legacy()
         };
         let mut engine = Engine::new(params).unwrap();
         engine
@@ -571,5 +639,87 @@ mod tests {
         assert!(engine.scale >= SCALE_RENORMALISE_BELOW);
         let open = engine.open_long_usd() + engine.open_short_usd();
         assert!((open - 1e12).abs() < 1e-3 * 1e12, "open {open}");
+    }
+
+    /// Calibrated mechanics on one tier: even split, one entry point, no turnover.
+    fn guarded(leverage: f64) -> EngineParams {
+        EngineParams {
+            entry_points: 1,
+            split: OpeningSplit::Even,
+            turnover_per_hour: 0.0,
+            price_step: 0.0,
+            open_interest_jump_max: Some(1.5),
+            ..one_tier(leverage)
+        }
+    }
+
+    #[test]
+    fn an_open_interest_of_zero_neither_wipes_the_book_nor_reopens_everything() {
+        // 6.4e9, 0, 6.4e9: taken at face value the zero closes every position and the next bar
+        // opens the whole 6.4e9 at one price. Treated as missing, nothing happens.
+        let mut engine = Engine::new(guarded(10.0)).unwrap();
+        engine.apply(&bar(0, 1000.0, 1000.0, 1000.0, Some(6.4e9))).unwrap();
+        engine.apply(&bar(1, 1000.0, 1000.0, 1000.0, Some(6.4e9 + 1e6))).unwrap();
+        let zero = engine.apply(&bar(2, 1000.0, 1000.0, 1000.0, Some(0.0))).unwrap();
+        let back = engine.apply(&bar(3, 1000.0, 1000.0, 1000.0, Some(6.4e9 + 1e6))).unwrap();
+        assert_eq!((zero.closed, back.created()), (0.0, 0.0));
+        assert_eq!(engine.open_long_usd() + engine.open_short_usd(), 1e6);
+    }
+
+    #[test]
+    fn a_one_bar_spike_of_open_interest_opens_nothing() {
+        let mut engine = Engine::new(guarded(10.0)).unwrap();
+        engine.apply(&bar(0, 1000.0, 1000.0, 1000.0, Some(6.4e9))).unwrap();
+        let spike = engine.apply(&bar(1, 1000.0, 1000.0, 1000.0, Some(3.2e11))).unwrap();
+        let after = engine.apply(&bar(2, 1000.0, 1000.0, 1000.0, Some(6.4e9 + 2e6))).unwrap();
+        // The bar after the spike has no previous value (it was missing): it opens nothing.
+        let next = engine.apply(&bar(3, 1000.0, 1000.0, 1000.0, Some(6.4e9 + 3e6))).unwrap();
+        assert_eq!((spike.created(), after.created()), (0.0, 0.0));
+        assert!((next.created() - 1e6).abs() < 1e-6);
+    }
+
+    #[test]
+    fn entries_spread_evenly_over_the_bar_range() {
+        let params = EngineParams {
+            entry_points: 2,
+            ..guarded(10.0)
+        };
+        let mut engine = Engine::new(params).unwrap();
+        engine.apply(&bar(0, 1000.0, 1000.0, 1000.0, Some(1e6))).unwrap();
+        // Range [900, 1100]: entries at 950 and 1050, each half of 1,000, half long.
+        engine.apply(&bar(1, 900.0, 1100.0, 1000.0, Some(1e6 + 1000.0))).unwrap();
+        let (longs, shorts) = positions(&engine);
+        let long_factor = 1.0 - 0.1 + 0.004;
+        assert_eq!(longs, vec![(950.0 * long_factor, 250.0), (1050.0 * long_factor, 250.0)]);
+        assert_eq!(shorts.len(), 2);
+    }
+
+    #[test]
+    fn turnover_replaces_its_share_of_the_book_each_hour() {
+        let params = EngineParams {
+            turnover_per_hour: 0.5,
+            ..guarded(10.0)
+        };
+        let mut engine = Engine::new(params).unwrap();
+        engine.apply(&bar(0, 1000.0, 1000.0, 1000.0, Some(1e6))).unwrap();
+        // One hour later, open interest unchanged: nothing was open, half of 1e6 opens.
+        let first = engine.apply(&bar(60, 1000.0, 1000.0, 1000.0, Some(1e6))).unwrap();
+        assert!((first.created() - 5e5).abs() < 1e-6);
+        // Another hour: half of the 5e5 closes, half of 1e6 reopens.
+        let second = engine.apply(&bar(120, 1000.0, 1000.0, 1000.0, Some(1e6))).unwrap();
+        assert!((second.closed - 2.5e5).abs() < 1e-6);
+        assert!((second.created() - 5e5).abs() < 1e-6);
+        assert!((engine.open_long_usd() + engine.open_short_usd() - 7.5e5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn snapped_prices_lie_within_half_a_step_and_repeat_exactly() {
+        let step_ln = 1e-4_f64.ln_1p();
+        for price in [904.0, 61_234.5, 0.123] {
+            let snapped = snap(price, step_ln);
+            assert!((snapped / price - 1.0).abs() <= 0.5e-4 + 1e-12, "{price} -> {snapped}");
+            assert_eq!(snap(price, step_ln), snapped);
+        }
+        assert_eq!(snap(904.0, 0.0), 904.0);
     }
 }

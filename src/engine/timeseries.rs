@@ -310,9 +310,10 @@ mod tests {
     #[test]
     fn bucket_activity_is_summed_over_its_bars() {
         let bars = bars(12);
+        // Legacy mechanics: only open-interest increases open positions (no turnover).
         let series = run(
             &bars,
-            &EngineParams::default(),
+            &EngineParams::legacy(),
             T0,
             T0 + HOUR_MS - 1,
             HOUR_MS,

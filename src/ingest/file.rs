@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use crate::store::{InsertCounts, Store};
+use crate::store::{ConflictValues, InsertCounts, Store};
 
 use super::checksum::{self, ChecksumStatus};
 use super::detect::{detect, FileFormat};
@@ -12,6 +12,7 @@ use super::file_name::{classify, NameKind};
 use super::limits::{CSV_BYTES_MAX, FILE_BYTES_MAX, ROWS_PER_FILE_MAX};
 use super::lines::BoundedLines;
 use super::parsed::Parsed;
+use super::warnings::{open_interest_warnings, IngestWarning};
 use super::IngestError;
 
 /// What ingesting one file did.
@@ -23,7 +24,35 @@ pub struct FileReport {
     /// Data lines read (header and blank lines excluded).
     pub rows_read: u64,
     /// Table rows written and skipped; an OHLC + OI line yields a candle and an open-interest row.
+    /// `counts.conflicts` counts every conflicting row.
     pub counts: InsertCounts,
+    /// Rows whose time was already stored with other values (the stored values were kept), at
+    /// most [`crate::store::CONFLICTS_LISTED_MAX`] of them.
+    pub conflicts: Vec<IngestConflict>,
+    /// Rows stored but flagged as data the model will not trust (open interest of 0 or an
+    /// implausible one-bar jump), at most `WARNINGS_LISTED_MAX` (100) of them.
+    pub warnings: Vec<IngestWarning>,
+    /// Every flagged row, listed or not.
+    pub warnings_total: u64,
+}
+
+/// A row of a file that disagrees with the row already stored for the same key. The stored row
+/// is kept (for every format): see docs/ingest.md, "Rows already stored, and conflicts".
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestConflict {
+    pub path: PathBuf,
+    /// 1-based line of the file.
+    pub line: u64,
+    pub symbol: String,
+    pub values: ConflictValues,
+}
+
+impl std::fmt::Display for IngestConflict {
+    /// `FILE:LINE: BTCUSDT open interest at 1704067500000 (...) differs from the stored row:
+    /// contracts stored 80100, new 99999 (stored value kept)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {} {}", self.path.display(), self.line, self.symbol, self.values)
+    }
 }
 
 impl FileReport {
@@ -59,18 +88,32 @@ pub fn ingest_file(store: &Store, path: &Path) -> Result<FileReport, IngestError
     }
     let checksum = checksum::verify(path)?;
     let (format, rows_read, parsed) = read_rows(path)?;
-    let counts = store
-        .insert_series(&parsed.candles, &parsed.open_interest)
+    let (warnings, warnings_total) = open_interest_warnings(path, &parsed);
+    let outcome = store
+        .insert_series_reporting(&parsed.candles, &parsed.open_interest, &parsed.realised)
         .map_err(|source| IngestError::Store {
             path: path.to_path_buf(),
             source,
         })?;
+    let conflicts = outcome
+        .conflicts
+        .into_iter()
+        .map(|c| IngestConflict {
+            path: path.to_path_buf(),
+            line: parsed.line_of(&c.values, c.series_index, c.row_index),
+            symbol: c.symbol,
+            values: c.values,
+        })
+        .collect();
     Ok(FileReport {
         path: path.to_path_buf(),
         format,
         checksum,
         rows_read,
-        counts,
+        counts: outcome.counts,
+        conflicts,
+        warnings,
+        warnings_total,
     })
 }
 

@@ -23,6 +23,10 @@ pub const FAILED_DIR: &str = "failed";
 pub struct InboxProcessed {
     pub moved_to: PathBuf,
     pub report: FileReport,
+    /// `NAME.conflicts.txt` next to the moved file, written when rows conflicted with stored ones.
+    pub conflicts_report: Option<PathBuf>,
+    /// `NAME.warnings.txt` next to the moved file, written when rows carried data warnings.
+    pub warnings_report: Option<PathBuf>,
 }
 
 /// A file that was rejected and moved to `failed/`, next to its `.error.txt` report.
@@ -88,10 +92,23 @@ pub fn process_inbox_at(store: &Store, dir: &Path, now: SystemTime) -> InboxRepo
         }
         match ingest_file(store, &path) {
             Ok(file_report) => match move_with_companion(&path, &dir.join(PROCESSED_DIR)) {
-                Ok(moved_to) => report.processed.push(InboxProcessed {
-                    moved_to,
-                    report: file_report,
-                }),
+                Ok(moved_to) => {
+                    let mut written = |result: io::Result<Option<PathBuf>>| match result {
+                        Ok(path) => path,
+                        Err(e) => {
+                            report.io_errors.push((moved_to.clone(), e));
+                            None
+                        }
+                    };
+                    let conflicts_report = written(write_conflicts(&moved_to, &file_report));
+                    let warnings_report = written(write_warnings(&moved_to, &file_report));
+                    report.processed.push(InboxProcessed {
+                        moved_to,
+                        report: file_report,
+                        conflicts_report,
+                        warnings_report,
+                    })
+                }
                 // Stored but not moved: the next pass re-ingests it as "already present".
                 Err(e) => report.io_errors.push((path, e)),
             },
@@ -149,6 +166,50 @@ fn move_with_companion(path: &Path, to_dir: &Path) -> io::Result<PathBuf> {
         std::fs::rename(&companion, checksum_path(&target))?;
     }
     Ok(target)
+}
+
+/// Writes `NAME.conflicts.txt` next to a processed file whose rows conflicted with stored ones:
+/// one line per listed conflict (file, line, stored and new values), then the total.
+fn write_conflicts(moved_to: &Path, report: &FileReport) -> io::Result<Option<PathBuf>> {
+    if report.counts.conflicts == 0 {
+        return Ok(None);
+    }
+    let mut text = String::new();
+    for conflict in &report.conflicts {
+        text.push_str(&format!("{conflict}\n"));
+    }
+    text.push_str(&format!(
+        "{} conflicting rows ({} listed); the stored values were kept\n",
+        report.counts.conflicts,
+        report.conflicts.len()
+    ));
+    write_beside(moved_to, ".conflicts.txt", &text).map(Some)
+}
+
+/// Writes `NAME.warnings.txt` next to a processed file with rows the model treats as missing.
+fn write_warnings(moved_to: &Path, report: &FileReport) -> io::Result<Option<PathBuf>> {
+    if report.warnings_total == 0 {
+        return Ok(None);
+    }
+    let mut text = String::new();
+    for warning in &report.warnings {
+        text.push_str(&format!("{warning}\n"));
+    }
+    text.push_str(&format!(
+        "{} rows with implausible open interest ({} listed); stored, treated as missing by the model\n",
+        report.warnings_total,
+        report.warnings.len()
+    ));
+    write_beside(moved_to, ".warnings.txt", &text).map(Some)
+}
+
+/// Writes `text` to `FILE<suffix>` next to `file`.
+fn write_beside(file: &Path, suffix: &str, text: &str) -> io::Result<PathBuf> {
+    let mut name = file.as_os_str().to_owned();
+    name.push(suffix);
+    let path = PathBuf::from(name);
+    std::fs::write(&path, text)?;
+    Ok(path)
 }
 
 /// Moves a rejected file to `failed/` with `NAME.error.txt` explaining why.

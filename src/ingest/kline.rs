@@ -57,14 +57,15 @@ impl RowParser for KlineParser {
     }
 
     fn finish(self: Box<Self>) -> Result<Parsed, (u64, String)> {
-        let candles = sort_and_dedup(self.rows, "open_time")?;
+        let (candles, lines) = sort_and_dedup(self.rows, "open_time")?;
         Ok(Parsed {
             candles: vec![CandleSeries {
                 symbol: self.series.symbol,
                 interval_ms: self.series.interval_ms,
                 candles,
             }],
-            open_interest: Vec::new(),
+            candle_lines: vec![lines],
+            ..Parsed::default()
         })
     }
 }

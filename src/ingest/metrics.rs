@@ -61,16 +61,12 @@ impl RowParser for MetricsParser {
     }
 
     fn finish(self: Box<Self>) -> Result<Parsed, (u64, String)> {
-        let mut open_interest = Vec::with_capacity(self.rows_by_symbol.len());
+        let mut parsed = Parsed::default();
         for (symbol, rows) in self.rows_by_symbol {
-            open_interest.push(OpenInterestSeries {
-                symbol,
-                points: sort_and_dedup(rows, "create_time")?,
-            });
+            let (points, lines) = sort_and_dedup(rows, "create_time")?;
+            parsed.open_interest.push(OpenInterestSeries { symbol, points });
+            parsed.open_interest_lines.push(lines);
         }
-        Ok(Parsed {
-            candles: Vec::new(),
-            open_interest,
-        })
+        Ok(parsed)
     }
 }

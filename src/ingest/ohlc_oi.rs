@@ -1,7 +1,11 @@
 //! The plain OHLC + open-interest CSV: `open_time,open,high,low,close,open_interest_value`, then
-//! optional volume columns in any order.
+//! optional volume columns and the realised liquidations per bar (`liquidated_long_usd`,
+//! `liquidated_short_usd`, both or neither) in any order.
 
-use crate::store::{Candle, CandleSeries, OpenInterestPoint, OpenInterestSeries};
+use crate::store::{
+    Candle, CandleSeries, OpenInterestPoint, OpenInterestSeries, RealisedLiquidations,
+    RealisedSeries,
+};
 
 use super::fields::Fields;
 use super::file_name::SeriesName;
@@ -17,8 +21,14 @@ pub(crate) const OHLC_OI_REQUIRED: [&str; 6] = [
     "open_interest_value",
 ];
 
-pub(crate) const OHLC_OI_OPTIONAL: [&str; 4] =
-    ["volume", "quote_volume", "taker_buy_volume", "trade_count"];
+pub(crate) const OHLC_OI_OPTIONAL: [&str; 6] = [
+    "volume",
+    "quote_volume",
+    "taker_buy_volume",
+    "trade_count",
+    "liquidated_long_usd",
+    "liquidated_short_usd",
+];
 
 /// Column positions of the optional fields present in this file.
 #[derive(Debug, Default)]
@@ -27,13 +37,18 @@ struct OptionalColumns {
     quote_volume: Option<usize>,
     taker_buy_volume: Option<usize>,
     trade_count: Option<usize>,
+    liquidated_long_usd: Option<usize>,
+    liquidated_short_usd: Option<usize>,
 }
+
+/// One parsed line: the candle, its open interest and its realised liquidations (long, short).
+type OhlcOiRow = (Candle, Option<f64>, Option<(f64, f64)>);
 
 pub(crate) struct OhlcOiParser {
     series: SeriesName,
     columns: Vec<&'static str>,
     optional: OptionalColumns,
-    rows: Vec<Keyed<(Candle, Option<f64>)>>,
+    rows: Vec<Keyed<OhlcOiRow>>,
 }
 
 impl OhlcOiParser {
@@ -62,7 +77,9 @@ impl OhlcOiParser {
                 "volume" => &mut optional.volume,
                 "quote_volume" => &mut optional.quote_volume,
                 "taker_buy_volume" => &mut optional.taker_buy_volume,
-                _ => &mut optional.trade_count,
+                "trade_count" => &mut optional.trade_count,
+                "liquidated_long_usd" => &mut optional.liquidated_long_usd,
+                _ => &mut optional.liquidated_short_usd,
             };
             if slot.replace(index).is_some() {
                 return Err(format!(
@@ -71,6 +88,13 @@ impl OhlcOiParser {
                 ));
             }
             columns.push(known);
+        }
+        if optional.liquidated_long_usd.is_some() != optional.liquidated_short_usd.is_some() {
+            return Err(
+                "the header has only one of liquidated_long_usd and liquidated_short_usd; \
+                 realised liquidations need both"
+                    .to_string(),
+            );
         }
         Ok(OhlcOiParser {
             series,
@@ -95,37 +119,70 @@ impl RowParser for OhlcOiParser {
         };
         check_candle(&candle, self.series.interval_ms)?;
         let open_interest_usd = f.optional_amount(5)?;
+        let realised = match (self.optional.liquidated_long_usd, self.optional.liquidated_short_usd) {
+            (Some(long), Some(short)) => Some((f.amount(long)?, f.amount(short)?)),
+            _ => None,
+        };
         self.rows.push(Keyed {
             time_ms: candle.open_time_ms,
             line,
-            value: (candle, open_interest_usd),
+            value: (candle, open_interest_usd, realised),
         });
         Ok(())
     }
 
     fn finish(self: Box<Self>) -> Result<Parsed, (u64, String)> {
-        let rows = sort_and_dedup(self.rows, "open_time")?;
+        let (rows, lines) = sort_and_dedup(self.rows, "open_time")?;
         // The open interest was sampled at the bar, so it is stored at the bar's open time.
-        let points = rows
+        let (points, point_lines): (Vec<OpenInterestPoint>, Vec<u64>) = rows
             .iter()
-            .filter_map(|(candle, value_usd)| {
-                value_usd.map(|value_usd| OpenInterestPoint {
-                    time_ms: candle.open_time_ms,
-                    contracts: None,
-                    value_usd: Some(value_usd),
+            .zip(&lines)
+            .filter_map(|((candle, value_usd, _), line)| {
+                value_usd.map(|value_usd| {
+                    let point = OpenInterestPoint {
+                        time_ms: candle.open_time_ms,
+                        contracts: None,
+                        value_usd: Some(value_usd),
+                    };
+                    (point, *line)
+                })
+            })
+            .unzip();
+        let has_realised = self.optional.liquidated_long_usd.is_some();
+        let realised_bars: Vec<RealisedLiquidations> = rows
+            .iter()
+            .filter_map(|(candle, _, realised)| {
+                realised.map(|(long_usd, short_usd)| RealisedLiquidations {
+                    open_time_ms: candle.open_time_ms,
+                    long_usd,
+                    short_usd,
                 })
             })
             .collect();
+        let (realised, realised_lines) = if has_realised {
+            let series = RealisedSeries {
+                symbol: self.series.symbol.clone(),
+                interval_ms: self.series.interval_ms,
+                bars: realised_bars,
+            };
+            (vec![series], vec![lines.clone()])
+        } else {
+            (Vec::new(), Vec::new())
+        };
         Ok(Parsed {
             candles: vec![CandleSeries {
                 symbol: self.series.symbol.clone(),
                 interval_ms: self.series.interval_ms,
-                candles: rows.into_iter().map(|(candle, _)| candle).collect(),
+                candles: rows.into_iter().map(|(candle, _, _)| candle).collect(),
             }],
             open_interest: vec![OpenInterestSeries {
                 symbol: self.series.symbol,
                 points,
             }],
+            candle_lines: vec![lines],
+            open_interest_lines: vec![point_lines],
+            realised,
+            realised_lines,
         })
     }
 }

@@ -46,13 +46,15 @@ pub(crate) struct Keyed<T> {
 
 /// Sorts rows by time. A repeated time with identical values is dropped (exports repeat rows);
 /// a repeated time with different values rejects the file, because there is no way to know
-/// which one is right. Errors are `(line, reason)`.
+/// which one is right. Returns the rows and, index for index, the line each came from; errors
+/// are `(line, reason)`.
 pub(crate) fn sort_and_dedup<T: PartialEq>(
     mut rows: Vec<Keyed<T>>,
     time_name: &str,
-) -> Result<Vec<T>, (u64, String)> {
+) -> Result<(Vec<T>, Vec<u64>), (u64, String)> {
     rows.sort_by_key(|row| (row.time_ms, row.line));
     let mut out: Vec<T> = Vec::with_capacity(rows.len());
+    let mut lines: Vec<u64> = Vec::with_capacity(rows.len());
     let mut previous: Option<(i64, u64)> = None;
     for row in rows {
         if let Some((time_ms, line)) = previous {
@@ -72,8 +74,9 @@ pub(crate) fn sort_and_dedup<T: PartialEq>(
         }
         previous = Some((row.time_ms, row.line));
         out.push(row.value);
+        lines.push(row.line);
     }
-    Ok(out)
+    Ok((out, lines))
 }
 
 /// `1577836800000 (2020-01-01 00:00:00 UTC)`: the raw value and a readable one.

@@ -41,6 +41,16 @@ impl IngestSummary {
             .map(FileReport::rows_already_present)
             .sum()
     }
+
+    /// Rows already stored with other values (the stored values were kept).
+    pub fn conflicts(&self) -> u64 {
+        self.ingested.iter().map(|r| r.counts.conflicts).sum()
+    }
+
+    /// Rows stored with a data warning (open interest the model treats as missing).
+    pub fn warnings(&self) -> u64 {
+        self.ingested.iter().map(|r| r.warnings_total).sum()
+    }
 }
 
 impl fmt::Display for IngestSummary {
@@ -54,12 +64,50 @@ impl fmt::Display for IngestSummary {
             self.rows_added(),
             self.rows_already_present()
         )?;
+        if self.conflicts() > 0 {
+            write!(
+                f,
+                " ({} of them conflicting: stored with other values, stored values kept)",
+                self.conflicts()
+            )?;
+        }
         if self.files_over_limit > 0 {
             write!(
                 f,
                 "\n{} more files not looked at (at most {FILES_PER_RUN_MAX} per run)",
                 self.files_over_limit
             )?;
+        }
+        if self.warnings() > 0 {
+            write!(
+                f,
+                "\n{} rows with implausible open interest (stored; the model treats them as missing)",
+                self.warnings()
+            )?;
+        }
+        for report in &self.ingested {
+            for warning in &report.warnings {
+                write!(f, "\nwarning: {warning}")?;
+            }
+            let unlisted = report.warnings_total - report.warnings.len() as u64;
+            if unlisted > 0 {
+                write!(
+                    f,
+                    "\nwarning: {}: {unlisted} more warnings not listed",
+                    report.path.display()
+                )?;
+            }
+            for conflict in &report.conflicts {
+                write!(f, "\nconflict: {conflict}")?;
+            }
+            let unlisted = report.counts.conflicts - report.conflicts.len() as u64;
+            if unlisted > 0 {
+                write!(
+                    f,
+                    "\nconflict: {}: {unlisted} more conflicting rows not listed",
+                    report.path.display()
+                )?;
+            }
         }
         for error in &self.rejected {
             write!(f, "\nrejected: {error}")?;
@@ -102,11 +150,12 @@ pub fn ingest_paths(store: &Store, paths: &[PathBuf], progress: bool) -> IngestS
 
 fn log_ingested(report: &FileReport) {
     log::info!(
-        "{}: {}, {} rows added, {} already present",
+        "{}: {}, {} rows added, {} already present, {} conflicting",
         report.path.display(),
         report.format,
         report.rows_added(),
-        report.rows_already_present()
+        report.rows_already_present(),
+        report.counts.conflicts
     );
     let is_zip = report
         .path

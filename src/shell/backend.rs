@@ -21,8 +21,8 @@ pub trait Backend {
     fn submit_query(&mut self, request: QueryRequest) -> Result<(), QueryRequest>;
     /// Called about once a second: detect dead workers and restart them.
     fn supervise(&mut self);
-    /// Rows the workers have ingested since start (for `ingest_rows_total`).
-    fn ingest_rows_total(&self) -> u64;
+    /// What the workers have ingested since start (for the `ingest_*_total` metrics).
+    fn ingest_totals(&self) -> crate::core::IngestTotals;
     /// Stops the workers (shutdown); returns once they have stopped or been abandoned.
     fn stop(&mut self);
 }

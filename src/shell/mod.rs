@@ -300,7 +300,7 @@ impl Shell {
             }
             Output::Query(request) if request.path == "/metrics" => {
                 let now = self.clock.now();
-                let stats = process_stats::read_process_stats(self.backend.ingest_rows_total());
+                let stats = process_stats::read_process_stats(self.backend.ingest_totals());
                 let body = self.core.render_metrics(now, stats).into_bytes().into();
                 let response = QueryResponse { status: 200, content_type: "text/plain; version=0.0.4; charset=utf-8", body };
                 self.core.handle_query_response(now, request.conn, request.token, response);

@@ -2,11 +2,11 @@
 
 use std::fs;
 
-use crate::core::ProcessStats;
+use crate::core::{IngestTotals, ProcessStats};
 
 /// Reads RSS, CPU time, open descriptors and the descriptor limit. Figures that cannot be read
 /// are left at zero rather than failing the scrape.
-pub fn read_process_stats(ingest_rows_total: u64) -> ProcessStats {
+pub fn read_process_stats(ingest: IngestTotals) -> ProcessStats {
     // SAFETY: sysconf has no memory-safety preconditions.
     let page_bytes = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
     // SAFETY: as above.
@@ -30,7 +30,7 @@ pub fn read_process_stats(ingest_rows_total: u64) -> ProcessStats {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes into the struct we own.
     let max_fds = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 { limit.rlim_cur } else { 0 };
-    ProcessStats { resident_memory_bytes, cpu_seconds_total, open_fds, max_fds: max_fds as u64, ingest_rows_total }
+    ProcessStats { resident_memory_bytes, cpu_seconds_total, open_fds, max_fds: max_fds as u64, ingest }
 }
 
 /// Open descriptors. Since Linux 6.2 the size `stat` reports for `/proc/self/fd` is that count,

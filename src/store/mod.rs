@@ -13,6 +13,7 @@ mod handle;
 mod open_registry;
 mod query;
 mod read;
+mod realised;
 mod rows;
 mod schema;
 mod sources;
@@ -21,8 +22,10 @@ mod write;
 pub use error::StoreError;
 pub use handle::Store;
 pub use rows::{
-    Candle, CandleSeries, InsertCounts, Kline, OpenInterestPoint, OpenInterestSeries, RowCounts,
+    Candle, CandleSeries, ConflictValues, InsertCounts, InsertOutcome, Kline, OpenInterestPoint,
+    OpenInterestSeries, RowConflict, RowCounts, CONFLICTS_LISTED_MAX,
 };
+pub use realised::{RealisedBar, RealisedLiquidations, RealisedSeries};
 pub use schema::SCHEMA_VERSION;
 
 /// Most bars one `bars`/`bars_after` call returns: about four years of 1-minute bars (~150 MB).

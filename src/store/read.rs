@@ -202,7 +202,8 @@ impl Store {
     }
 }
 
-fn bar_from_row(row: &Row<'_>) -> duckdb::Result<Bar> {
+/// A bar from columns 0-8: open time, OHLC, volume, quote volume, taker-buy volume, USD OI.
+pub(crate) fn bar_from_row(row: &Row<'_>) -> duckdb::Result<Bar> {
     Ok(Bar {
         open_time_ms: row.get(0)?,
         open: row.get(1)?,

@@ -196,8 +196,23 @@ impl Producer {
         let Some(dir) = self.settings.inbox.clone() else { return };
         let report = crate::ingest::process_inbox(&self.store, &dir);
         for done in &report.processed {
-            self.ctx.ingest_rows.fetch_add(done.report.rows_added(), std::sync::atomic::Ordering::Relaxed);
+            let relaxed = std::sync::atomic::Ordering::Relaxed;
+            self.ctx.ingest.rows.fetch_add(done.report.rows_added(), relaxed);
+            self.ctx.ingest.conflicts.fetch_add(done.report.counts.conflicts, relaxed);
+            self.ctx.ingest.warnings.fetch_add(done.report.warnings_total, relaxed);
             info!("event=inbox_ingested file={:?} rows_added={}", done.moved_to, done.report.rows_added());
+            if let Some(conflicts) = &done.conflicts_report {
+                warn!(
+                    "event=inbox_conflicts file={:?} conflicts={} report={conflicts:?}",
+                    done.moved_to, done.report.counts.conflicts
+                );
+            }
+            if let Some(warnings) = &done.warnings_report {
+                warn!(
+                    "event=inbox_warnings file={:?} warnings={} report={warnings:?}",
+                    done.moved_to, done.report.warnings_total
+                );
+            }
         }
         for failed in &report.failed {
             warn!("event=inbox_rejected file={:?} reason={:?}", failed.moved_to, failed.error.to_string());

@@ -34,12 +34,20 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(1);
 /// On shutdown, workers get this long to finish before they are abandoned.
 const STOP_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Running ingestion totals shared by the workers (see [`crate::core::IngestTotals`]).
+#[derive(Debug, Default)]
+pub struct IngestCounters {
+    pub rows: std::sync::atomic::AtomicU64,
+    pub conflicts: std::sync::atomic::AtomicU64,
+    pub warnings: std::sync::atomic::AtomicU64,
+}
+
 /// What a worker thread is given.
 #[derive(Clone)]
 pub struct WorkerCtx {
     events: Sender<BackendEvent>,
-    /// Rows ingested by any worker, for `/metrics`.
-    pub ingest_rows: Arc<std::sync::atomic::AtomicU64>,
+    /// What any worker ingested, for `/metrics`.
+    pub ingest: Arc<IngestCounters>,
     waker: Arc<Waker>,
     stop: Arc<AtomicBool>,
 }
@@ -153,7 +161,7 @@ impl Workers {
         let (events_tx, events_rx) = bounded(EVENTS_QUEUE_MAX);
         let ctx = WorkerCtx {
             events: events_tx,
-            ingest_rows: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            ingest: Arc::new(IngestCounters::default()),
             waker,
             stop: Arc::new(AtomicBool::new(false)),
         };
@@ -220,8 +228,12 @@ impl Backend for Workers {
         }
     }
 
-    fn ingest_rows_total(&self) -> u64 {
-        self.ctx.ingest_rows.load(Ordering::Relaxed)
+    fn ingest_totals(&self) -> crate::core::IngestTotals {
+        crate::core::IngestTotals {
+            rows: self.ctx.ingest.rows.load(Ordering::Relaxed),
+            conflicts: self.ctx.ingest.conflicts.load(Ordering::Relaxed),
+            warnings: self.ctx.ingest.warnings.load(Ordering::Relaxed),
+        }
     }
 
     fn stop(&mut self) {
