@@ -7,7 +7,6 @@ use log::{info, warn};
 
 use crate::config::AppConfig;
 use crate::core::{CoreConfig, DemoReplay, Feed};
-use crate::engine::EngineParams;
 use crate::rest::RestContext;
 use crate::shell::{sockets, static_loader, Server};
 use crate::store::Store;
