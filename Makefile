@@ -1,6 +1,7 @@
 # liquidationheatmap — one entry point for running, testing and measuring.
 #
 #   make run     build (release) and serve the bundled demo at http://127.0.0.1:8000/
+#   make run-live  the same page on the live Binance USDT-M futures feed (needs the internet)
 #   make test    every test suite (Rust unit/integration/property, simulation seeds, frontend unit,
 #                browser end-to-end, k6 smoke); installs what it needs first
 #   make bench   benchmarks whose results are recorded in docs/
@@ -16,7 +17,7 @@ BIN := $(CARGO_TARGET_DIR)/release/liquidationheatmap
 DEMO_DB ?= $(HOME)/.cache/liquidationheatmap/demo.duckdb
 SIM_SWARM_SECONDS ?= 300
 
-.PHONY: run build lint test test-rust test-sim test-frontend test-e2e test-k6 deps-test bench sim clean-demo
+.PHONY: run run-live build lint test test-rust test-sim test-frontend test-e2e test-k6 deps-test bench sim clean-demo
 
 build:
 	cargo build --release --workspace --all-targets
@@ -25,6 +26,14 @@ run:
 	cargo build --release --bin liquidationheatmap
 	@mkdir -p $(dir $(DEMO_DB))
 	DUCKDB_PATH=$${DUCKDB_PATH:-$(DEMO_DB)} FRONTEND_DIR=$${FRONTEND_DIR:-frontend} $(BIN) serve
+
+# The live Binance USDT-M futures feed (needs the internet), into its own database so the demo's
+# stays as it is. Backfills WARMUP_DAYS (default 30) on first start; see docs/live_feed.md.
+LIVE_DB ?= $(HOME)/.cache/liquidationheatmap/live.duckdb
+run-live:
+	cargo build --release --bin liquidationheatmap
+	@mkdir -p $(dir $(LIVE_DB))
+	FEED=binance DUCKDB_PATH=$${DUCKDB_PATH:-$(LIVE_DB)} FRONTEND_DIR=$${FRONTEND_DIR:-frontend} $(BIN) serve
 
 # Removes the demo database so the next `make run` seeds it afresh.
 clean-demo:

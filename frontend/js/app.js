@@ -18,6 +18,8 @@ import { drawLegend } from './legend.js';
 import { describeStatus } from './status-indicator.js';
 import { renderStats } from './stats-panel.js';
 import { wireChartInteraction } from './chart-interaction.js';
+import { LiquidationMarkers } from './liquidation-markers.js';
+import { FeedIndicator } from './feed-indicator.js';
 
 // Snapshots that arrive while history is loading are applied afterwards;
 // beyond this many the oldest are dropped (history will cover them).
@@ -81,6 +83,14 @@ const state = {
 const model = new HeatmapModel();
 const renderer = new HeatmapRenderer(els.canvas, els.overlay);
 const recentFetcher = new RecentSnapshotFetcher();
+// Realised liquidations over the heatmap, redrawn after every composite.
+const markers = new LiquidationMarkers(els.wrap, renderer, model);
+const compositeHeatmap = renderer.composite.bind(renderer);
+renderer.composite = () => {
+  compositeHeatmap();
+  markers.draw();
+};
+const feedIndicator = new FeedIndicator(els.status, () => state.symbol);
 let client = null;
 
 // ---- diagnostics for tests (read-only) ----------------------------------------
@@ -105,6 +115,12 @@ window.__heatmap = Object.freeze({
   get liveApplied() { return state.liveApplied; },
   get pollCount() { return state.pollCount; },
   get lastError() { return state.lastError; },
+});
+
+window.__liquidations = Object.freeze({
+  get count() { return markers.count; },
+  get drawn() { return markers.drawn.map((d) => ({ x: d.x, y: d.y, radius: d.radius, side: d.marker.side })); },
+  get feed() { return { ...feedIndicator.last }; },
 });
 
 // ---- status ---------------------------------------------------------------------
@@ -210,6 +226,10 @@ function applyHistory(heatmap, klines, intervalMs, windowMs) {
   renderer.rebuild(model);
   refreshLegend();
   showMessage(loaded ? '' : `No heatmap data for ${state.symbol} yet.`);
+  markers.setSymbol(state.symbol);
+  if (model.ready) {
+    markers.load(model.startMs, model.startMs + model.capacity * model.intervalMs).catch((err) => console.warn('realised liquidations unavailable:', err.message));
+  }
 }
 
 // ---- live data ------------------------------------------------------------------
@@ -308,6 +328,9 @@ function startConnection() {
       refreshStatus();
     },
     onSnapshot: applyLiveSnapshot,
+    onLiquidation: (message) => {
+      if (message.symbol === state.symbol) markers.add([message]);
+    },
     onResync: (symbol, reason) => {
       if (symbol !== state.symbol) return;
       console.info(`resync ${symbol}: ${reason}`);
@@ -464,6 +487,7 @@ async function main() {
   await loadHistory();
   startConnection();
   await connectOrPoll();
+  feedIndicator.start();
   setInterval(() => {
     refreshStats();
     refreshStatus();

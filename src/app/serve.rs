@@ -7,6 +7,7 @@ use log::{info, warn};
 
 use crate::config::AppConfig;
 use crate::engine::EngineParams;
+use crate::feed::FeedKind;
 use crate::rest::RestContext;
 use crate::shell::{sockets, static_loader, Server};
 use crate::store::Store;
@@ -59,6 +60,14 @@ pub fn serve(config: AppConfig) -> Result<(), ServeError> {
     if !config.core.ws_enabled {
         warn!("event=ws_disabled detail=\"WS_ENABLED=false: /ws/heatmap answers 503 and no snapshot producer runs\"");
     }
+    // The live feed's threads start before the producer, which owns its writer end.
+    let feed = match config.feed {
+        FeedKind::Binance => {
+            info!("event=feed_start kind=binance symbols={}", config.feed_settings.symbols.join(","));
+            Some(crate::feed::start(config.feed_settings.clone()).map_err(|e| ServeError::Runtime(format!("cannot start the feed: {e}")))?)
+        }
+        FeedKind::Demo | FeedKind::None => None,
+    };
     let interval = Duration::from_millis(config.core.update_interval_ms);
     let producer: Option<ProducerSpawn> = if !config.core.ws_enabled {
         None
@@ -76,6 +85,7 @@ pub fn serve(config: AppConfig) -> Result<(), ServeError> {
             inbox: config.ingest_dir.clone(),
             replay_interval,
             sources: sources.clone(),
+            feed: feed.as_ref().map(|(link, _)| link.clone()),
         };
         let store = store.try_clone().map_err(|e| ServeError::Runtime(e.to_string()))?;
         Some(market::producer(store, settings, demo))
@@ -87,8 +97,11 @@ pub fn serve(config: AppConfig) -> Result<(), ServeError> {
         sources,
     };
     let queries = Some(market::query_worker(store, rest_ctx));
-    let backend = Workers::start(server.waker(), producer, queries)
+    let mut backend = Workers::start(server.waker(), producer, queries)
         .map_err(|e| ServeError::Runtime(format!("cannot start worker threads: {e}")))?;
+    if let Some((link, handle)) = feed {
+        backend = backend.with_feed(handle, link.metrics.clone());
+    }
     server
         .run(config.core.clone(), files, Box::new(backend))
         .map_err(|e| ServeError::Runtime(format!("event loop failed: {e}")))

@@ -16,6 +16,7 @@
 
 mod broadcast;
 mod client;
+mod feed;
 pub mod frame;
 pub mod http;
 mod http_conn;
@@ -44,6 +45,7 @@ use slab::Slab;
 
 pub use broadcast::SnapshotReady;
 pub use client::{ClientView, PhaseView};
+pub use feed::{FeedReport, EVENTS_QUEUED_MAX};
 pub use limits::{CoreConfig, CONTROL_MESSAGES_MAX, SYMBOLS_MAX};
 pub use metrics::ProcessStats;
 pub use mutations::Mutations;
@@ -132,6 +134,8 @@ pub struct Core {
     static_files: StaticFiles,
     /// Times the caller handed in a monotonic time earlier than one it handed before.
     pub clock_regressions: u64,
+    /// The live feed's newest report (`None` without a live feed).
+    feed: Option<FeedReport>,
     /// Deliberate bugs the simulator switches on to prove it catches them; all off in production.
     mutations: Mutations,
 }
@@ -164,6 +168,7 @@ impl Core {
             metrics,
             static_files,
             clock_regressions: 0,
+            feed: None,
             mutations: Mutations::default(),
         }
     }
@@ -365,6 +370,12 @@ impl Core {
 
     /// The Prometheus text exposition of the core's metrics plus the process figures the caller
     /// read (the core cannot read `/proc` itself).
+    /// The `/metrics` registry, so the shell can add metrics kept by other threads (their handles
+    /// are atomics; rendering reads them).
+    pub fn metrics_registry(&mut self) -> &mut prometheus_client::registry::Registry {
+        self.metrics.registry_mut()
+    }
+
     pub fn render_metrics(&mut self, now: Now, process: ProcessStats) -> String {
         let now = self.advance_clock(now);
         self.metrics.active_connections.set(self.ws_connections as i64);

@@ -19,7 +19,7 @@ use super::{ConnId, Core, Output, QueryRequest};
 pub const INDEX_FILE: &str = "coinglass_heatmap.html";
 
 /// Paths answered by the query worker.
-pub const QUERY_PATHS: [&str; 3] = ["/liquidations/heatmap-timeseries", "/prices/klines", "/metrics"];
+pub const QUERY_PATHS: [&str; 4] = ["/liquidations/heatmap-timeseries", "/liquidations/realised", "/prices/klines", "/metrics"];
 
 impl Core {
     pub(super) fn route<S: Read + Write>(&mut self, now: Now, id: ConnId, request: Request, _stream: &mut S) {
@@ -113,8 +113,16 @@ impl Core {
             };
             snapshots.insert(state.name.clone(), entry);
         }
+        let feed = self.feed.as_ref().map(|report| report.health(now.wall_unix_ms));
+        let degraded = feed.as_ref().is_some_and(|(_, degraded)| *degraded);
+        let status = match (self.shutdown_deadline.is_some(), degraded) {
+            (true, _) => "shutting_down",
+            (false, true) => "degraded",
+            (false, false) => "ok",
+        };
         json!({
-            "status": if self.shutdown_deadline.is_some() { "shutting_down" } else { "ok" },
+            "status": status,
+            "feed": feed.map(|(value, _)| value),
             "uptime_s": round3(now.mono.since(self.stats.started_at).as_secs_f64()),
             "ws_enabled": self.config.ws_enabled,
             "connections": {

@@ -10,6 +10,7 @@
 
 mod error;
 mod handle;
+mod liquidations;
 mod open_registry;
 mod query;
 mod read;
@@ -20,6 +21,7 @@ mod write;
 
 pub use error::StoreError;
 pub use handle::Store;
+pub use liquidations::{LiquidatedSide, RealisedLiquidation, RealisedTotals, LIQUIDATIONS_PER_QUERY_MAX};
 pub use rows::{
     Candle, CandleSeries, InsertCounts, Kline, OpenInterestPoint, OpenInterestSeries, RowCounts,
 };
