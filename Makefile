@@ -58,7 +58,7 @@ test-frontend:
 	node --test tests/frontend/unit/
 
 test-e2e: build
-	cd tests/frontend && LHM_BIN=$(BIN) node --test e2e/heatmap.e2e.mjs
+	cd tests/frontend && LHM_BIN=$(BIN) LHM_FAKE_EXCHANGE_BIN=$(CARGO_TARGET_DIR)/release/examples/fake_exchange node --test e2e/heatmap.e2e.mjs e2e/live_feed.e2e.mjs
 
 test-k6: build
 	bash tests/load/k6_smoke.sh $(BIN)

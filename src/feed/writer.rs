@@ -195,3 +195,111 @@ pub fn liquidation_message(l: &RealisedLiquidation) -> String {
     })
     .to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crossbeam_channel::{bounded, Sender};
+
+    use super::*;
+    use crate::feed::{BaseUrl, FeedMetrics, FeedSettings, SharedStatus, UrlKind};
+    use crate::store::{Candle, LiquidatedSide, OpenInterestPoint};
+
+    const I: i64 = 300_000;
+    const T0: i64 = 1_781_448_000_000;
+
+    fn writer(store: &Store) -> (FeedWriter, Sender<FeedRow>) {
+        let settings = FeedSettings {
+            ws_url: BaseUrl::parse("ws://127.0.0.1:1", UrlKind::WebSocket).unwrap(),
+            rest_url: BaseUrl::parse("http://127.0.0.1:1", UrlKind::Rest).unwrap(),
+            symbols: vec!["BTCUSDT".into()],
+            interval_ms: I,
+            warmup_days: 1,
+            oi_wait_ms: 60_000,
+            connection_max_age: std::time::Duration::from_secs(60),
+            jitter_seed: 1,
+        };
+        let (tx, rx) = bounded(64);
+        let link = FeedLink {
+            metrics: FeedMetrics::new(&settings.symbols),
+            settings: Arc::new(settings),
+            status: Arc::new(SharedStatus::new()),
+            rows: rx,
+        };
+        (FeedWriter::new(link, store).unwrap(), tx)
+    }
+
+    fn candle(t: i64, close: f64) -> Candle {
+        Candle { open_time_ms: t, open: 100.0, high: 110.0, low: 90.0, close, volume: None, quote_volume: None, taker_buy_volume: None, trade_count: None }
+    }
+
+    fn klines(candles: Vec<Candle>) -> FeedRow {
+        FeedRow::Klines { symbol: "BTCUSDT".into(), candles }
+    }
+
+    fn oi(times: &[i64]) -> FeedRow {
+        let points = times.iter().map(|&t| OpenInterestPoint { time_ms: t, contracts: None, value_usd: Some(1e9 + t as f64) }).collect();
+        FeedRow::OpenInterest { symbol: "BTCUSDT".into(), points }
+    }
+
+    #[test]
+    fn bars_are_stored_once_and_released_in_order_after_the_backfill() {
+        let store = Store::open_in_memory().unwrap();
+        let (mut w, tx) = writer(&store);
+        tx.send(klines(vec![candle(T0 + I, 101.0), candle(T0, 100.0)])).unwrap();
+        tx.send(oi(&[T0, T0 + I])).unwrap();
+        let step = w.step(&store, None, 0).unwrap();
+        assert!(!step.released, "nothing before the first backfill");
+        assert_eq!(w.released_ms("BTCUSDT"), None);
+        tx.send(FeedRow::BackfillDone { symbol: "BTCUSDT".into(), covered_until_ms: T0 + 2 * I }).unwrap();
+        // A duplicate with other values changes nothing.
+        tx.send(klines(vec![candle(T0, 999.0)])).unwrap();
+        let step = w.step(&store, None, 0).unwrap();
+        assert!(step.released);
+        assert_eq!(w.released_ms("BTCUSDT"), Some(T0 + I));
+        let bars = store.bars("BTCUSDT", 0, i64::MAX / 2).unwrap();
+        assert_eq!(bars.iter().map(|b| (b.open_time_ms, b.close)).collect::<Vec<_>>(), vec![(T0, 100.0), (T0 + I, 101.0)]);
+        assert_eq!(step.report.unwrap().newest_bar_ms, vec![("BTCUSDT".to_string(), Some(T0 + I))]);
+    }
+
+    #[test]
+    fn late_open_interest_and_late_bars_are_not_stored() {
+        let store = Store::open_in_memory().unwrap();
+        let (mut w, tx) = writer(&store);
+        tx.send(klines(vec![candle(T0, 100.0)])).unwrap();
+        tx.send(oi(&[T0])).unwrap();
+        tx.send(FeedRow::BackfillDone { symbol: "BTCUSDT".into(), covered_until_ms: T0 + I }).unwrap();
+        w.step(&store, None, 0).unwrap();
+        // The next bar waits for its open interest, then goes without it.
+        tx.send(klines(vec![candle(T0 + I, 101.0)])).unwrap();
+        w.step(&store, None, 1_000).unwrap();
+        assert_eq!(w.released_ms("BTCUSDT"), Some(T0));
+        w.step(&store, None, 61_000).unwrap();
+        assert_eq!(w.released_ms("BTCUSDT"), Some(T0 + I));
+        let replayed = store.bars("BTCUSDT", 0, i64::MAX / 2).unwrap();
+        tx.send(oi(&[T0 + I])).unwrap();
+        w.step(&store, None, 62_000).unwrap();
+        assert_eq!(store.bars("BTCUSDT", 0, i64::MAX / 2).unwrap(), replayed, "the applied bars replay the same");
+        assert_eq!(w.link().metrics.open_interest_late.get(), 1);
+        assert_eq!(w.link().metrics.bars_without_open_interest.get(), 1);
+    }
+
+    #[test]
+    fn new_liquidations_become_messages_once() {
+        let store = Store::open_in_memory().unwrap();
+        let (mut w, tx) = writer(&store);
+        let l = RealisedLiquidation { symbol: "BTCUSDT".into(), time_ms: T0, side: LiquidatedSide::Long, price: 62000.5, quantity: 0.25, notional_usd: 15500.125 };
+        tx.send(FeedRow::Liquidations(vec![l.clone()])).unwrap();
+        tx.send(FeedRow::Liquidations(vec![l])).unwrap();
+        let step = w.step(&store, None, 0).unwrap();
+        assert_eq!(step.liquidation_messages.len(), 1);
+        let (symbol, json) = &step.liquidation_messages[0];
+        assert_eq!(symbol, "BTCUSDT");
+        let value: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(value["type"], "liquidation");
+        assert_eq!(value["side"], "long");
+        assert_eq!(value["notional_usd"], 15500.125);
+        assert_eq!(value["timestamp"], "2026-06-14T14:40:00Z");
+    }
+}

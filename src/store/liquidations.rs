@@ -14,8 +14,9 @@ use super::query::query_all;
 use super::write::bump_data_version;
 use super::{Store, StoreError};
 
-/// Table of single liquidation orders (additive schema: created on first use).
-const CREATE_REALISED_LIQUIDATIONS: &str = "CREATE TABLE IF NOT EXISTS realised_liquidations (
+/// Table of single liquidation orders. Additive to schema version 1: created when any database is
+/// opened (see `schema::prepare`), so older files gain it without a migration.
+pub(crate) const CREATE_REALISED_LIQUIDATIONS: &str = "CREATE TABLE IF NOT EXISTS realised_liquidations (
     symbol       VARCHAR NOT NULL,
     time_ms      BIGINT  NOT NULL,
     side         VARCHAR NOT NULL,
@@ -74,10 +75,6 @@ pub struct RealisedTotals {
     pub count: u64,
 }
 
-fn ensure_table(conn: &duckdb::Connection, context: &'static str) -> Result<(), StoreError> {
-    conn.execute_batch(CREATE_REALISED_LIQUIDATIONS).map_err(StoreError::query(context))
-}
-
 impl Store {
     /// Stores liquidations whose key (symbol, time, side, price, quantity) is not stored yet, in
     /// one transaction; returns the ones that were new, in input order (a repeated message is
@@ -91,7 +88,6 @@ impl Store {
             return Ok(Vec::new());
         }
         let _one_writer = self.write_lock.lock().unwrap_or_else(|poison| poison.into_inner());
-        ensure_table(&self.conn, context)?;
         let tx = self.conn.unchecked_transaction().map_err(StoreError::query(context))?;
         let mut added = Vec::new();
         for row in rows {
@@ -124,7 +120,6 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<RealisedLiquidation>, StoreError> {
         let context = "reading realised liquidations";
-        ensure_table(&self.conn, context)?;
         let rows: Vec<(String, i64, String, f64, f64, f64)> = query_all(
             &self.conn,
             context,
@@ -153,7 +148,6 @@ impl Store {
         interval_ms: i64,
     ) -> Result<Vec<(i64, RealisedTotals)>, StoreError> {
         let context = "summing realised liquidations";
-        ensure_table(&self.conn, context)?;
         if interval_ms <= 0 || last_ms < first_ms {
             return Ok(Vec::new());
         }
@@ -173,5 +167,45 @@ impl Store {
                 Ok((row.get(0)?, RealisedTotals { long_usd: row.get(1)?, short_usd: row.get(2)?, count: count.max(0) as u64 }))
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn liquidation(time_ms: i64, side: LiquidatedSide, price: f64, quantity: f64) -> RealisedLiquidation {
+        RealisedLiquidation { symbol: "BTCUSDT".into(), time_ms, side, price, quantity, notional_usd: price * quantity }
+    }
+
+    #[test]
+    fn each_liquidation_is_stored_once_and_only_new_ones_are_returned() {
+        let store = Store::open_in_memory().unwrap();
+        let a = liquidation(1_000, LiquidatedSide::Long, 100.0, 2.0);
+        let b = liquidation(1_000, LiquidatedSide::Short, 100.0, 2.0);
+        let before = store.data_version();
+        assert_eq!(store.insert_realised_liquidations(&[a.clone(), a.clone()]).unwrap(), vec![a.clone()]);
+        assert_eq!(store.insert_realised_liquidations(&[a.clone(), b.clone()]).unwrap(), vec![b.clone()]);
+        assert!(store.data_version() > before, "a new row invalidates cached answers");
+        assert_eq!(store.realised_liquidations("BTCUSDT", 0, 2_000, 10).unwrap(), vec![a, b]);
+        assert!(store.realised_liquidations("BTCUSDT", 1_001, 2_000, 10).unwrap().is_empty(), "end is exclusive of earlier rows");
+        assert!(store.realised_liquidations("ETHUSDT", 0, 2_000, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn totals_are_summed_per_bucket_by_side() {
+        let store = Store::open_in_memory().unwrap();
+        store
+            .insert_realised_liquidations(&[
+                liquidation(0, LiquidatedSide::Long, 10.0, 1.0),
+                liquidation(299_999, LiquidatedSide::Long, 10.0, 2.0),
+                liquidation(300_000, LiquidatedSide::Short, 5.0, 1.0),
+                liquidation(900_000, LiquidatedSide::Long, 1.0, 1.0),
+            ])
+            .unwrap();
+        let totals = store.realised_totals("BTCUSDT", 0, 600_000, 300_000).unwrap();
+        assert_eq!(totals.len(), 2, "{totals:?}");
+        assert_eq!(totals[0], (0, RealisedTotals { long_usd: 30.0, short_usd: 0.0, count: 2 }));
+        assert_eq!(totals[1], (300_000, RealisedTotals { long_usd: 0.0, short_usd: 5.0, count: 1 }));
     }
 }

@@ -308,7 +308,8 @@ fn spawn_acceptor(listener: TcpListener, state: Arc<Mutex<State>>, stop: Arc<Ato
 
 fn serve_stream(stream: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
     let mut path = String::new();
-    let callback = |request: &tungstenite::handshake::server::Request, response| {
+    use tungstenite::handshake::server::{ErrorResponse, Request, Response};
+    let callback = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
         path = request.uri().to_string();
         Ok(response)
     };
