@@ -23,15 +23,22 @@ fn week() -> Vec<FakeBar> {
 }
 
 fn live_server(fake: &FakeExchange) -> ServerProcess {
-    ServerProcess::start(&[
+    live_server_with(fake, &[])
+}
+
+fn live_server_with(fake: &FakeExchange, extra: &[(&str, &str)]) -> ServerProcess {
+    let (ws, rest) = (fake.ws_url(), fake.rest_url());
+    let mut env = vec![
         ("FEED", "binance"),
-        ("FEED_WS_URL", &fake.ws_url()),
-        ("FEED_REST_URL", &fake.rest_url()),
+        ("FEED_WS_URL", ws.as_str()),
+        ("FEED_REST_URL", rest.as_str()),
         ("SUPPORTED_SYMBOLS", "BTCUSDT"),
         ("WARMUP_DAYS", "3"),
         ("FEED_OI_WAIT", "20"),
         ("WS_UPDATE_INTERVAL", "0.2"),
-    ])
+    ];
+    env.extend_from_slice(extra);
+    ServerProcess::start(&env)
 }
 
 /// Waits until `/health` says the newest applied bar is `open_ms` (and the feed is live).
@@ -238,4 +245,26 @@ fn bad_messages_are_counted_and_skipped_pings_answered_and_rate_limits_respected
     // All bars are out: the newest closed at the last boundary, so the data is fresh.
     assert_eq!(health["status"], "ok", "{health}");
     assert_eq!(health["feed"]["degraded"], false);
+}
+
+#[test]
+fn the_stream_is_renewed_before_its_maximum_age_and_keeps_every_bar() {
+    let fake = FakeExchange::start(&week(), 300, 3);
+    let server = live_server_with(&fake, &[("FEED_CONNECTION_MAX_AGE", "2")]);
+    wait_for_bar(&server, fake.published().last().unwrap().open_time_ms);
+    let deadline = Instant::now() + WAIT;
+    while fake.connections() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(fake.connections() >= 3, "renewed at least twice");
+    let log = server.wait_for_log("event=feed_renewal", WAIT);
+    assert!(log.iter().any(|l| l.contains("event=feed_renewal")), "the renewal is logged, not reported as a failure");
+    for _ in 0..3 {
+        let bar = fake.push_bar();
+        wait_for_bar(&server, bar.open_time_ms);
+    }
+    assert!(metric(&server, "feed_reconnects_total") >= 2.0);
+    let stored = stored_bars(server);
+    assert!(stored.windows(2).all(|w| w[1].open_time_ms - w[0].open_time_ms == INTERVAL_MS));
+    assert_eq!(stored.len(), fake.published().len());
 }

@@ -69,7 +69,8 @@ pub fn serve(config: AppConfig) -> Result<(), ServeError> {
         FeedKind::Demo | FeedKind::None => None,
     };
     let interval = Duration::from_millis(config.core.update_interval_ms);
-    let producer: Option<ProducerSpawn> = if !config.core.ws_enabled {
+    // With a live feed the producer also writes the feed's rows, so it runs even without WebSockets.
+    let producer: Option<ProducerSpawn> = if !config.core.ws_enabled && config.feed != FeedKind::Binance {
         None
     } else if config.synthetic_snapshot_bytes > 0 {
         let bytes = config.synthetic_snapshot_bytes;

@@ -32,7 +32,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
-use log::warn;
 
 use crate::store::{Candle, OpenInterestPoint, RealisedLiquidation};
 pub use metrics::FeedMetrics;
@@ -185,14 +184,7 @@ impl FeedHandle {
         self.stop.store(true, Ordering::Relaxed);
         let deadline = Instant::now() + timeout;
         for thread in self.threads {
-            while !thread.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            if thread.is_finished() {
-                let _ = thread.join();
-            } else {
-                warn!("event=feed_thread_abandoned reason=stop_timeout");
-            }
+            crate::worker::join_before(thread, deadline, "feed");
         }
     }
 }

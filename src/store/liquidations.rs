@@ -120,21 +120,28 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<RealisedLiquidation>, StoreError> {
         let context = "reading realised liquidations";
-        let rows: Vec<(String, i64, String, f64, f64, f64)> = query_all(
+        let rows: Vec<Option<RealisedLiquidation>> = query_all(
             &self.conn,
             context,
             "SELECT symbol, time_ms, side, price, quantity, notional_usd FROM realised_liquidations
              WHERE symbol = ? AND time_ms >= ? AND time_ms < ?
              ORDER BY time_ms, side, price, quantity LIMIT ?",
             params![symbol, start_ms, end_ms, limit.min(LIQUIDATIONS_PER_QUERY_MAX) as i64],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?)),
+            |row| {
+                let side: String = row.get(2)?;
+                let read = RealisedLiquidation {
+                    symbol: row.get(0)?,
+                    time_ms: row.get(1)?,
+                    side: LiquidatedSide::Long,
+                    price: row.get(3)?,
+                    quantity: row.get(4)?,
+                    notional_usd: row.get(5)?,
+                };
+                Ok(LiquidatedSide::parse(&side).map(|side| RealisedLiquidation { side, ..read }))
+            },
         )?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(symbol, time_ms, side, price, quantity, notional_usd)| {
-                Some(RealisedLiquidation { symbol, time_ms, side: LiquidatedSide::parse(&side)?, price, quantity, notional_usd })
-            })
-            .collect())
+        // Only this module writes the side column; an unknown value would be skipped, not fatal.
+        Ok(rows.into_iter().flatten().collect())
     }
 
     /// Realised long and short USD of `symbol` per bucket `[t, t + interval_ms)` for the bucket

@@ -272,15 +272,21 @@ impl Backend for Workers {
             self.query_worker.as_mut().and_then(|(s, _, _)| s.handle.take()),
         ];
         for handle in handles.into_iter().flatten() {
-            while !handle.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            if handle.is_finished() {
-                let _ = handle.join();
-            } else {
-                warn!("event=worker_abandoned reason=stop_timeout");
-            }
+            join_before(handle, deadline, "worker");
         }
+    }
+}
+
+/// Joins `handle` if its thread ends before `deadline`; otherwise abandons it with a warning
+/// (shutdown must not hang on a thread stuck in a call).
+pub fn join_before(handle: JoinHandle<()>, deadline: Instant, what: &str) {
+    while !handle.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if handle.is_finished() {
+        let _ = handle.join();
+    } else {
+        warn!("event=thread_abandoned thread={what} reason=stop_timeout");
     }
 }
 
