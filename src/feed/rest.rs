@@ -29,14 +29,14 @@ const OPEN_INTEREST_PER_REQUEST_MAX: i64 = 500;
 const OPEN_INTEREST_HISTORY_MS: i64 = 30 * DAY_MS;
 /// A round runs this long after each bar's close, when the exchange has published it.
 const AFTER_CLOSE_DELAY: Duration = Duration::from_secs(3);
+/// A REST kline that closed less than this before the round started is left to the stream (or the
+/// next round): the exchange may not have rolled it over yet, and it must not be stored unfinished.
+const SETTLE_MS: i64 = 2_000;
 /// While a bar waits for its open interest, the exchange is asked again this often (two
 /// weight-1 requests per symbol: well inside the budget for the bounded wait).
 const OPEN_INTEREST_RETRY: Duration = Duration::from_secs(1);
 /// A failed round is retried after this.
 const FAILED_ROUND_RETRY: Duration = Duration::from_secs(5);
-/// Pages one round reads per symbol and endpoint: 40 days of klines at most, then the next round
-/// continues (the writer's watermark has moved).
-const PAGES_PER_ROUND_MAX: usize = 8;
 /// Largest answer body read.
 const BODY_BYTES_MAX: u64 = 8 * 1024 * 1024;
 /// One request's whole-exchange timeout.
@@ -137,15 +137,19 @@ fn next_delay(ctx: &FeedCtx, failed: bool) -> Duration {
 fn round(ctx: &FeedCtx, client: &mut Client, symbol: &str) -> Result<(), String> {
     let interval = ctx.settings.interval_ms;
     let started_ms = wall_ms();
+    // Bars closed before this are asked for, and one the exchange does not return there is a hole.
+    let covered_until_ms = started_ms - SETTLE_MS;
     let warmup_from = (started_ms - i64::from(ctx.settings.warmup_days) * DAY_MS).div_euclid(interval) * interval;
     let from = ctx.status.progress(symbol).wanted_from_ms.unwrap_or(warmup_from);
     let mut klines_done = false;
     let mut start = from;
-    for _ in 0..PAGES_PER_ROUND_MAX {
+    // Enough pages for the span (the weight budget paces them), plus slack for a short page.
+    let klines_pages_max = ((started_ms - from).max(0) / (interval * KLINES_PER_REQUEST_MAX) + 2) as usize;
+    for _ in 0..klines_pages_max {
         let wanted = ((started_ms - start) / interval + 2).clamp(1, KLINES_PER_REQUEST_MAX);
         let path = format!("/fapi/v1/klines?symbol={symbol}&interval=5m&startTime={start}&limit={wanted}");
         let body = get(ctx, client, "klines", &path, rate::klines_weight(wanted as u32))?;
-        let (candles, rejected) = wire::parse_rest_klines(&body, interval, wall_ms()).map_err(|e| rejected_error(ctx, "klines", e))?;
+        let (candles, rejected) = wire::parse_rest_klines(&body, interval, covered_until_ms).map_err(|e| rejected_error(ctx, "klines", e))?;
         count_rejects(ctx, "klines", &rejected);
         let newest = candles.iter().map(|c| c.open_time_ms).max();
         if !candles.is_empty() {
@@ -163,7 +167,8 @@ fn round(ctx: &FeedCtx, client: &mut Client, symbol: &str) -> Result<(), String>
     let oi_from = from.max((started_ms - OPEN_INTEREST_HISTORY_MS).div_euclid(interval) * interval + interval);
     let mut start = oi_from;
     let mut oi_done = false;
-    for _ in 0..PAGES_PER_ROUND_MAX {
+    let oi_pages_max = ((started_ms - oi_from).max(0) / (interval * OPEN_INTEREST_PER_REQUEST_MAX) + 2) as usize;
+    for _ in 0..oi_pages_max {
         if start > started_ms {
             oi_done = true;
             break;
@@ -182,8 +187,8 @@ fn round(ctx: &FeedCtx, client: &mut Client, symbol: &str) -> Result<(), String>
         start = end + 1;
     }
     if klines_done && (oi_done || start > started_ms) {
-        ctx.send_row(FeedRow::BackfillDone { symbol: symbol.to_string(), covered_until_ms: started_ms });
-        debug!("event=feed_backfill_done symbol={symbol} from_ms={from} until_ms={started_ms}");
+        ctx.send_row(FeedRow::BackfillDone { symbol: symbol.to_string(), covered_until_ms });
+        debug!("event=feed_backfill_done symbol={symbol} from_ms={from} until_ms={covered_until_ms}");
     } else {
         info!("event=feed_backfill_partial symbol={symbol} from_ms={from} detail=\"more pages next round\"");
     }
