@@ -168,9 +168,14 @@ fn after_a_disconnect_with_a_gap_the_stored_bars_have_no_hole_and_no_duplicate()
     let bar = fake.push_bar();
     wait_for_bar(&server, bar.open_time_ms);
 
-    // The stream drops; three bars are published while it is down (only backfill can get them).
+    // The stream drops and stays down while three bars are published (only backfill can get them).
+    fake.refuse_streams(true);
     fake.drop_connections();
     let gap: Vec<FakeBar> = (0..3).map(|_| fake.publish_silently()).collect();
+    let down = wait_for_json(server.addr, "/health", WAIT, |h| h["feed"]["state"] == "down");
+    assert_eq!(down["feed"]["state"], "down", "{down}");
+    assert_eq!(down["status"], "degraded");
+    fake.refuse_streams(false);
     let deadline = Instant::now() + WAIT;
     while fake.connections() < 2 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));

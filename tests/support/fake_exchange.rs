@@ -125,6 +125,8 @@ struct State {
     outbox: Vec<Outgoing>,
     /// Bumped to make every open stream connection drop.
     drop_generation: u64,
+    /// While set, new stream connections are closed before the handshake (the exchange is down).
+    refuse_streams: bool,
     /// Stream connections accepted so far, and pongs received.
     connections: u64,
     pongs: u64,
@@ -222,6 +224,11 @@ impl FakeExchange {
         self.with(|s| s.drop_generation += 1);
     }
 
+    /// While `refuse` is set, stream connections are cut before their handshake.
+    pub fn refuse_streams(&self, refuse: bool) {
+        self.with(|s| s.refuse_streams = refuse);
+    }
+
     /// The next `count` REST requests are answered 429 with `Retry-After: retry_after_s`.
     pub fn answer_429(&self, count: u32, retry_after_s: u32) {
         self.with(|s| {
@@ -307,6 +314,10 @@ fn spawn_acceptor(listener: TcpListener, state: Arc<Mutex<State>>, stop: Arc<Ato
 }
 
 fn serve_stream(stream: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
+    if state.lock().unwrap().refuse_streams {
+        let _ = stream.shutdown(Shutdown::Both);
+        return;
+    }
     let mut path = String::new();
     use tungstenite::handshake::server::{ErrorResponse, Request, Response};
     let callback = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
