@@ -45,13 +45,24 @@ const FRAME_BYTES_MAX: usize = 1 << 20;
 const SAMPLE_CHARS_MAX: usize = 160;
 
 /// Why a connection ended.
-#[derive(Debug)]
 enum Ended {
     Stopping,
     Silent,
     Renewal,
     ClosedByExchange,
     Error(String),
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ended::Stopping => write!(f, "stopping"),
+            Ended::Silent => write!(f, "silent for {} s", STREAM_SILENCE_MAX.as_secs()),
+            Ended::Renewal => write!(f, "renewal"),
+            Ended::ClosedByExchange => write!(f, "closed by the exchange"),
+            Ended::Error(e) => write!(f, "error: {e}"),
+        }
+    }
 }
 
 /// The stream's path for `symbols`: `/stream?streams=btcusdt@kline_5m/btcusdt@forceOrder/...`.
@@ -90,7 +101,7 @@ pub fn run(ctx: FeedCtx) {
                 match &ended {
                     Ended::Stopping => return,
                     Ended::Renewal => info!("event=feed_renewal age_s={}", started.elapsed().as_secs()),
-                    other => warn!("event=feed_disconnected reason={other:?} connected_s={}", started.elapsed().as_secs()),
+                    other => warn!("event=feed_disconnected reason={:?} connected_s={}", other.to_string(), started.elapsed().as_secs()),
                 }
                 if matches!(ended, Ended::Renewal) {
                     continue;
