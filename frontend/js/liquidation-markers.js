@@ -198,7 +198,11 @@ export class LiquidationMarkers {
       }),
     );
     this.tooltip.hidden = false;
-    this.tooltip.style.left = `${Math.round(hit.x + hit.radius + 8)}px`;
+    // Right of the marker, or left of it when that would leave the chart.
+    const width = this.tooltip.offsetWidth;
+    const right = hit.x + hit.radius + 8;
+    const left = right + width > this.layer.clientWidth ? hit.x - hit.radius - 8 - width : right;
+    this.tooltip.style.left = `${Math.round(Math.max(0, left))}px`;
     this.tooltip.style.top = `${Math.round(hit.y - 10)}px`;
   }
 }
