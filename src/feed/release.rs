@@ -110,8 +110,7 @@ impl ReleaseGate {
         if self.covered_until_ms.is_none() {
             return out;
         }
-        loop {
-            let Some(&first) = self.pending.keys().next() else { break };
+        while let Some(&first) = self.pending.keys().next() {
             let next = self.released_ms.map_or(first, |r| r + self.interval_ms);
             debug_assert!(first >= next, "pending bars are after the watermark");
             if first > next {

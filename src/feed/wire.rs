@@ -224,7 +224,7 @@ pub fn parse_open_interest_hist(body: &str, symbol: &str) -> Result<(Vec<OpenInt
             let time_ms = row.get("timestamp").and_then(decimal_i64).ok_or_else(|| reject(RejectReason::UnknownShape, "no timestamp"))?;
             let value_usd = number(row, "sumOpenInterestValue")?;
             let contracts = optional_number(row, "sumOpenInterest")?;
-            if value_usd < 0.0 || value_usd > crate::engine::OPEN_INTEREST_MAX_USD || time_ms < 0 {
+            if !(0.0..=crate::engine::OPEN_INTEREST_MAX_USD).contains(&value_usd) || time_ms < 0 {
                 return Err(reject(RejectReason::InvalidBar, format!("open interest {value_usd} USD at {time_ms}")));
             }
             Ok(OpenInterestPoint { time_ms, contracts, value_usd: Some(value_usd) })

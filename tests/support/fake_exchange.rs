@@ -313,6 +313,8 @@ fn spawn_acceptor(listener: TcpListener, state: Arc<Mutex<State>>, stop: Arc<Ato
     })
 }
 
+// The handshake callback's error type is tungstenite's `ErrorResponse`, not ours to shrink.
+#[allow(clippy::result_large_err)]
 fn serve_stream(stream: TcpStream, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
     if state.lock().unwrap().refuse_streams {
         let _ = stream.shutdown(Shutdown::Both);
