@@ -107,6 +107,7 @@ fn a_live_server_streams_a_snapshot_per_closed_bar_and_the_realised_liquidations
     );
     assert_eq!(rest.status, 200);
     let rest = rest.json();
+    assert_eq!(rest["meta"]["source"], "binance");
     let same_bar = rest["data"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(same_bar["timestamp"], live["data"]["timestamp"]);
     assert_eq!(same_bar["levels"], live["data"]["levels"]);

@@ -44,6 +44,12 @@ pub fn serve(config: AppConfig) -> Result<(), ServeError> {
     } else {
         None
     };
+    if config.feed == FeedKind::Binance {
+        // The live feed's symbols say where their data comes from (REST `meta.source`, snapshots).
+        for symbol in &config.core.supported_symbols {
+            store.set_source(symbol, "binance", false).map_err(|e| ServeError::Runtime(e.to_string()))?;
+        }
+    }
     let sources: Vec<(String, String)> =
         store.sources().map_err(|e| ServeError::Runtime(e.to_string()))?.into_iter().map(|(s, src, _)| (s, src)).collect();
     let files = static_loader::load_frontend(&config.frontend_dir, config.frontend_bytes_max)
