@@ -3,6 +3,7 @@
 #   make run     build (release) and serve the bundled demo at http://127.0.0.1:8000/
 #   make install build (release) and install the binary as ~/.cargo/bin/liquidationheatmap
 #                (INSTALL_ROOT=~/.local puts it in ~/.local/bin)
+#   make run-live the same page on the live Binance USDT-M futures feed (needs the internet)
 #   make test    every test suite (Rust unit/integration/property, simulation seeds, frontend unit,
 #                browser end-to-end, k6 smoke, Autobahn WebSocket conformance); installs what it needs first
 #   make bench   benchmarks whose results are recorded in docs/
@@ -18,7 +19,7 @@ BIN := $(CARGO_TARGET_DIR)/release/liquidationheatmap
 DEMO_DB ?= $(HOME)/.cache/liquidationheatmap/demo.duckdb
 SIM_SWARM_SECONDS ?= 300
 
-.PHONY: run build install lint test test-rust test-sim test-frontend test-e2e test-k6 test-autobahn deps-test bench bench-model sim clean-demo
+.PHONY: run run-live build install lint test test-rust test-sim test-frontend test-e2e test-k6 test-autobahn deps-test bench bench-model sim clean-demo
 
 # The realised liquidations the model is calibrated and scored on (docs/model.md, "Backtest").
 REALISED_30M := tests/fixtures/realised-liquidations-30m/BTCUSDT-30m-ohlc-oi-liquidations-2026-05-21_2026-05-30.csv
@@ -39,6 +40,13 @@ INSTALL_ROOT ?= $(or $(CARGO_HOME),$(HOME)/.cargo)
 install: build
 	install -D -m 0755 $(BIN) "$(INSTALL_ROOT)/bin/liquidationheatmap"
 	@case ":$$PATH:" in *":$(INSTALL_ROOT)/bin:"*) ;; *) echo "note: $(INSTALL_ROOT)/bin is not on your PATH; add it, or run $(INSTALL_ROOT)/bin/liquidationheatmap";; esac
+
+# The live Binance USDT-M futures feed (needs the internet), into its own database so the demo's
+# stays as it is. Backfills WARMUP_DAYS (default 30) on first start; see docs/live_feed.md.
+LIVE_DB ?= $(HOME)/.cache/liquidationheatmap/live.duckdb
+run-live: build
+	@mkdir -p $(dir $(LIVE_DB))
+	FEED=binance DUCKDB_PATH=$${DUCKDB_PATH:-$(LIVE_DB)} FRONTEND_DIR=$${FRONTEND_DIR:-frontend} $(BIN) serve
 
 # Removes the demo database so the next `make run` seeds it afresh.
 clean-demo:
@@ -68,7 +76,7 @@ test-frontend:
 	node --test tests/frontend/unit/
 
 test-e2e: build
-	cd tests/frontend && LHM_BIN=$(BIN) node --test e2e/heatmap.e2e.mjs
+	cd tests/frontend && LHM_BIN=$(BIN) LHM_FAKE_EXCHANGE_BIN=$(CARGO_TARGET_DIR)/release/examples/fake_exchange node --test e2e/heatmap.e2e.mjs e2e/live_feed.e2e.mjs
 
 test-k6: build
 	bash tests/load/k6_smoke.sh $(BIN)

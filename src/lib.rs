@@ -10,6 +10,7 @@
 //! - [`store`], [`ingest`]: DuckDB persistence and file ingestion.
 //! - [`rest`]: the database-backed REST endpoints.
 //! - [`demo`]: the bundled demo data and its replay.
+//! - [`feed`]: the live Binance USDT-M futures feed (`FEED=binance`).
 //! - [`config`], [`app`]: configuration and the commands of the binary.
 //! - [`loadgen`]: the WebSocket load generator (`liquidationheatmap loadgen`).
 
@@ -21,6 +22,7 @@ pub mod config;
 pub mod core;
 pub mod demo;
 pub mod engine;
+pub mod feed;
 pub mod ingest;
 pub mod loadgen;
 pub mod rest;

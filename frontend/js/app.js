@@ -22,6 +22,8 @@ import { wireChartInteraction } from './chart-interaction.js';
 import { GapFiller } from './gap-filler.js';
 import { describeCoverage } from './data-coverage.js';
 import { describeFeed } from './feed.js';
+import { LiquidationMarkers } from './liquidation-markers.js';
+import { FeedIndicator } from './feed-indicator.js';
 
 // Snapshots that arrive while history is loading are applied afterwards;
 // beyond this many the oldest are dropped (history will cover them).
@@ -101,6 +103,14 @@ const state = {
 const model = new HeatmapModel();
 const renderer = new HeatmapRenderer(els.canvas, els.overlay);
 const recentFetcher = new RecentSnapshotFetcher();
+// Realised liquidations over the heatmap, redrawn after every composite.
+const markers = new LiquidationMarkers(els.wrap, renderer, model);
+const compositeHeatmap = renderer.composite.bind(renderer);
+renderer.composite = () => {
+  compositeHeatmap();
+  markers.draw();
+};
+const feedIndicator = new FeedIndicator(els.status, () => state.symbol);
 let client = null;
 
 // Buckets the live stream skipped are fetched from REST (see gap-filler.js).
@@ -153,6 +163,12 @@ window.__heatmap = Object.freeze({
   get historyError() { return state.historyError; },
   get committed() { return state.committed ? { ...state.committed } : null; },
   get feedMode() { return state.config.feed ? state.config.feed.mode : null; },
+});
+
+window.__liquidations = Object.freeze({
+  get count() { return markers.count; },
+  get drawn() { return markers.drawn.map((d) => ({ x: d.x, y: d.y, radius: d.radius, side: d.marker.side })); },
+  get feed() { return { ...feedIndicator.last }; },
 });
 
 // ---- status ---------------------------------------------------------------------
@@ -348,6 +364,10 @@ function applyHistory(heatmap, klines, intervalMs, windowMs) {
   renderer.rebuild(model);
   refreshLegend();
   showMessage(loaded ? '' : `No heatmap data for ${state.symbol} yet.`);
+  markers.setSymbol(state.symbol);
+  if (model.ready) {
+    markers.load(model.startMs, model.startMs + model.capacity * model.intervalMs).catch((err) => console.warn('realised liquidations unavailable:', err.message));
+  }
 }
 
 // ---- live data ------------------------------------------------------------------
@@ -453,6 +473,9 @@ function startConnection() {
       refreshStatus();
     },
     onSnapshot: applyLiveSnapshot,
+    onLiquidation: (message) => {
+      if (message.symbol === state.symbol) markers.add([message]);
+    },
     onResync: (symbol, reason) => {
       if (symbol !== state.symbol) return;
       console.info(`resync ${symbol}: ${reason}`);
@@ -623,6 +646,7 @@ async function main() {
   await loadHistory();
   startConnection();
   await connectOrPoll();
+  feedIndicator.start();
   setInterval(() => {
     refreshStats();
     refreshStatus();

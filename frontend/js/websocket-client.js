@@ -103,6 +103,8 @@ export class HeatmapWebSocket {
     this.onStatusChange = options.onStatusChange || noop;
     this.onResync = options.onResync || noop;
     this.onWarning = options.onWarning || noop;
+    // Realised liquidations of subscribed symbols ({"type":"liquidation",...}).
+    this.onLiquidation = options.onLiquidation || noop;
     this.onSubscribed = options.onSubscribed || noop;
     this.onUnsubscribed = options.onUnsubscribed || noop;
     this.onPong = options.onPong || noop;
@@ -449,6 +451,9 @@ export class HeatmapWebSocket {
         return;
       case 'pong':
         this.handlePong(message);
+        return;
+      case 'liquidation':
+        this.onLiquidation(message);
         return;
       default:
         this.onWarning({ code: 'UNKNOWN_MESSAGE_TYPE', message: `unknown message type ${JSON.stringify(message.type)}` });

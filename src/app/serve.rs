@@ -7,6 +7,7 @@ use log::{info, warn};
 
 use crate::config::AppConfig;
 use crate::core::{CoreConfig, DemoReplay, Feed};
+use crate::feed::FeedKind;
 use crate::rest::RestContext;
 use crate::shell::{sockets, static_loader, Server};
 use crate::store::Store;
@@ -43,6 +44,12 @@ pub fn serve(config: AppConfig) -> Result<(), ServeError> {
     } else {
         None
     };
+    if config.feed == FeedKind::Binance {
+        // The live feed's symbols say where their data comes from (REST `meta.source`, snapshots).
+        for symbol in &config.core.supported_symbols {
+            store.set_source(symbol, "binance", false).map_err(|e| ServeError::Runtime(e.to_string()))?;
+        }
+    }
     let sources: Vec<(String, String)> =
         store.sources().map_err(|e| ServeError::Runtime(e.to_string()))?.into_iter().map(|(s, src, _)| (s, src)).collect();
     let files = static_loader::load_frontend(&config.frontend_dir, config.frontend_bytes_max)
@@ -59,10 +66,19 @@ pub fn serve(config: AppConfig) -> Result<(), ServeError> {
     if !config.core.ws_enabled {
         warn!("event=ws_disabled detail=\"WS_ENABLED=false: /ws/heatmap answers 503 and no snapshot producer runs\"");
     }
-    let feed = feed_of(&config, demo.as_deref());
-    info!("event=feed {}", feed.to_json());
+    let data_feed = feed_of(&config, demo.as_deref());
+    info!("event=feed {}", data_feed.to_json());
+    // The live feed's threads start before the producer, which owns its writer end.
+    let feed = match config.feed {
+        FeedKind::Binance => {
+            info!("event=feed_start kind=binance symbols={}", config.feed_settings.symbols.join(","));
+            Some(crate::feed::start(config.feed_settings.clone()).map_err(|e| ServeError::Runtime(format!("cannot start the feed: {e}")))?)
+        }
+        FeedKind::Demo | FeedKind::None => None,
+    };
     let interval = Duration::from_millis(config.core.update_interval_ms);
-    let producer: Option<ProducerSpawn> = if !config.core.ws_enabled {
+    // With a live feed the producer also writes the feed's rows, so it runs even without WebSockets.
+    let producer: Option<ProducerSpawn> = if !config.core.ws_enabled && config.feed != FeedKind::Binance {
         None
     } else if config.synthetic_snapshot_bytes > 0 {
         let bytes = config.synthetic_snapshot_bytes;
@@ -78,6 +94,7 @@ pub fn serve(config: AppConfig) -> Result<(), ServeError> {
             inbox: config.ingest_dir.clone(),
             replay_interval,
             sources: sources.clone(),
+            feed: feed.as_ref().map(|(link, _)| link.clone()),
         };
         let store = store.try_clone().map_err(|e| ServeError::Runtime(e.to_string()))?;
         Some(market::producer(store, settings, demo))
@@ -90,18 +107,25 @@ pub fn serve(config: AppConfig) -> Result<(), ServeError> {
         sources,
     };
     let queries = Some(market::query_worker(store, rest_ctx));
-    let backend = Workers::start(server.waker(), producer, queries)
+    let mut backend = Workers::start(server.waker(), producer, queries)
         .map_err(|e| ServeError::Runtime(format!("cannot start worker threads: {e}")))?;
+    if let Some((link, handle)) = feed {
+        backend = backend.with_feed(handle, link.metrics.clone());
+    }
     server
-        .run(CoreConfig { feed, ..config.core.clone() }, files, Box::new(backend))
+        .run(CoreConfig { feed: data_feed, ..config.core.clone() }, files, Box::new(backend))
         .map_err(|e| ServeError::Runtime(format!("event loop failed: {e}")))
 }
 
-/// What the snapshots are made of, for `/api/config` and `/health`. The demo is replayed only
+/// What the snapshots are made of, for `/api/config` and `/health` (a live feed adds its state
+/// there, `core::live_feed`). The demo is replayed only
 /// when a market producer runs (WebSockets on, no synthetic load) and `DEMO_REPLAY_INTERVAL` > 0.
 fn feed_of(config: &AppConfig, demo: Option<&[crate::demo::DemoSeries]>) -> Feed {
     if config.synthetic_snapshot_bytes > 0 {
         return Feed::SyntheticLoad;
+    }
+    if config.feed == FeedKind::Binance {
+        return Feed::Live { source: "binance".into() };
     }
     let Some((period_start_ms, period_end_ms, replay_from_ms)) = demo.and_then(crate::demo::demo_period) else {
         return Feed::Stored;

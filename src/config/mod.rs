@@ -12,6 +12,11 @@ use std::path::{Path, PathBuf};
 
 use crate::core::CoreConfig;
 use crate::core::{ECHO_MESSAGE_BYTES_LIMIT, SYMBOLS_MAX};
+use crate::feed::{FeedKind, FeedSettings, UrlKind, BAR_INTERVAL_MS};
+
+/// The exchange's public USDT-M futures stream and REST base URLs.
+pub const FEED_WS_URL_DEFAULT: &str = "wss://fstream.binance.com";
+pub const FEED_REST_URL_DEFAULT: &str = "https://fapi.binance.com";
 
 pub use parse::ConfigError;
 use parse::Vars;
@@ -42,6 +47,10 @@ pub struct AppConfig {
     pub frontend_bytes_max: usize,
     /// The liquidation model's parameters (`MODEL_PRESET`: calibrated or legacy).
     pub engine_params: crate::engine::EngineParams,
+    /// Where market data comes from (`FEED`).
+    pub feed: FeedKind,
+    /// The live feed's settings (used when `feed` is `Binance`).
+    pub feed_settings: FeedSettings,
 }
 
 impl AppConfig {
@@ -107,6 +116,19 @@ impl AppConfig {
                 ),
             });
         }
+        let feed = FeedKind::parse(&vars.choice("FEED", "demo", &["demo", "binance", "none"])?).unwrap_or(FeedKind::Demo);
+        let warmup_days = vars.integer("WARMUP_DAYS", 30, 0, 3650)? as u32;
+        let feed_settings = FeedSettings {
+            ws_url: vars.base_url("FEED_WS_URL", FEED_WS_URL_DEFAULT, UrlKind::WebSocket)?,
+            rest_url: vars.base_url("FEED_REST_URL", FEED_REST_URL_DEFAULT, UrlKind::Rest)?,
+            symbols: core.supported_symbols.clone(),
+            interval_ms: BAR_INTERVAL_MS,
+            warmup_days,
+            oi_wait_ms: vars.seconds_ms("FEED_OI_WAIT", 60.0, 0.0, 3600.0)? as i64,
+            // The exchange cuts a connection at 24 hours; renewing at 23 leaves a margin.
+            connection_max_age: std::time::Duration::from_millis(vars.seconds_ms("FEED_CONNECTION_MAX_AGE", 82_800.0, 1.0, 86_000.0)?),
+            jitter_seed: std::process::id() as u64,
+        };
         Ok(AppConfig {
             host: vars.ip("HOST", "127.0.0.1")?,
             port: vars.integer("PORT", 8000, 0, 65_535)? as u16,
@@ -115,13 +137,16 @@ impl AppConfig {
             frontend_dir: vars.path("FRONTEND_DIR", "frontend")?,
             ingest_dir: vars.optional_path("INGEST_DIR")?,
             log_level: vars.log_level("LOG_LEVEL", "info")?,
-            demo_seed: vars.boolean("DEMO_SEED", true)?,
+            // Only the demo feed seeds the bundled data.
+            demo_seed: vars.boolean("DEMO_SEED", true)? && feed == FeedKind::Demo,
             demo_replay_interval_ms: vars.seconds_ms("DEMO_REPLAY_INTERVAL", 3.0, 0.0, 86_400.0)?,
-            warmup_days: vars.integer("WARMUP_DAYS", 30, 0, 3650)? as u32,
+            warmup_days,
             rest_levels_max: vars.integer("REST_MAX_LEVELS", 1_000_000, 1000, 100_000_000)? as usize,
             synthetic_snapshot_bytes: vars.integer("DEMO_SNAPSHOT_BYTES", 0, 0, 16 * 1024 * 1024)? as usize,
             frontend_bytes_max: 64 * 1024 * 1024,
             engine_params: vars.model_preset("MODEL_PRESET", "calibrated")?,
+            feed,
+            feed_settings,
         })
     }
 
@@ -144,7 +169,8 @@ impl fmt::Display for AppConfig {
              ws_idle_timeout_ms={} http_request_timeout_ms={} shutdown_timeout_ms={} \
              ws_rate_limit={} ws_rate_burst={} supported_symbols={} duckdb_path={:?} \
              frontend_dir={:?} ingest_dir={:?} log_level={} demo_seed={} demo_replay_interval_ms={} \
-             warmup_days={} rest_max_levels={} demo_snapshot_bytes={} model_preset={}",
+             warmup_days={} rest_max_levels={} demo_snapshot_bytes={} model_preset={} feed={} feed_ws_url={:?} \
+             feed_rest_url={:?} feed_oi_wait_ms={} feed_connection_max_age_s={}",
             self.host,
             self.port,
             c.ws_enabled,
@@ -175,6 +201,11 @@ impl fmt::Display for AppConfig {
             self.rest_levels_max,
             self.synthetic_snapshot_bytes,
             crate::backtest::ModelSummary::of(&self.engine_params).preset,
+            self.feed.as_str(),
+            self.feed_settings.ws_url.join(UrlKind::WebSocket, ""),
+            self.feed_settings.rest_url.join(UrlKind::Rest, ""),
+            self.feed_settings.oi_wait_ms,
+            self.feed_settings.connection_max_age.as_secs(),
         )
     }
 }

@@ -109,6 +109,23 @@ impl<'a> Vars<'a> {
         raw.parse().map_err(|_| ConfigError::new(name, raw, "one of off, error, warn, info, debug, trace"))
     }
 
+    /// One of `choices` (case-insensitive), returned lower-case.
+    pub fn choice(&self, name: &str, default: &str, choices: &[&str]) -> Result<String, ConfigError> {
+        let raw = self.get(name).unwrap_or(default);
+        let lower = raw.to_ascii_lowercase();
+        if choices.contains(&lower.as_str()) {
+            Ok(lower)
+        } else {
+            Err(ConfigError::new(name, raw, format!("one of {}", choices.join(", "))))
+        }
+    }
+
+    /// A base URL of the exchange (`ws(s)://` or `http(s)://`, see `feed::url`).
+    pub fn base_url(&self, name: &str, default: &str, kind: crate::feed::UrlKind) -> Result<crate::feed::BaseUrl, ConfigError> {
+        let raw = self.get(name).unwrap_or(default);
+        crate::feed::BaseUrl::parse(raw, kind).map_err(|accepted| ConfigError::new(name, raw, accepted))
+    }
+
     /// A comma-separated list of distinct symbols.
     pub fn symbols(&self, name: &str, default: &str, count_max: usize) -> Result<Vec<String>, ConfigError> {
         let raw = self.get(name).unwrap_or(default);

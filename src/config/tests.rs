@@ -86,3 +86,31 @@ fn the_model_preset_defaults_to_calibrated_and_legacy_stays_selectable() {
     assert_eq!(e.variable, "MODEL_PRESET");
     assert!(e.to_string().contains("one of calibrated, legacy"), "{e}");
 }
+
+#[test]
+fn feed_defaults_to_the_demo_and_the_exchange_urls() {
+    let c = config(&[]).unwrap();
+    assert_eq!(c.feed, crate::feed::FeedKind::Demo);
+    assert!(c.demo_seed);
+    assert_eq!(c.feed_settings.ws_url.host, "fstream.binance.com");
+    assert!(c.feed_settings.ws_url.secure && c.feed_settings.rest_url.secure);
+    assert_eq!(c.feed_settings.rest_url.host, "fapi.binance.com");
+    assert_eq!(c.feed_settings.oi_wait_ms, 60_000);
+}
+
+#[test]
+fn a_live_feed_does_not_seed_the_demo_and_takes_loopback_urls() {
+    let c = config(&[("FEED", "binance"), ("FEED_WS_URL", "ws://127.0.0.1:9001"), ("FEED_REST_URL", "http://127.0.0.1:9002")]).unwrap();
+    assert_eq!(c.feed, crate::feed::FeedKind::Binance);
+    assert!(!c.demo_seed);
+    assert_eq!((c.feed_settings.ws_url.port, c.feed_settings.rest_url.port), (9001, 9002));
+    assert!(!config(&[("FEED", "none")]).unwrap().demo_seed);
+}
+
+#[test]
+fn bad_feed_variables_name_the_variable() {
+    assert_eq!(config(&[("FEED", "kraken")]).unwrap_err().variable, "FEED");
+    assert_eq!(config(&[("FEED_WS_URL", "https://fstream.binance.com")]).unwrap_err().variable, "FEED_WS_URL");
+    assert_eq!(config(&[("FEED_REST_URL", "fapi.binance.com")]).unwrap_err().variable, "FEED_REST_URL");
+    assert_eq!(config(&[("FEED_OI_WAIT", "forever")]).unwrap_err().variable, "FEED_OI_WAIT");
+}

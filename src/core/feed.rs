@@ -17,6 +17,8 @@ pub enum Feed {
     Demo { period_start_ms: i64, period_end_ms: i64, replay: Option<DemoReplay> },
     /// `DEMO_SNAPSHOT_BYTES`: synthetic snapshots for load tests, no market data at all.
     SyntheticLoad,
+    /// A live exchange feed (`FEED=binance`): `/health` adds its state (`live_feed.rs`).
+    Live { source: String },
 }
 
 /// How the demo is replayed.
@@ -29,13 +31,15 @@ pub struct DemoReplay {
 }
 
 impl Feed {
-    /// `{"mode": "stored" | "demo" | "demo_replay" | "synthetic_load", ...}`; a demo adds
+    /// `{"mode": "stored" | "demo" | "demo_replay" | "synthetic_load" | "live", ...}`; live adds
+    /// `source` (the exchange); a demo adds
     /// `period_start` and `period_end` (ISO-8601 UTC, end exclusive), a replay also
     /// `replay_from` and `replay_interval_s`.
     pub fn to_json(&self) -> Value {
         match self {
             Feed::Stored => json!({ "mode": "stored" }),
             Feed::SyntheticLoad => json!({ "mode": "synthetic_load" }),
+            Feed::Live { source } => json!({ "mode": "live", "source": source }),
             Feed::Demo { period_start_ms, period_end_ms, replay } => {
                 let mut value = json!({
                     "mode": if replay.is_some() { "demo_replay" } else { "demo" },
@@ -81,5 +85,6 @@ mod tests {
         assert_eq!(feed.to_json()["mode"], "demo");
         assert_eq!(Feed::Stored.to_json(), json!({ "mode": "stored" }));
         assert_eq!(Feed::SyntheticLoad.to_json(), json!({ "mode": "synthetic_load" }));
+        assert_eq!(Feed::Live { source: "binance".into() }.to_json(), json!({ "mode": "live", "source": "binance" }));
     }
 }

@@ -201,6 +201,11 @@ impl Metrics {
         }
     }
 
+    /// The registry rendered at `/metrics`, for metrics kept outside the core (the live feed's).
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
     pub fn disconnected(&self, reason: DisconnectReason) {
         self.disconnects.get_or_create(&ReasonLabel { reason: reason.as_str().to_string() }).inc();
     }

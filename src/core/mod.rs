@@ -26,6 +26,7 @@ mod http_conn;
 mod io;
 mod lifecycle;
 mod limits;
+mod live_feed;
 mod metrics;
 mod mutations;
 pub mod protocol;
@@ -51,6 +52,7 @@ pub use broadcast::SnapshotReady;
 pub use client::{ClientView, PhaseView};
 pub use feed::{DemoReplay, Feed};
 pub use limits::{CoreConfig, CONTROL_MESSAGES_MAX, ECHO_MESSAGE_BYTES_LIMIT, SYMBOLS_MAX};
+pub use live_feed::{FeedReport, EVENTS_QUEUED_MAX};
 pub use metrics::{IngestTotals, ProcessStats};
 pub use mutations::Mutations;
 pub use static_files::StaticFiles;
@@ -142,6 +144,8 @@ pub struct Core {
     static_files: StaticFiles,
     /// Times the caller handed in a monotonic time earlier than one it handed before.
     pub clock_regressions: u64,
+    /// The live feed's newest report (`None` without a live feed).
+    feed: Option<FeedReport>,
     /// Deliberate bugs the simulator switches on to prove it catches them; all off in production.
     mutations: Mutations,
 }
@@ -175,6 +179,7 @@ impl Core {
             metrics,
             static_files,
             clock_regressions: 0,
+            feed: None,
             mutations: Mutations::default(),
         }
     }
@@ -382,6 +387,12 @@ impl Core {
 
     /// The Prometheus text exposition of the core's metrics plus the process figures the caller
     /// read (the core cannot read `/proc` itself).
+    /// The `/metrics` registry, so the shell can add metrics kept by other threads (their handles
+    /// are atomics; rendering reads them).
+    pub fn metrics_registry(&mut self) -> &mut prometheus_client::registry::Registry {
+        self.metrics.registry_mut()
+    }
+
     pub fn render_metrics(&mut self, now: Now, process: ProcessStats) -> String {
         let now = self.advance_clock(now);
         self.metrics.active_connections.set(self.ws_connections as i64);

@@ -52,6 +52,9 @@ pub enum EntryKind {
     Close,
     /// A SLOW_CONSUMER warning: at most one is queued at a time.
     Warning,
+    /// A message that is not conflated (a realised liquidation): bounded per client, the oldest
+    /// unsent one dropped beyond the bound.
+    Event,
     /// The HTTP 101 response that turns the connection into a WebSocket: every frame must follow
     /// it, so it is never dropped nor overtaken (the simulator found a warning and a close frame
     /// sent ahead of it to a client that had not read it yet).
@@ -72,6 +75,14 @@ pub enum SnapshotPush {
     /// Replaced an older unsent snapshot of the same symbol, which is dropped for this client.
     Conflated,
     /// Appended after dropping the oldest unsent snapshot of another symbol (message bound hit).
+    DroppedOldest,
+}
+
+/// What pushing an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventPush {
+    Queued,
+    /// Appended after dropping the oldest unsent event (the bound was hit).
     DroppedOldest,
 }
 
@@ -212,6 +223,21 @@ impl OutQueue {
             }
         }
         self.push(EntryKind::Snapshot { symbol, seq }, chunk);
+        outcome
+    }
+
+    /// Queues an event; when `events_max` unsent events are already queued the oldest unsent one
+    /// is dropped.
+    pub fn push_event(&mut self, chunk: Chunk, events_max: usize) -> EventPush {
+        let mut outcome = EventPush::Queued;
+        if self.unsent().filter(|(_, e)| e.kind == EntryKind::Event).count() >= events_max.max(1) {
+            let oldest = self.unsent().find(|(_, e)| e.kind == EntryKind::Event).map(|(i, _)| i);
+            if let Some(removed) = oldest.and_then(|index| self.entries.remove(index)) {
+                self.bytes_queued -= removed.chunk.len();
+                outcome = EventPush::DroppedOldest;
+            }
+        }
+        self.push(EntryKind::Event, chunk);
         outcome
     }
 

@@ -19,7 +19,7 @@ use super::{ConnId, Core, Output, QueryRequest};
 pub const INDEX_FILE: &str = "coinglass_heatmap.html";
 
 /// Paths answered by the query worker.
-pub const QUERY_PATHS: [&str; 3] = ["/liquidations/heatmap-timeseries", "/prices/klines", "/metrics"];
+pub const QUERY_PATHS: [&str; 4] = ["/liquidations/heatmap-timeseries", "/liquidations/realised", "/prices/klines", "/metrics"];
 
 impl Core {
     pub(super) fn route<S: Read + Write>(&mut self, now: Now, id: ConnId, request: Request, _stream: &mut S) {
@@ -118,11 +118,23 @@ impl Core {
             };
             snapshots.insert(state.name.clone(), entry);
         }
+        // One `feed` object: what the data is (config) and, with a live feed, how it is doing.
+        let live = self.feed.as_ref().map(|report| report.health(now.wall_unix_ms));
+        let degraded = live.as_ref().is_some_and(|(_, degraded)| *degraded);
+        let mut feed = self.config.feed.to_json();
+        if let (Some((Value::Object(state), _)), Some(feed)) = (live, feed.as_object_mut()) {
+            feed.extend(state);
+        }
+        let status = match (self.shutdown_deadline.is_some(), degraded) {
+            (true, _) => "shutting_down",
+            (false, true) => "degraded",
+            (false, false) => "ok",
+        };
         json!({
-            "status": if self.shutdown_deadline.is_some() { "shutting_down" } else { "ok" },
+            "status": status,
             "uptime_s": round3(now.mono.since(self.stats.started_at).as_secs_f64()),
             "ws_enabled": self.config.ws_enabled,
-            "feed": self.config.feed.to_json(),
+            "feed": feed,
             "connections": {
                 "websocket": self.ws_connections,
                 "http": self.http_connections,

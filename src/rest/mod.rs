@@ -1,9 +1,11 @@
 //! The REST endpoints that need the database, answered on the query worker thread:
-//! `GET /liquidations/heatmap-timeseries` and `GET /prices/klines` (docs/rest_api.md).
+//! `GET /liquidations/heatmap-timeseries`, `GET /liquidations/realised` and `GET /prices/klines`
+//! (docs/rest_api.md).
 
 mod cache;
 mod klines;
 mod params;
+mod realised;
 mod timeseries;
 
 use std::sync::Arc;
@@ -80,6 +82,7 @@ pub fn handle(store: &Store, ctx: &RestContext, cache: &mut ResponseCache, reque
             })
         }
         "/prices/klines" => klines::handle(store, ctx, &request.query).map(Arc::from),
+        "/liquidations/realised" => realised::handle(store, ctx, &request.query).map(Arc::from),
         other => Err(RestError { status: 404, code: "NOT_FOUND", message: format!("no such path: {other}") }),
     };
     match result {

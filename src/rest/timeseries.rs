@@ -1,5 +1,7 @@
 //! `GET /liquidations/heatmap-timeseries`.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::json;
 
@@ -7,7 +9,7 @@ use super::params::{self, QueryParams, INTERVALS};
 use super::{RestContext, RestError};
 use crate::core::time::iso8601_utc_ms;
 use crate::engine::{self, timeseries::run, EngineParams, TimeseriesError};
-use crate::store::Store;
+use crate::store::{RealisedTotals, Store};
 
 const ALLOWED: [&str; 7] =
     ["symbol", "time_window", "start_time", "end_time", "interval", "price_bin_size", "leverage_weights"];
@@ -69,8 +71,21 @@ pub fn handle(store: &Store, ctx: &RestContext, query: &str) -> Result<Vec<u8>, 
     })?;
     // Serialised straight from the engine's snapshots: going through a `serde_json::Value`
     // first would build and drop a tree of a million small allocations for a week of levels.
+    // Each column's realised liquidations: those in the bars it covers, [t - interval + bar, t + bar).
+    let first_bucket_ms = series.snapshots.first().map_or(0, |s| s.timestamp_ms - interval_ms + finest_ms);
+    let last_bucket_ms = series.snapshots.last().map_or(-1, |s| s.timestamp_ms - interval_ms + finest_ms);
+    let realised: BTreeMap<i64, RealisedTotals> =
+        store.realised_totals(&symbol, first_bucket_ms, last_bucket_ms, interval_ms).map_err(db)?.into_iter().collect();
+    let columns: Vec<Column<'_>> = series
+        .snapshots
+        .iter()
+        .map(|snapshot| {
+            let totals = realised.get(&(snapshot.timestamp_ms - interval_ms + finest_ms)).copied().unwrap_or_default();
+            Column { snapshot, realised_long_usd: totals.long_usd, realised_short_usd: totals.short_usd }
+        })
+        .collect();
     let answer = Answer {
-        data: &series.snapshots,
+        data: &columns,
         meta: Meta {
             symbol: &symbol,
             start_time: iso8601_utc_ms(start_ms),
@@ -90,9 +105,19 @@ pub fn handle(store: &Store, ctx: &RestContext, query: &str) -> Result<Vec<u8>, 
     serde_json::to_vec(&answer).map_err(|e| RestError::internal(format!("serialising the answer: {e}")))
 }
 
+/// One column: the engine's snapshot plus the realised liquidation USD of its interval (a sample,
+/// see docs/live_feed.md).
+#[derive(Serialize)]
+struct Column<'a> {
+    #[serde(flatten)]
+    snapshot: &'a engine::Snapshot,
+    realised_long_usd: f64,
+    realised_short_usd: f64,
+}
+
 #[derive(Serialize)]
 struct Answer<'a> {
-    data: &'a [engine::Snapshot],
+    data: &'a [Column<'a>],
     meta: Meta<'a>,
 }
 

@@ -1,6 +1,6 @@
 //! What the event loop needs from the worker threads behind it.
 
-use crate::core::{ProducerStatus, QueryRequest, QueryResponse, SnapshotReady};
+use crate::core::{FeedReport, ProducerStatus, QueryRequest, QueryResponse, SnapshotReady};
 
 /// Something a worker thread finished.
 #[derive(Debug)]
@@ -8,6 +8,11 @@ pub enum BackendEvent {
     Snapshot(SnapshotReady),
     Status { symbol: String, status: ProducerStatus },
     QueryDone { conn: usize, token: u64, response: QueryResponse },
+    /// The live feed's state changed.
+    Feed(FeedReport),
+    /// A realised liquidation was stored: the `{"type":"liquidation",...}` message for the
+    /// symbol's subscribers.
+    Liquidation { symbol: String, message_json: String },
 }
 
 /// The worker threads, seen from the loop. Implementations talk to their threads over bounded
@@ -23,6 +28,8 @@ pub trait Backend {
     fn supervise(&mut self);
     /// What the workers have ingested since start (for the `ingest_*_total` metrics).
     fn ingest_totals(&self) -> crate::core::IngestTotals;
+    /// Adds metrics the workers keep (the live feed's) to the `/metrics` registry; called once.
+    fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
     /// Stops the workers (shutdown); returns once they have stopped or been abandoned.
     fn stop(&mut self);
 }

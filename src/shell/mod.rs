@@ -88,8 +88,10 @@ impl Server {
         let boot_id = format!("{:x}", now.wall_unix_ms);
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
         self.poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
+        let mut core = Core::new(config, files, boot_id, now);
+        backend.register_metrics(core.metrics_registry());
         let mut shell = Shell {
-            core: Core::new(config, files, boot_id, now),
+            core,
             poll: self.poll,
             listener: Some(self.listener),
             sockets: Vec::new(),
@@ -330,6 +332,8 @@ impl Shell {
                 BackendEvent::QueryDone { conn, token, response } => {
                     self.core.handle_query_response(now, conn, token, response)
                 }
+                BackendEvent::Feed(report) => self.core.handle_feed_report(now, report),
+                BackendEvent::Liquidation { symbol, message_json } => self.core.handle_liquidation(now, &symbol, &message_json),
             }
             self.pump();
         }

@@ -10,6 +10,7 @@
 
 mod error;
 mod handle;
+mod liquidations;
 mod open_registry;
 mod query;
 mod read;
@@ -21,6 +22,7 @@ mod write;
 
 pub use error::StoreError;
 pub use handle::Store;
+pub use liquidations::{LiquidatedSide, RealisedLiquidation, RealisedTotals, LIQUIDATIONS_PER_QUERY_MAX};
 pub use rows::{
     Candle, CandleSeries, ConflictValues, InsertCounts, InsertOutcome, Kline, OpenInterestPoint,
     OpenInterestSeries, RowConflict, RowCounts, CONFLICTS_LISTED_MAX,

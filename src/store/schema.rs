@@ -53,6 +53,7 @@ pub(crate) fn prepare(conn: &Connection, path: &Path) -> Result<u64, StoreError>
             });
         }
         create(conn)?;
+        create_additive(conn)?;
         return Ok(0);
     }
     let found =
@@ -74,12 +75,19 @@ pub(crate) fn prepare(conn: &Connection, path: &Path) -> Result<u64, StoreError>
             detail: format!("unknown schema version {found}"),
         });
     }
+    create_additive(conn)?;
     let data_version =
         read_meta(conn, META_DATA_VERSION).map_err(|detail| StoreError::NotOurDatabase {
             path: path.to_path_buf(),
             detail,
         })?;
     Ok(u64::try_from(data_version).unwrap_or(0))
+}
+
+/// Tables added after version 1 without changing it: created if missing, on every open.
+fn create_additive(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(super::liquidations::CREATE_REALISED_LIQUIDATIONS)
+        .map_err(StoreError::query("creating the realised_liquidations table"))
 }
 
 fn table_names(conn: &Connection) -> Result<Vec<String>, StoreError> {

@@ -19,6 +19,7 @@ use crate::core::time::iso8601_utc_ms;
 use crate::core::{ProducerStatus, QueryRequest, SnapshotReady};
 use crate::demo::{Replay, ReplayStep};
 use crate::engine::{default_bin_size, BarOutcome, Engine, EngineParams};
+use crate::feed::{FeedRow, FeedWriter};
 use crate::rest::{self, ResponseCache, RestContext};
 use crate::shell::BackendEvent;
 use crate::store::Store;
@@ -46,6 +47,9 @@ pub struct ProducerSettings {
     /// Demo replay: one bar per this interval; `None` when the store does not hold the demo.
     pub replay_interval: Option<Duration>,
     pub sources: Vec<(String, String)>,
+    /// The live feed's writer end (`FEED=binance`): its rows are stored on this thread, and
+    /// engines apply bars only up to what it released.
+    pub feed: Option<crate::feed::FeedLink>,
 }
 
 /// Builds the producer's spawn function around `store` (cloned for every (re)start).
@@ -116,11 +120,20 @@ struct Producer {
     replay: Option<Replay>,
     demo: Option<Vec<crate::demo::DemoSeries>>,
     backoff: Duration,
+    feed: Option<FeedWriter>,
 }
 
 impl Producer {
     fn new(ctx: WorkerCtx, store: Store, settings: ProducerSettings, generation: u64, demo: Option<Vec<crate::demo::DemoSeries>>) -> Producer {
-        Producer { ctx, store, settings, generation, engines: BTreeMap::new(), replay: None, demo, backoff: Duration::ZERO }
+        let feed = settings.feed.clone().and_then(|link| match FeedWriter::new(link, &store) {
+            Ok(writer) => Some(writer),
+            Err(e) => {
+                // The producer dies and is restarted by the supervisor, which tries again.
+                error!("event=feed_writer_error error={:?}", e.to_string());
+                None
+            }
+        });
+        Producer { ctx, store, settings, generation, engines: BTreeMap::new(), replay: None, demo, backoff: Duration::ZERO, feed }
     }
 
     fn run(mut self, demand: DemandRx, initial: Vec<String>) {
@@ -143,7 +156,13 @@ impl Producer {
             for at in [next_replay, next_inbox].into_iter().flatten() {
                 due = due.min(at);
             }
-            if let Some(newest) = demand.wait(due.saturating_duration_since(Instant::now()).min(Duration::from_millis(250))) {
+            let wait = due.saturating_duration_since(Instant::now()).min(Duration::from_millis(250));
+            let (newest_demand, row) = demand.wait_with(self.feed.as_ref().map(|w| &w.link().rows), wait);
+            if self.feed_step(row) {
+                // New bars are applied at once, not at the next update tick.
+                next_update = Instant::now();
+            }
+            if let Some(newest) = newest_demand {
                 let added = newest.iter().any(|s| !symbols.contains(s));
                 symbols = newest;
                 if added {
@@ -172,6 +191,28 @@ impl Producer {
                     Duration::ZERO
                 };
                 next_update = now + self.settings.update_interval.max(self.backoff);
+            }
+        }
+    }
+
+    /// Stores what the feed handed over and passes its messages to the loop; true when bars were
+    /// released for the engines.
+    fn feed_step(&mut self, row: Option<FeedRow>) -> bool {
+        let Some(writer) = self.feed.as_mut() else { return false };
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        match writer.step(&self.store, row, now_ms) {
+            Ok(step) => {
+                for (symbol, message_json) in step.liquidation_messages {
+                    self.ctx.send(BackendEvent::Liquidation { symbol, message_json });
+                }
+                if let Some(report) = step.report {
+                    self.ctx.send(BackendEvent::Feed(report));
+                }
+                step.released
+            }
+            Err(e) => {
+                error!("event=feed_write_error error={:?}", e.to_string());
+                false
             }
         }
     }
@@ -263,10 +304,17 @@ impl Producer {
             .map_or("binance", |(_, src)| src.as_str())
             .to_string();
         let mut out = Vec::new();
+        // With a live feed, only bars it released (complete, in order) are applied.
+        let released = self.feed.as_ref().map(|w| w.released_ms(symbol));
+        if released == Some(None) {
+            return Ok(out);
+        }
+        let limit_ms = released.flatten().unwrap_or(i64::MAX);
         if !self.engines.contains_key(symbol) {
             let Some((_, last_ms)) = self.store.time_range(symbol).map_err(db)? else {
                 return Err(UpdateError::NoData);
             };
+            let last_ms = last_ms.min(limit_ms);
             let warmup_ms = i64::from(self.settings.warmup_days) * DAY_MS;
             let bars = self.store.bars(symbol, last_ms.saturating_sub(warmup_ms), last_ms.saturating_add(1)).map_err(db)?;
             let Some(last) = bars.last() else { return Err(UpdateError::NoData) };
@@ -277,7 +325,8 @@ impl Producer {
             self.engines.insert(symbol.to_string(), live);
         } else if let Some(live) = self.engines.get_mut(symbol) {
             let after = live.engine.last_bar_time_ms().unwrap_or(i64::MIN);
-            let bars = self.store.bars_after(symbol, after, BARS_PER_UPDATE_MAX).map_err(db)?;
+            let mut bars = self.store.bars_after(symbol, after, BARS_PER_UPDATE_MAX).map_err(db)?;
+            bars.retain(|bar| bar.open_time_ms <= limit_ms);
             let silent = bars.len().saturating_sub(BAR_SNAPSHOTS_PER_UPDATE_MAX);
             apply_bars(live, symbol, &bars[..silent]);
             for bar in &bars[silent..] {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use log::{error, info, warn};
 use mio::Waker;
 
@@ -78,14 +78,32 @@ pub struct DemandRx(Receiver<Vec<String>>);
 impl DemandRx {
     /// Waits up to `timeout` for an update; returns the newest one received, if any.
     pub fn wait(&self, timeout: Duration) -> Option<Vec<String>> {
-        let mut newest = match self.0.recv_timeout(timeout) {
-            Ok(demand) => Some(demand),
-            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => None,
-        };
+        self.wait_with::<()>(None, timeout).0
+    }
+
+    /// Waits up to `timeout` for a demand update or a message on `other`, whichever comes
+    /// first; returns the newest demand received, if any, and the message, if one came.
+    pub fn wait_with<T>(&self, other: Option<&Receiver<T>>, timeout: Duration) -> (Option<Vec<String>>, Option<T>) {
+        let mut message = None;
+        let mut newest = None;
+        match other {
+            None => {
+                if let Ok(demand) = self.0.recv_timeout(timeout) {
+                    newest = Some(demand);
+                }
+            }
+            Some(other) => {
+                crossbeam_channel::select! {
+                    recv(self.0) -> demand => newest = demand.ok(),
+                    recv(other) -> got => message = got.ok(),
+                    default(timeout) => {}
+                }
+            }
+        }
         while let Ok(demand) = self.0.try_recv() {
             newest = Some(demand);
         }
-        newest
+        (newest, message)
     }
 }
 
@@ -153,6 +171,8 @@ pub struct Workers {
     producer: Option<(Supervised, ProducerSpawn)>,
     queries_tx: Option<Sender<QueryRequest>>,
     query_worker: Option<(Supervised, QuerySpawn, Receiver<QueryRequest>)>,
+    /// The live feed's threads and metrics, when `FEED=binance`.
+    feed: Option<(crate::feed::FeedHandle, crate::feed::FeedMetrics)>,
 }
 
 impl Workers {
@@ -175,6 +195,7 @@ impl Workers {
             producer: None,
             queries_tx: None,
             query_worker: None,
+            feed: None,
         };
         if let Some(spawn) = producer {
             let handle = spawn(ctx.clone(), DemandRx(demand_rx), Vec::new())?;
@@ -187,6 +208,15 @@ impl Workers {
             workers.query_worker = Some((Supervised::new("query_worker", Some(handle)), spawn, queries_rx));
         }
         Ok(workers)
+    }
+}
+
+impl Workers {
+    /// Hands the live feed's threads to the workers: its metrics join `/metrics` and it is
+    /// stopped with them.
+    pub fn with_feed(mut self, handle: crate::feed::FeedHandle, metrics: crate::feed::FeedMetrics) -> Workers {
+        self.feed = Some((handle, metrics));
+        self
     }
 }
 
@@ -236,8 +266,17 @@ impl Backend for Workers {
         }
     }
 
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        if let Some((_, metrics)) = &self.feed {
+            metrics.register(registry);
+        }
+    }
+
     fn stop(&mut self) {
         self.ctx.stop.store(true, Ordering::Relaxed);
+        if let Some((handle, _)) = self.feed.take() {
+            handle.stop(STOP_TIMEOUT);
+        }
         self.queries_tx = None;
         let deadline = Instant::now() + STOP_TIMEOUT;
         let handles = [
@@ -245,15 +284,21 @@ impl Backend for Workers {
             self.query_worker.as_mut().and_then(|(s, _, _)| s.handle.take()),
         ];
         for handle in handles.into_iter().flatten() {
-            while !handle.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            if handle.is_finished() {
-                let _ = handle.join();
-            } else {
-                warn!("event=worker_abandoned reason=stop_timeout");
-            }
+            join_before(handle, deadline, "worker");
         }
+    }
+}
+
+/// Joins `handle` if its thread ends before `deadline`; otherwise abandons it with a warning
+/// (shutdown must not hang on a thread stuck in a call).
+pub fn join_before(handle: JoinHandle<()>, deadline: Instant, what: &str) {
+    while !handle.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if handle.is_finished() {
+        let _ = handle.join();
+    } else {
+        warn!("event=thread_abandoned thread={what} reason=stop_timeout");
     }
 }
 

@@ -3,6 +3,7 @@
 mod backpressure;
 mod broadcast;
 mod connections;
+mod feed;
 mod harness;
 mod http;
 mod metrics;
