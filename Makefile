@@ -29,7 +29,7 @@ run:
 	DUCKDB_PATH=$${DUCKDB_PATH:-$(DEMO_DB)} FRONTEND_DIR=$${FRONTEND_DIR:-frontend} $(BIN) serve
 
 # Installs the release binary as $(INSTALL_ROOT)/bin/liquidationheatmap (default ~/.cargo/bin, on
-# the PATH of a rustup install), reusing the same target directory, so nothing is compiled twice.
+# the PATH of a rustup install), reusing the same target directory, so DuckDB is not compiled again.
 INSTALL_ROOT ?= $(or $(CARGO_HOME),$(HOME)/.cargo)
 install:
 	cargo install --locked --path . --bin liquidationheatmap --root "$(INSTALL_ROOT)"
