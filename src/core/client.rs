@@ -26,9 +26,10 @@ pub struct HttpState {
     pub ready_since: MonoTime,
     /// A REST query is out for this connection.
     pub awaiting_query: Option<PendingQuery>,
-    /// Reading stopped because a request is being answered: the connection holds one response
-    /// at a time, and further requests wait in the kernel (TCP backpressure on a client that
-    /// pipelines without reading). Reading resumes, with a read-again, once the response is out.
+    /// Reading stopped with bytes possibly left in the kernel: while a request is being answered
+    /// (the connection holds one response at a time) at most a head's worth of what follows is
+    /// read, the rest waits there (TCP backpressure on a client that pipelines without reading).
+    /// Reading resumes, with a read-again, once the response is out.
     pub read_paused: bool,
     /// The request being answered, for the access log.
     pub request: Option<RequestLog>,
@@ -40,13 +41,13 @@ pub struct HttpState {
 /// What the access log says about a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestLog {
-    /// Method and target, e.g. `GET /health`, cut to [`ACCESS_LOG_TARGET_CHARS_MAX`].
+    /// Method and target, e.g. `GET /health`, cut to [`ACCESS_LOG_REQUEST_BYTES_MAX`] bytes.
     pub line: Box<str>,
     pub received_at: MonoTime,
 }
 
-/// Longest request target the access log repeats (a query string is at most 2 KiB).
-pub const ACCESS_LOG_TARGET_CHARS_MAX: usize = 300;
+/// Longest request line the access log repeats, in bytes (a query string may be 2 KiB).
+pub const ACCESS_LOG_REQUEST_BYTES_MAX: usize = 300;
 
 /// A response on its way out.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::io::{self, Read, Write};
 use log::info;
 use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 
-use super::client::{Endpoint, Phase, RequestLog, ResponseLog, WsState, ACCESS_LOG_TARGET_CHARS_MAX};
+use super::client::{Endpoint, Phase, RequestLog, ResponseLog, WsState, ACCESS_LOG_REQUEST_BYTES_MAX};
 use super::handshake;
 use super::http::{self, Parsed, Request};
 use super::io::read_retrying;
@@ -115,8 +115,8 @@ impl Core {
                 if let Some(http) = self.http_state(id) {
                     http.buf.drain(..request.head_bytes);
                     let mut line = format!("{} {}", request.head.method(), request.head.uri());
-                    if line.len() > ACCESS_LOG_TARGET_CHARS_MAX {
-                        let cut = (0..=ACCESS_LOG_TARGET_CHARS_MAX).rev().find(|&i| line.is_char_boundary(i)).unwrap_or(0);
+                    if line.len() > ACCESS_LOG_REQUEST_BYTES_MAX {
+                        let cut = (0..=ACCESS_LOG_REQUEST_BYTES_MAX).rev().find(|&i| line.is_char_boundary(i)).unwrap_or(0);
                         line.truncate(cut);
                         line.push('…');
                     }

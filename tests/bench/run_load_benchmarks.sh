@@ -41,8 +41,8 @@ stop_all() {
   [[ -n "$SPLIT_FIRST_PID" ]] && kill -KILL "$SPLIT_FIRST_PID" 2>/dev/null || true
 }
 trap stop_all EXIT
-# bash runs the EXIT trap on a plain exit only: turn SIGINT/SIGTERM into one, so the server
-# and the work folder go with this script however it ends.
+# SIGINT/SIGTERM end the script through exit, so the EXIT trap above stops the server and
+# removes the work folder however the script is stopped.
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
