@@ -67,7 +67,7 @@ lint:
 	cargo clippy --release --workspace --all-targets -- -D warnings
 
 test-rust:
-	cargo test --release --workspace
+	cargo test --release --workspace --no-fail-fast
 
 test-sim: build
 	$(CARGO_TARGET_DIR)/release/sim --ci

@@ -1,6 +1,7 @@
 // The live feed's state and the age of its newest bar, next to the connection
-// status (from GET /health, whose `feed` object is null unless the server runs
-// a live feed: then the pill stays hidden).
+// status (from GET /health, whose `feed` object has a `state` only when the
+// server runs a live feed; otherwise it says what the data is, the replay badge
+// shows that, and this pill stays hidden).
 
 import { formatAge } from './format.js';
 
@@ -14,7 +15,7 @@ const TONES = { live: 'ok', backfilling: 'warn', connecting: 'warn', down: 'bad'
  * {hidden} without a feed, else {label, tone, title}.
  */
 export function describeFeed(feed, symbol) {
-  if (!feed || typeof feed !== 'object') return { hidden: true };
+  if (!feed || typeof feed !== 'object' || !feed.state) return { hidden: true };
   const state = String(feed.state || 'unknown');
   const entry = (feed.symbols || {})[symbol] || {};
   const ageS = Number(entry.newest_bar_age_s);

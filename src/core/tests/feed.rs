@@ -47,7 +47,9 @@ fn unsent_liquidations_beyond_the_bound_drop_the_oldest() {
 #[test]
 fn health_reports_the_feed_and_turns_degraded_when_the_newest_bar_is_old() {
     let mut bench = Bench::new(CoreConfig::default());
-    assert!(bench.core.health_json(bench.now)["feed"].is_null(), "no feed, no feed object");
+    let feed = &bench.core.health_json(bench.now)["feed"];
+    assert_eq!(feed["mode"], "stored", "without a live feed, `feed` says only what the data is: {feed}");
+    assert!(feed["state"].is_null(), "no live feed, no feed state: {feed}");
     let closed_at = bench.now.wall_unix_ms;
     let report = |state: &str| FeedReport {
         kind: "binance".into(),

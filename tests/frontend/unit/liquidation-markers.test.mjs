@@ -33,6 +33,8 @@ test('the tooltip names the liquidated side, the amounts, the time and that the 
 
 test('the feed pill is hidden without a live feed and shows state and data age with one', () => {
   assert.deepEqual(describeFeed(null, 'BTCUSDT'), { hidden: true });
+  // /health always has `feed`; without a live feed it only says what the data is.
+  assert.deepEqual(describeFeed({ mode: 'demo_replay', period_start: '2026-06-07T00:00:00Z' }, 'BTCUSDT'), { hidden: true });
   const live = describeFeed({ kind: 'binance', state: 'live', symbols: { BTCUSDT: { newest_bar_time: '2026-06-14T14:55:00Z', newest_bar_age_s: 130, degraded: false } } }, 'BTCUSDT');
   assert.equal(live.label, 'Feed: live · data 2m old');
   assert.equal(live.tone, 'ok');
