@@ -193,3 +193,63 @@ fn implausible_open_interest_is_stored_but_named_as_a_warning_by_file_and_line()
     let store = Store::open(&db).expect("open");
     assert_eq!(store.row_counts().expect("counts").open_interest, 5, "stored unchanged");
 }
+
+/// The bundled 5-minute week (bars and open interest, no realised liquidations).
+fn week_csv() -> PathBuf {
+    support::fixtures().join("binance-um-5m-ohlc-oi").join("BTCUSDT-5m-ohlc-oi-2026-06-07_2026-06-14.csv")
+}
+
+#[test]
+fn the_live_feeds_liquidations_are_summed_per_stored_bar_and_scored_from_the_database() {
+    use liquidationheatmap::store::{LiquidatedSide, RealisedLiquidation};
+    const FIVE_MINUTES_MS: i64 = 300_000;
+    let dir = TempDir::new("realised-orders");
+    let db = dir.join("market.duckdb");
+    let opens: Vec<i64> = std::fs::read_to_string(week_csv())
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    // What the live feed would store: in bars 100..400, two long liquidations and one short per
+    // bar, none in every seventh bar (a quiet bar scores 0 USD, it is not left out).
+    let mut orders = Vec::new();
+    let mut expected = Vec::new();
+    for (i, &open) in opens.iter().enumerate().take(400).skip(100) {
+        let quiet = i % 7 == 0 && i != 100 && i != 399;
+        let (long, short) = if quiet { (0.0, 0.0) } else { (1000.0 * i as f64 + 2.0 * 50.0, 10.0 * i as f64) };
+        if !quiet {
+            for (offset, side, price, quantity) in [
+                (1_000, LiquidatedSide::Long, 100.0, 10.0 * i as f64 / 2.0),
+                (2_000, LiquidatedSide::Long, 100.0, 10.0 * i as f64 / 2.0 + 1.0),
+                (FIVE_MINUTES_MS - 1, LiquidatedSide::Short, 10.0, i as f64),
+            ] {
+                orders.push(RealisedLiquidation {
+                    symbol: "BTCUSDT".into(),
+                    time_ms: open + offset,
+                    side,
+                    price,
+                    quantity,
+                    notional_usd: price * quantity,
+                });
+            }
+        }
+        expected.push((open, long, short));
+    }
+    {
+        let store = Store::open(&db).expect("open");
+        ingest_file(&store, &week_csv()).expect("ingest the week");
+        assert_eq!(store.realised_bars("BTCUSDT").expect("read").1.len(), 0, "no liquidations yet");
+        store.insert_realised_liquidations(&orders).expect("store liquidations");
+        let (interval_ms, bars) = store.realised_bars("BTCUSDT").expect("read");
+        assert_eq!(interval_ms, FIVE_MINUTES_MS);
+        let got: Vec<(i64, f64, f64)> =
+            bars.iter().map(|b| (b.bar.open_time_ms, b.liquidated_long_usd, b.liquidated_short_usd)).collect();
+        assert_eq!(got, expected);
+        assert!(bars.iter().all(|b| b.bar.open_interest_usd.is_some()), "each bar keeps its open interest");
+    }
+    let report = backtest_json(&["--json", "--resamples", "50", "--db", path_arg(&db).as_str()]);
+    assert_eq!(report["data"]["bars"], 300, "{}", report["data"]);
+    assert_eq!(report["data"]["symbol"], "BTCUSDT");
+    assert!(report["long"]["spearman"]["difference"]["value"].as_f64().is_some_and(f64::is_finite), "{}", report["long"]);
+}

@@ -48,8 +48,10 @@ pub struct RealisedBar {
 
 impl Store {
     /// `symbol`'s bars that have realised liquidations, at the finest interval that has them,
-    /// oldest first, each with the open interest stored at its open time (if any). Empty when
-    /// none are stored. Returns the interval too.
+    /// oldest first, each with the open interest stored at its open time (if any). Without
+    /// per-bar figures (an ingested export), the live feed's per-order liquidations are summed
+    /// per stored bar instead ([`Store::realised_bars_from_orders`]). Empty when neither is
+    /// stored. Returns the interval too.
     pub fn realised_bars(&self, symbol: &str) -> Result<(i64, Vec<RealisedBar>), StoreError> {
         let context = "reading realised liquidations";
         self.conn
@@ -64,7 +66,7 @@ impl Store {
             |row| row.get(0),
         )?;
         let Some(&interval_ms) = intervals.first() else {
-            return Ok((0, Vec::new()));
+            return self.realised_bars_from_orders(symbol);
         };
         let bars = query_all(
             &self.conn,
@@ -87,6 +89,46 @@ impl Store {
                 })
             },
         )?;
+        Ok((interval_ms, bars))
+    }
+
+    /// The live feed's `forceOrder` liquidations (`realised_liquidations`) summed per stored bar
+    /// of `symbol` at its finest interval: every bar from the one holding the first stored
+    /// liquidation to the one holding the last (a bar in between with none scores 0 USD), each
+    /// with its open interest as the engine reads it ([`Store::bars`]). The stream is a sample
+    /// (the exchange sends at most one liquidation per symbol per second), so the sums are lower
+    /// bounds of what really happened. Returns `(interval_ms, bars)`; empty when none are stored.
+    pub fn realised_bars_from_orders(&self, symbol: &str) -> Result<(i64, Vec<RealisedBar>), StoreError> {
+        let context = "reading the live feed's realised liquidations";
+        self.conn
+            .execute_batch(super::liquidations::CREATE_REALISED_LIQUIDATIONS)
+            .map_err(StoreError::query(context))?;
+        let Some(interval_ms) = self.finest_interval_ms(symbol)? else {
+            return Ok((0, Vec::new()));
+        };
+        // (bar open time, long USD, short USD); bars are aligned to multiples of their interval.
+        let sums: std::collections::BTreeMap<i64, (f64, f64)> = query_all(
+            &self.conn,
+            context,
+            "SELECT (time_ms // ?) * ? AS open_time_ms,
+                    SUM(CASE WHEN side = 'long' THEN notional_usd ELSE 0 END),
+                    SUM(CASE WHEN side = 'short' THEN notional_usd ELSE 0 END)
+             FROM realised_liquidations WHERE symbol = ?
+             GROUP BY 1 ORDER BY 1",
+            params![interval_ms, interval_ms, symbol],
+            |row| Ok((row.get::<_, i64>(0)?, (row.get::<_, f64>(1)?, row.get::<_, f64>(2)?))),
+        )?;
+        let (Some(&first_ms), Some(&last_ms)) = (sums.keys().next(), sums.keys().next_back()) else {
+            return Ok((interval_ms, Vec::new()));
+        };
+        let bars = self
+            .bars(symbol, first_ms, last_ms + interval_ms)?
+            .into_iter()
+            .map(|bar| {
+                let (long_usd, short_usd) = sums.get(&bar.open_time_ms).copied().unwrap_or((0.0, 0.0));
+                RealisedBar { bar, liquidated_long_usd: long_usd, liquidated_short_usd: short_usd }
+            })
+            .collect();
         Ok((interval_ms, bars))
     }
 }
