@@ -61,12 +61,23 @@ impl Client {
     }
 }
 
+/// The feed's roots ([`super::tls::roots`]) as `ureq` takes them.
+fn ureq_roots(roots: &super::tls::Roots) -> ureq::tls::RootCerts {
+    match roots {
+        super::tls::Roots::Platform(certs) => {
+            ureq::tls::RootCerts::new_with_certs(&certs.iter().map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned()).collect::<Vec<_>>())
+        }
+        super::tls::Roots::Mozilla => ureq::tls::RootCerts::WebPki,
+    }
+}
+
 /// Runs until the stop flag is set. `requests` carries the stream's "connected: backfill now".
 pub fn run(ctx: FeedCtx, requests: Receiver<()>) {
     let config = ureq::Agent::config_builder()
         .timeout_global(Some(REQUEST_TIMEOUT))
         .http_status_as_error(false)
         .user_agent(concat!("liquidationheatmap/", env!("CARGO_PKG_VERSION")))
+        .tls_config(ureq::tls::TlsConfig::builder().root_certs(ureq_roots(super::tls::roots())).build())
         .build();
     let mut client = Client { agent: ureq::Agent::new_with_config(config), budget: WeightBudget::new(), origin: Instant::now() };
     // The first round is a backfill; so is every round a (re)connection asks for.

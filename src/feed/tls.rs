@@ -1,25 +1,73 @@
 //! Connections to the exchange: plain TCP for `ws://` on loopback, rustls for `wss://`.
 //!
-//! rustls runs with the ring provider (no OpenSSL, no cmake) and the Mozilla root set compiled in
-//! (`webpki-roots`), the same roots `ureq` uses for the REST calls, so both work on a host without
-//! a system certificate store.
+//! rustls runs with the ring provider (no OpenSSL, no cmake) and trusts the platform's root
+//! certificates ([`roots`]), the same roots `ureq` uses for the REST calls; a host without a
+//! certificate store falls back to the Mozilla set compiled in (`webpki-roots`), and says so.
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use rustls::pki_types::ServerName;
+use log::{info, warn};
+use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
 use super::url::BaseUrl;
+
+/// The root certificates the feed trusts, for both the stream and the REST calls.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Roots {
+    /// The platform's store (DER certificates rustls could parse), as `rustls-native-certs`
+    /// finds it: on Linux the files of `SSL_CERT_FILE`/`SSL_CERT_DIR` or the distribution's
+    /// bundle (`/etc/ssl/certs`, ...), the keychain on macOS, the system store on Windows.
+    Platform(Vec<CertificateDer<'static>>),
+    /// Mozilla's set compiled in (`webpki-roots`): only when the platform yields no certificate.
+    Mozilla,
+}
+
+/// The process's roots, loaded once (the first `wss://` or `https://` connection).
+pub fn roots() -> &'static Roots {
+    static ROOTS: OnceLock<Roots> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let roots = roots_from(rustls_native_certs::load_native_certs());
+        match &roots {
+            Roots::Platform(certs) => info!("event=feed_tls_roots source=platform certificates={}", certs.len()),
+            Roots::Mozilla => warn!("event=feed_tls_roots source=mozilla reason=\"the platform has no root certificate\""),
+        }
+        roots
+    })
+}
+
+/// The platform's certificates that parse as trust anchors; [`Roots::Mozilla`] when none does.
+/// Errors reading part of the store are logged; what was read is still used.
+pub fn roots_from(found: rustls_native_certs::CertificateResult) -> Roots {
+    for error in found.errors.iter().take(4) {
+        warn!("event=feed_tls_roots_error error={:?}", error.to_string());
+    }
+    let mut store = RootCertStore::empty();
+    let usable: Vec<CertificateDer<'static>> =
+        found.certs.into_iter().filter(|cert| store.add(cert.clone()).is_ok()).collect();
+    if usable.is_empty() {
+        Roots::Mozilla
+    } else {
+        Roots::Platform(usable)
+    }
+}
 
 /// The one TLS client configuration of the process.
 fn tls_config() -> io::Result<Arc<ClientConfig>> {
     static CONFIG: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
-            let roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+            let roots = match roots() {
+                Roots::Platform(certs) => {
+                    let mut store = RootCertStore::empty();
+                    store.add_parsable_certificates(certs.iter().cloned());
+                    store
+                }
+                Roots::Mozilla => RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() },
+            };
             let provider = Arc::new(rustls::crypto::ring::default_provider());
             ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
@@ -95,4 +143,43 @@ pub fn connect(url: &BaseUrl, timeout: Duration) -> io::Result<FeedStream> {
         }
     }
     Err(last_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use rustls::pki_types::pem::PemObject;
+
+    use super::*;
+
+    /// A public root CA certificate (ISRG Root X1, Let's Encrypt), as a platform store holds it.
+    fn platform_like_certs() -> Vec<CertificateDer<'static>> {
+        CertificateDer::pem_slice_iter(include_bytes!("../../tests/fixtures/tls/isrg-root-x1.pem"))
+            .collect::<Result<_, _>>()
+            .expect("the fixture is a PEM certificate")
+    }
+
+    #[test]
+    fn the_platforms_certificates_are_the_roots_when_it_has_any() {
+        let certs = platform_like_certs();
+        assert_eq!(certs.len(), 1);
+        let mut found = rustls_native_certs::CertificateResult::default();
+        found.certs = certs.clone();
+        assert_eq!(roots_from(found), Roots::Platform(certs));
+    }
+
+    #[test]
+    fn a_host_without_a_usable_certificate_falls_back_to_the_mozilla_set() {
+        assert_eq!(roots_from(rustls_native_certs::CertificateResult::default()), Roots::Mozilla);
+        let mut garbage = rustls_native_certs::CertificateResult::default();
+        garbage.certs = vec![CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x00])];
+        assert_eq!(roots_from(garbage), Roots::Mozilla, "a certificate that does not parse is not a root");
+    }
+
+    #[test]
+    fn unusable_certificates_are_skipped_and_the_rest_kept() {
+        let good = platform_like_certs();
+        let mut found = rustls_native_certs::CertificateResult::default();
+        found.certs = vec![CertificateDer::from(vec![0x30, 0x00]), good[0].clone()];
+        assert_eq!(roots_from(found), Roots::Platform(good));
+    }
 }
