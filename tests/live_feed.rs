@@ -147,6 +147,10 @@ fn a_live_server_streams_a_snapshot_per_closed_bar_and_the_realised_liquidations
     assert!((column["realised_long_usd"].as_f64().unwrap() - (15500.125 + burst_usd)).abs() < 1e-6, "{}", column["realised_long_usd"]);
     assert_eq!(column["realised_short_usd"], 93150.0);
     assert_eq!(http_get(server.addr, "/liquidations/realised?symbol=DOGEUSDT").status, 400);
+    // A window with none: the totals are 0, not the -0.0 an empty f64 sum gives.
+    let empty = http_get(server.addr, &format!("/liquidations/realised?symbol=BTCUSDT&start={}&end={}", t - 10_000, t - 5_000));
+    let body = String::from_utf8_lossy(&empty.body);
+    assert!(body.contains("\"total_long_usd\":0.0") && body.contains("\"total_short_usd\":0.0"), "{body}");
 
     assert_eq!(metric(&server, "feed_liquidations_stored_total{symbol=\"BTCUSDT\"}"), 22.0);
     assert_eq!(metric(&server, "feed_messages_total{type=\"force_order\"}"), 23.0);

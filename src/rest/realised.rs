@@ -66,7 +66,8 @@ pub fn handle(store: &Store, ctx: &RestContext, query: &str) -> Result<Vec<u8>, 
     let rows = store.realised_liquidations(&symbol, start_ms, end_ms, limit + 1).map_err(db)?;
     let truncated = rows.len() > limit;
     let rows = &rows[..rows.len().min(limit)];
-    let total = |side: crate::store::LiquidatedSide| rows.iter().filter(|r| r.side == side).map(|r| r.notional_usd).sum::<f64>();
+    // fold from +0.0: `Sum for f64` starts at -0.0, which an empty window would print as "-0.0".
+    let total = |side: crate::store::LiquidatedSide| rows.iter().filter(|r| r.side == side).fold(0.0, |sum, r| sum + r.notional_usd);
     let answer = Answer {
         data: rows.iter().map(|l| Row { timestamp: iso8601_utc_ms(l.time_ms), liquidation: l }).collect(),
         meta: Meta {

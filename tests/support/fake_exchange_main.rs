@@ -1,4 +1,4 @@
-//! `cargo run --release --example fake_exchange -- [--history N] [--bars M] [--every-ms P]`:
+//! `fake_exchange [--history N] [--bars M] [--every-ms P]` (built by `make build` into `$CARGO_TARGET_DIR/release/examples/`):
 //! the loopback fake exchange of `tests/support/fake_exchange.rs` as a process, for the browser
 //! e2e suite and for trying `FEED=binance` without the internet. It prints
 //! `fake exchange ws=ws://... rest=http://...`, then publishes one closed bar every P ms (with a
@@ -12,19 +12,29 @@ mod fake_exchange;
 use std::io::Write;
 use std::time::Duration;
 
-fn arg(args: &[String], name: &str, default: usize) -> usize {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name} takes a number, got {v:?}")))
-        .unwrap_or(default)
+use clap::Parser;
+
+/// A loopback fake of the Binance USDT-M futures API (combined stream and REST) serving the
+/// bundled June week, for the browser e2e suite and for trying FEED=binance offline. It binds
+/// free loopback ports and prints them; point FEED_WS_URL and FEED_REST_URL at them.
+#[derive(Parser)]
+#[command(name = "fake_exchange")]
+struct Args {
+    /// Closed bars already in the exchange's history (served over REST) at start.
+    #[arg(long, default_value_t = 600)]
+    history: usize,
+    /// Bars published live after start, one every --every-ms.
+    #[arg(long, default_value_t = 60)]
+    bars: usize,
+    /// Milliseconds between live bars.
+    #[arg(long, default_value_t = 3000)]
+    every_ms: u64,
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let history = arg(&args, "--history", 600);
-    let bars = arg(&args, "--bars", 60);
-    let every = Duration::from_millis(arg(&args, "--every-ms", 3000) as u64);
+    // --help prints usage and exits; a bad or unknown argument exits 2 with clap's message.
+    let Args { history, bars, every_ms } = Args::parse();
+    let every = Duration::from_millis(every_ms);
     let week = fake_exchange::load_week(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/binance-um-5m-ohlc-oi/BTCUSDT-5m-ohlc-oi-2026-06-07_2026-06-14.csv"));
     let fake = fake_exchange::FakeExchange::start(&week, history, bars);
     println!("fake exchange ws={} rest={}", fake.ws_url(), fake.rest_url());
