@@ -93,6 +93,7 @@ pub struct Metrics {
     registry: Registry,
     pub active_connections: Gauge,
     pub queue_bytes: Gauge,
+    pub http_pending_bytes: Gauge,
     pub symbols: Vec<SymbolMetrics>,
     disconnects: Family<ReasonLabel, Counter>,
     errors: Family<CodeLabel, Counter>,
@@ -113,6 +114,12 @@ impl Metrics {
         registry.register("ws_active_connections", "Open WebSocket connections", active_connections.clone());
         let queue_bytes = Gauge::default();
         registry.register("ws_queue_bytes", "Bytes queued for clients, over all clients", queue_bytes.clone());
+        let http_pending_bytes = Gauge::default();
+        registry.register(
+            "http_pending_bytes",
+            "Bytes of distinct HTTP answers not yet sent, counted once however many clients share them (bound: HTTP_MAX_PENDING_BYTES)",
+            http_pending_bytes.clone(),
+        );
 
         let subscriptions = Family::<SymbolLabel, Gauge>::default();
         registry.register("ws_subscriptions", "Subscribed clients per symbol", subscriptions.clone());
@@ -187,6 +194,7 @@ impl Metrics {
             registry,
             active_connections,
             queue_bytes,
+            http_pending_bytes,
             symbols,
             disconnects,
             errors,

@@ -397,6 +397,7 @@ impl Core {
         let now = self.advance_clock(now);
         self.metrics.active_connections.set(self.ws_connections as i64);
         self.metrics.queue_bytes.set(self.queued_bytes_total() as i64);
+        self.metrics.http_pending_bytes.set(self.answers.pending_bytes() as i64);
         for (state, handles) in self.symbols.iter().zip(&self.metrics.symbols) {
             handles.subscriptions.set(state.subscribers.len() as i64);
             if let Some(latest) = &state.latest {

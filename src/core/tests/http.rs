@@ -233,6 +233,9 @@ fn an_answer_far_larger_than_the_websocket_queue_bound_is_written_whole_as_the_s
     answer(&mut bench, &query, &body);
     assert!(!bench.is_released(p), "the connection of a large answer was dropped");
     assert_eq!(bench.core.http_pending_bytes(), body.len());
+    let now = bench.now;
+    let metrics = bench.core.render_metrics(now, crate::core::ProcessStats::default());
+    assert!(metrics.contains(&format!("\nhttp_pending_bytes {}\n", body.len())), "/metrics shows the pending answer: {metrics}");
     // The socket takes 64 KiB per writable event, as a kernel buffer would.
     let id = bench.peers[p].id;
     for _ in 0..1000 {
