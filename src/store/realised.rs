@@ -106,27 +106,27 @@ impl Store {
         let Some(interval_ms) = self.finest_interval_ms(symbol)? else {
             return Ok((0, Vec::new()));
         };
-        // (bar open time, long USD, short USD); bars are aligned to multiples of their interval.
-        let sums: std::collections::BTreeMap<i64, (f64, f64)> = query_all(
+        let span: Vec<(Option<i64>, Option<i64>)> = query_all(
             &self.conn,
             context,
-            "SELECT (time_ms // ?) * ? AS open_time_ms,
-                    SUM(CASE WHEN side = 'long' THEN notional_usd ELSE 0 END),
-                    SUM(CASE WHEN side = 'short' THEN notional_usd ELSE 0 END)
-             FROM realised_liquidations WHERE symbol = ?
-             GROUP BY 1 ORDER BY 1",
-            params![interval_ms, interval_ms, symbol],
-            |row| Ok((row.get::<_, i64>(0)?, (row.get::<_, f64>(1)?, row.get::<_, f64>(2)?))),
+            "SELECT min(time_ms), max(time_ms) FROM realised_liquidations WHERE symbol = ?",
+            params![symbol],
+            |row| Ok((row.get(0)?, row.get(1)?)),
         )?;
-        let (Some(&first_ms), Some(&last_ms)) = (sums.keys().next(), sums.keys().next_back()) else {
+        let Some(&(Some(first_liquidation_ms), Some(last_ms))) = span.first() else {
             return Ok((interval_ms, Vec::new()));
         };
+        // Bars open on multiples of their interval: bucket from the first one's open time.
+        let first_ms = first_liquidation_ms - first_liquidation_ms.rem_euclid(interval_ms);
+        let end_ms = last_ms - last_ms.rem_euclid(interval_ms) + interval_ms;
+        let sums: std::collections::BTreeMap<i64, super::RealisedTotals> =
+            self.realised_totals(symbol, first_ms, last_ms, interval_ms)?.into_iter().collect();
         let bars = self
-            .bars(symbol, first_ms, last_ms + interval_ms)?
+            .bars(symbol, first_ms, end_ms)?
             .into_iter()
             .map(|bar| {
-                let (long_usd, short_usd) = sums.get(&bar.open_time_ms).copied().unwrap_or((0.0, 0.0));
-                RealisedBar { bar, liquidated_long_usd: long_usd, liquidated_short_usd: short_usd }
+                let totals = sums.get(&bar.open_time_ms).copied().unwrap_or_default();
+                RealisedBar { bar, liquidated_long_usd: totals.long_usd, liquidated_short_usd: totals.short_usd }
             })
             .collect();
         Ok((interval_ms, bars))
