@@ -14,7 +14,7 @@ const TONES = { live: 'ok', backfilling: 'warn', connecting: 'warn', down: 'bad'
  * What the pill shows for `/health`'s `feed` object and the selected symbol:
  * {hidden} without a feed, else {label, tone, title}.
  */
-export function describeFeed(feed, symbol) {
+export function describeLiveFeed(feed, symbol) {
   if (!feed || typeof feed !== 'object' || !feed.state) return { hidden: true };
   const state = String(feed.state || 'unknown');
   const entry = (feed.symbols || {})[symbol] || {};
@@ -50,7 +50,7 @@ export class FeedIndicator {
     try {
       const response = await fetch('/health');
       const body = await response.json();
-      this.show(describeFeed(body.feed, this.getSymbol()));
+      this.show(describeLiveFeed(body.feed, this.getSymbol()));
     } catch {
       // The connection pill already says the server is unreachable.
     }

@@ -157,7 +157,7 @@ test('the feed pill shows the feed state and the age of its data', async () => {
   });
   assert.match(pill.label, /^Feed: live · data \d+[smh] old$/);
   // A page without a live feed (FEED=demo) keeps the pill hidden: covered by the unit test of
-  // describeFeed; here /health's feed object is what the pill shows.
+  // describeLiveFeed; here /health's feed object is what the pill shows.
   const health = await (await fetch(`http://127.0.0.1:${port}/health`)).json();
   assert.equal(health.feed.state, 'live');
 });

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { SAMPLE_NOTE, describeMarker, markerRadius, toMarker } from '../../../frontend/js/liquidation-markers.js';
-import { describeFeed } from '../../../frontend/js/feed-indicator.js';
+import { describeLiveFeed } from '../../../frontend/js/feed-indicator.js';
 
 test('marker radius grows with notional, logarithmically and bounded', () => {
   const small = markerRadius(500);
@@ -32,14 +32,14 @@ test('the tooltip names the liquidated side, the amounts, the time and that the 
 });
 
 test('the feed pill is hidden without a live feed and shows state and data age with one', () => {
-  assert.deepEqual(describeFeed(null, 'BTCUSDT'), { hidden: true });
+  assert.deepEqual(describeLiveFeed(null, 'BTCUSDT'), { hidden: true });
   // /health always has `feed`; without a live feed it only says what the data is.
-  assert.deepEqual(describeFeed({ mode: 'demo_replay', period_start: '2026-06-07T00:00:00Z' }, 'BTCUSDT'), { hidden: true });
-  const live = describeFeed({ kind: 'binance', state: 'live', symbols: { BTCUSDT: { newest_bar_time: '2026-06-14T14:55:00Z', newest_bar_age_s: 130, degraded: false } } }, 'BTCUSDT');
+  assert.deepEqual(describeLiveFeed({ mode: 'demo_replay', period_start: '2026-06-07T00:00:00Z' }, 'BTCUSDT'), { hidden: true });
+  const live = describeLiveFeed({ kind: 'binance', state: 'live', symbols: { BTCUSDT: { newest_bar_time: '2026-06-14T14:55:00Z', newest_bar_age_s: 130, degraded: false } } }, 'BTCUSDT');
   assert.equal(live.label, 'Feed: live · data 2m old');
   assert.equal(live.tone, 'ok');
-  const stale = describeFeed({ state: 'live', symbols: { BTCUSDT: { newest_bar_age_s: 3600, degraded: true } } }, 'BTCUSDT');
+  const stale = describeLiveFeed({ state: 'live', symbols: { BTCUSDT: { newest_bar_age_s: 3600, degraded: true } } }, 'BTCUSDT');
   assert.equal(stale.tone, 'warn');
-  assert.equal(describeFeed({ state: 'down', symbols: {} }, 'BTCUSDT').tone, 'bad');
-  assert.match(describeFeed({ state: 'backfilling', symbols: {} }, 'BTCUSDT').label, /no data yet/);
+  assert.equal(describeLiveFeed({ state: 'down', symbols: {} }, 'BTCUSDT').tone, 'bad');
+  assert.match(describeLiveFeed({ state: 'backfilling', symbols: {} }, 'BTCUSDT').label, /no data yet/);
 });
