@@ -15,18 +15,12 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
+import { CHROMIUM, CHROMIUM_ARGS, LOG_DIR, REPO, SCREENSHOT_DIR, SERVER_BIN } from './env.mjs';
 import { freePort, sleep, waitFor } from './wait.mjs';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const TARGET_DIR = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache/liquidationheatmap/target');
-const SERVER_BIN = process.env.LHM_BIN || path.join(TARGET_DIR, 'release/liquidationheatmap');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const SCREENSHOT_DIR = path.join(REPO, 'test-artifacts/screenshots');
-const LOG_DIR = path.join(REPO, 'test-artifacts/logs');
 
 // Bounds on every wait. The server's first start loads the demo data into a
 // fresh DuckDB file, which is the slowest step.
@@ -41,16 +35,6 @@ const STATUS_RED_TIMEOUT_MS = 30_000;
 const STATUS_GREEN_AGAIN_TIMEOUT_MS = 70_000;
 const VIEWPORT = { width: 1400, height: 820 };
 
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lhm-e2e-'));
 let browser = null; // a persistent BrowserContext

@@ -15,19 +15,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
+import { CHROMIUM, CHROMIUM_ARGS, LOG_DIR, REPO, SCREENSHOT_DIR, SERVER_BIN, TARGET_DIR } from './env.mjs';
 import { freePort, sleep, waitFor } from './wait.mjs';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const TARGET_DIR = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache/liquidationheatmap/target');
-const SERVER_BIN = process.env.LHM_BIN || path.join(TARGET_DIR, 'release/liquidationheatmap');
 const FAKE_BIN = process.env.LHM_FAKE_EXCHANGE_BIN || path.join(TARGET_DIR, 'release/examples/fake_exchange');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const SCREENSHOT_DIR = path.join(REPO, 'test-artifacts/screenshots');
-const LOG_DIR = path.join(REPO, 'test-artifacts/logs');
 
 const START_TIMEOUT_MS = 60_000;
 const MARKERS_TIMEOUT_MS = 40_000;
@@ -99,7 +93,7 @@ before(async () => {
   });
   browser = await chromium.launchPersistentContext(path.join(tmpDir, 'chromium-profile'), {
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: CHROMIUM_ARGS,
     viewport: { width: 1400, height: 820 },
   });
   page = await browser.newPage();
