@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use liquidationheatmap::core::queue::{Chunk, EntryKind, OutQueue, SnapshotPush};
 use proptest::prelude::*;
@@ -175,7 +175,7 @@ proptest! {
                 }
                 Op::Snapshot { symbol, len, messages_max } if !model.entries.back().is_some_and(|(k, _)| *k == EntryKind::Close) => {
                     let b = bytes(tag, len);
-                    let got = queue.push_snapshot(symbol, tag, Chunk::Shared(Rc::from(b.clone())), messages_max);
+                    let got = queue.push_snapshot(symbol, tag, Chunk::Shared(Arc::from(b.clone())), messages_max);
                     let expected = model.push_snapshot(symbol, tag, b, messages_max);
                     prop_assert_eq!(got, expected);
                 }

@@ -1,18 +1,17 @@
 //! Snapshots from the producer: framed once, fanned out to every subscriber's queue.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use log::{debug, warn};
 
-use super::frame;
-use super::protocol::{self, SnapshotEnvelope};
+use super::sequencer::StampedSnapshot;
 use super::queue::{Chunk, SnapshotPush};
 use super::symbols::{LatestSnapshot, ProducerStatus};
 use super::time::Now;
 use super::{ConnId, Core};
 
-/// A snapshot computed by the producer thread. The core adds the envelope (sequence number,
-/// epoch, send time), frames it once, and shares the frame with every subscriber.
+/// A snapshot computed by the producer thread. The [`super::Sequencer`] adds the envelope
+/// (sequence number, epoch, send time) and frames it once; every subscriber shares the frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SnapshotReady {
     pub symbol: String,
@@ -29,36 +28,31 @@ pub struct SnapshotReady {
 }
 
 impl Core {
-    /// A new snapshot arrived from the producer.
+    /// A new snapshot arrived from the producer: stamped by this core's own [`Sequencer`], then
+    /// fanned out. (A process with a sequencer in front of its loops, or a node fed by a bus,
+    /// calls [`Core::handle_stamped_snapshot`] with the stamped bytes instead.)
     pub fn handle_snapshot(&mut self, now: Now, snapshot: SnapshotReady) {
+        let now = self.advance_clock(now);
+        let stamped = self.sequencer.stamp(now.wall_unix_ms, &snapshot);
+        self.handle_stamped_snapshot(now, stamped);
+    }
+
+    /// A snapshot whose position (`epoch`, `seq`) and bytes were decided once, upstream: queue the
+    /// same shared frame for every subscriber.
+    pub fn handle_stamped_snapshot(&mut self, now: Now, snapshot: StampedSnapshot) {
         let now = self.advance_clock(now);
         let Some(index) = self.config.symbol_index(&snapshot.symbol) else {
             warn!("event=snapshot_ignored symbol={:?} reason=unsupported_symbol", snapshot.symbol);
             return;
         };
-        let epoch: Rc<str> = Rc::from(format!("{}-{}", self.boot_id, snapshot.generation));
         let state = &mut self.symbols[index];
-        let seq = match &state.latest {
-            Some(latest) if latest.epoch == epoch && self.mutations.repeat_snapshot_seq => latest.seq,
-            Some(latest) if latest.epoch == epoch => latest.seq + 1,
-            _ => 1,
-        };
-        let message = protocol::snapshot_message(&SnapshotEnvelope {
-            symbol: &state.name,
-            seq,
-            epoch: &epoch,
-            timestamp: &snapshot.timestamp,
-            sent_at_ms: now.wall_unix_ms,
-            source: &snapshot.source,
-            data_json: &snapshot.data_json,
-        });
-        // Framed once: every subscriber's queue holds a pointer to these same bytes.
-        let framed: Rc<[u8]> = Rc::from(frame::text_frame(message.as_bytes()));
+        let seq = snapshot.seq;
+        let framed = Arc::clone(&snapshot.frame);
         state.latest = Some(LatestSnapshot {
             seq,
-            epoch,
-            frame: Rc::clone(&framed),
-            timestamp: Rc::from(snapshot.timestamp.as_str()),
+            epoch: snapshot.epoch,
+            frame: Arc::clone(&framed),
+            timestamp: snapshot.timestamp,
             arrived_at: now.mono,
             computed_at_unix_ms: snapshot.computed_at_unix_ms,
         });
@@ -75,7 +69,7 @@ impl Core {
         self.demand_frozen = true;
         let skipped = subscribers.first().copied().filter(|_| self.mutations.skip_lowest_subscriber);
         for &id in subscribers.iter().filter(|&&id| Some(id) != skipped) {
-            self.enqueue_snapshot(now, id, index, seq, Chunk::Shared(Rc::clone(&framed)));
+            self.enqueue_snapshot(now, id, index, seq, Chunk::Shared(Arc::clone(&framed)));
         }
         // Clients closed during the fan-out unsubscribed from a set that was taken out; drop them
         // from it before putting it back.

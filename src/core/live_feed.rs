@@ -1,7 +1,7 @@
 //! What the live feed tells the loop: its state for `/health`, and realised liquidations for the
 //! subscribers of their symbol.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use log::debug;
 use serde_json::{json, Map, Value};
@@ -77,7 +77,7 @@ impl Core {
     pub fn handle_liquidation(&mut self, now: Now, symbol: &str, message_json: &str) {
         let now = self.advance_clock(now);
         let Some(index) = self.config.symbol_index(symbol) else { return };
-        let framed: Rc<[u8]> = Rc::from(frame::text_frame(message_json.as_bytes()));
+        let framed: Arc<[u8]> = Arc::from(frame::text_frame(message_json.as_bytes()));
         let subscribers = self.symbols[index].subscribers.clone();
         for id in subscribers {
             let Some(client) = self.clients.get_mut(id) else { continue };
@@ -85,7 +85,7 @@ impl Core {
                 continue;
             }
             let was_empty = client.out.is_empty();
-            if client.out.push_event(Chunk::Shared(Rc::clone(&framed)), EVENTS_QUEUED_MAX) == EventPush::DroppedOldest {
+            if client.out.push_event(Chunk::Shared(Arc::clone(&framed)), EVENTS_QUEUED_MAX) == EventPush::DroppedOldest {
                 if let Some(ws) = client.ws_mut() {
                     ws.dropped_messages += 1;
                 }

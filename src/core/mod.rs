@@ -32,6 +32,7 @@ mod mutations;
 pub mod protocol;
 pub mod queue;
 mod rate;
+mod sequencer;
 mod routes;
 pub mod static_files;
 mod stats;
@@ -55,6 +56,7 @@ pub use limits::{CoreConfig, CONTROL_MESSAGES_MAX, ECHO_MESSAGE_BYTES_LIMIT, SYM
 pub use live_feed::{FeedReport, EVENTS_QUEUED_MAX};
 pub use metrics::{IngestTotals, ProcessStats};
 pub use mutations::Mutations;
+pub use sequencer::{Sequencer, StampedSnapshot};
 pub use static_files::StaticFiles;
 pub use stats::DisconnectReason;
 pub use symbols::ProducerStatus;
@@ -114,7 +116,8 @@ pub enum AcceptError {
 pub struct Core {
     config: CoreConfig,
     /// Distinguishes this process's streams from any earlier one's.
-    boot_id: String,
+    /// Stamps snapshots handed over unstamped ([`Core::handle_snapshot`]).
+    sequencer: Sequencer,
     clients: Slab<Client>,
     symbols: Vec<SymbolState>,
     /// Deadlines, one per client at most, ordered by time then connection. An entry may be
@@ -159,7 +162,7 @@ impl Core {
         let stats = Stats { started_at: now.mono, ..Stats::default() };
         Core {
             config,
-            boot_id,
+            sequencer: Sequencer::new(boot_id),
             clients: Slab::new(),
             symbols,
             timers: BTreeSet::new(),
@@ -188,6 +191,7 @@ impl Core {
     /// [`Mutations`].
     pub fn set_mutations(&mut self, mutations: Mutations) {
         self.mutations = mutations;
+        self.sequencer.set_repeat_seq(mutations.repeat_snapshot_seq);
     }
 
     pub fn config(&self) -> &CoreConfig {
@@ -382,7 +386,7 @@ impl Core {
     /// queue holding it. Shows that fan-out shares the bytes instead of copying them.
     pub fn latest_frame_handles(&self, symbol: &str) -> Option<usize> {
         let index = self.config.symbol_index(symbol)?;
-        self.symbols[index].latest.as_ref().map(|l| std::rc::Rc::strong_count(&l.frame))
+        self.symbols[index].latest.as_ref().map(|l| Arc::strong_count(&l.frame))
     }
 
     /// The Prometheus text exposition of the core's metrics plus the process figures the caller

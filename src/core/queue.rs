@@ -1,6 +1,6 @@
 //! A client's bounded outbound queue.
 //!
-//! Entries are whole WebSocket frames or HTTP responses. A snapshot entry holds an `Rc` to bytes
+//! Entries are whole WebSocket frames or HTTP responses. A snapshot entry holds an `Arc` to bytes
 //! framed once for every subscriber, so queueing it for 10,000 clients copies a pointer, not the
 //! payload; a REST answer holds the `Arc` its cache holds. The socket is written straight from the
 //! entries with vectored writes, as far as it accepts bytes; a client with nothing queued holds no
@@ -8,14 +8,13 @@
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
-use std::rc::Rc;
 use std::sync::Arc;
 
 /// Bytes waiting to be sent.
 #[derive(Debug, Clone)]
 pub enum Chunk {
     /// Framed once, shared by every client it is queued for (snapshots, static files).
-    Shared(Rc<[u8]>),
+    Shared(Arc<[u8]>),
     /// Belongs to this client alone (replies, HTTP heads, close frames).
     Owned(Box<[u8]>),
     /// A REST answer body computed on the query worker, shared with its answer cache and with

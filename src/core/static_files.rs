@@ -6,7 +6,7 @@
 //! traversal attempt gets a clear 400 rather than an ambiguous 404.
 
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use percent_encoding::percent_decode_str;
 
@@ -14,7 +14,7 @@ use percent_encoding::percent_decode_str;
 #[derive(Debug, Clone)]
 pub struct StaticFile {
     pub content_type: &'static str,
-    pub body: Rc<[u8]>,
+    pub body: Arc<[u8]>,
 }
 
 /// Files keyed by their path relative to the frontend folder, with `/` separators.
@@ -39,7 +39,7 @@ impl StaticFiles {
 
     pub fn insert(&mut self, relative_path: String, body: Vec<u8>) {
         let content_type = content_type_for(&relative_path);
-        self.files.insert(relative_path, StaticFile { content_type, body: Rc::from(body) });
+        self.files.insert(relative_path, StaticFile { content_type, body: Arc::from(body) });
     }
 
     pub fn len(&self) -> usize {

@@ -1,7 +1,7 @@
 //! Per-symbol state: who subscribes, and the latest framed snapshot.
 
 use std::collections::BTreeSet;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use super::time::MonoTime;
 use super::ConnId;
@@ -10,11 +10,11 @@ use super::ConnId;
 #[derive(Debug, Clone)]
 pub struct LatestSnapshot {
     pub seq: u64,
-    pub epoch: Rc<str>,
+    pub epoch: Arc<str>,
     /// The complete WebSocket frame.
-    pub frame: Rc<[u8]>,
+    pub frame: Arc<[u8]>,
     /// Data time of the snapshot (ISO-8601), as reported by the producer.
-    pub timestamp: Rc<str>,
+    pub timestamp: Arc<str>,
     pub arrived_at: MonoTime,
     /// Wall time the producer finished computing it.
     pub computed_at_unix_ms: i64,

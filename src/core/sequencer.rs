@@ -1,0 +1,165 @@
+//! Stream positions and the encoding of a snapshot, done once per snapshot for the whole process.
+//!
+//! The producer computes a snapshot ([`SnapshotReady`]); the [`Sequencer`] gives it its place in
+//! the symbol's stream (`epoch`, `seq`, see `docs/websocket_api.md`, "Sequence numbers") and
+//! encodes it once: the JSON message and its WebSocket frame. The result, a
+//! [`StampedSnapshot`], holds those bytes behind `Arc`s, so every event loop (and, with the
+//! Redis bus, every node) queues the very same bytes: "encode once, share everywhere".
+//!
+//! The sequencer is sans-IO like the rest of the core: the caller passes the wall time that goes
+//! into `sent_at_ms`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::broadcast::SnapshotReady;
+use super::frame;
+use super::protocol::{self, SnapshotEnvelope};
+
+/// A snapshot with its stream position, encoded once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StampedSnapshot {
+    pub symbol: Arc<str>,
+    /// Names one unbroken run of `seq` numbers (`{boot_id}-{generation}` on the node that computed it).
+    pub epoch: Arc<str>,
+    /// 1, 2, 3, ... within `epoch`.
+    pub seq: u64,
+    /// Data time of the snapshot, ISO-8601 UTC, as the producer reported it.
+    pub timestamp: Arc<str>,
+    /// The complete `{"type":"snapshot",...}` JSON text (what a bus carries between nodes).
+    pub message: Arc<str>,
+    /// The unmasked WebSocket text frame of `message` (RFC 6455 §5.2), built once.
+    pub frame: Arc<[u8]>,
+    /// Wall time the producer finished computing it, Unix milliseconds.
+    pub computed_at_unix_ms: i64,
+    /// How long the producer took to compute it, microseconds.
+    pub compute_micros: u64,
+}
+
+/// Where each symbol's stream stands.
+#[derive(Debug)]
+pub struct Sequencer {
+    /// Goes into every epoch so that a restarted process never reuses one.
+    boot_id: String,
+    /// Symbol → (epoch, last seq). A `BTreeMap`: nothing here depends on hash order.
+    streams: BTreeMap<String, (Arc<str>, u64)>,
+    /// Test-only switch (simulator): reuse the previous `seq` instead of the next one.
+    repeat_seq: bool,
+}
+
+impl Sequencer {
+    pub fn new(boot_id: String) -> Sequencer {
+        Sequencer { boot_id, streams: BTreeMap::new(), repeat_seq: false }
+    }
+
+    /// The simulator's `repeat_snapshot_seq` mutation (see `mutations.rs`).
+    pub fn set_repeat_seq(&mut self, repeat_seq: bool) {
+        self.repeat_seq = repeat_seq;
+    }
+
+    /// Gives `snapshot` the next position in its symbol's stream and encodes it. A new
+    /// `generation` from the producer starts a new epoch at `seq` 1. `sent_at_unix_ms` is the
+    /// wall time written into the message's `sent_at_ms`.
+    pub fn stamp(&mut self, sent_at_unix_ms: i64, snapshot: &SnapshotReady) -> StampedSnapshot {
+        let epoch = format!("{}-{}", self.boot_id, snapshot.generation);
+        let (epoch, seq) = match self.streams.get(&snapshot.symbol) {
+            Some((last_epoch, last_seq)) if **last_epoch == *epoch => {
+                (Arc::clone(last_epoch), if self.repeat_seq { *last_seq } else { last_seq + 1 })
+            }
+            _ => (Arc::<str>::from(epoch), 1),
+        };
+        debug_assert!(seq >= 1, "seq starts at 1");
+        self.streams.insert(snapshot.symbol.clone(), (Arc::clone(&epoch), seq));
+        encode(
+            &snapshot.symbol,
+            epoch,
+            seq,
+            sent_at_unix_ms,
+            snapshot,
+        )
+    }
+}
+
+/// Builds the message and frame of a snapshot whose position is already decided.
+fn encode(symbol: &str, epoch: Arc<str>, seq: u64, sent_at_unix_ms: i64, snapshot: &SnapshotReady) -> StampedSnapshot {
+    let message = protocol::snapshot_message(&SnapshotEnvelope {
+        symbol,
+        seq,
+        epoch: &epoch,
+        timestamp: &snapshot.timestamp,
+        sent_at_ms: sent_at_unix_ms,
+        source: &snapshot.source,
+        data_json: &snapshot.data_json,
+    });
+    let frame: Arc<[u8]> = Arc::from(frame::text_frame(message.as_bytes()));
+    StampedSnapshot {
+        symbol: Arc::from(symbol),
+        epoch,
+        seq,
+        timestamp: Arc::from(snapshot.timestamp.as_str()),
+        message: Arc::from(message),
+        frame,
+        computed_at_unix_ms: snapshot.computed_at_unix_ms,
+        compute_micros: snapshot.compute_micros,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(symbol: &str, generation: u64) -> SnapshotReady {
+        SnapshotReady {
+            symbol: symbol.into(),
+            generation,
+            timestamp: "2026-06-14T14:55:00Z".into(),
+            source: "test".into(),
+            data_json: "{\"x\":1}".into(),
+            computed_at_unix_ms: 5,
+            compute_micros: 7,
+        }
+    }
+
+    #[test]
+    fn seq_counts_up_per_symbol_and_restarts_with_a_new_generation() {
+        let mut sequencer = Sequencer::new("b".into());
+        let positions: Vec<(String, u64)> = [("BTCUSDT", 0), ("BTCUSDT", 0), ("ETHUSDT", 0), ("BTCUSDT", 1), ("BTCUSDT", 1)]
+            .iter()
+            .map(|&(s, g)| {
+                let stamped = sequencer.stamp(1, &snapshot(s, g));
+                (format!("{}:{}", stamped.symbol, stamped.epoch), stamped.seq)
+            })
+            .collect();
+        let expected: Vec<(String, u64)> = vec![
+            ("BTCUSDT:b-0".into(), 1),
+            ("BTCUSDT:b-0".into(), 2),
+            ("ETHUSDT:b-0".into(), 1),
+            ("BTCUSDT:b-1".into(), 1),
+            ("BTCUSDT:b-1".into(), 2),
+        ];
+        assert_eq!(positions, expected);
+    }
+
+    #[test]
+    fn frame_carries_the_message_with_its_position_and_send_time() {
+        let mut sequencer = Sequencer::new("boot".into());
+        let stamped = sequencer.stamp(1_234, &snapshot("BTCUSDT", 3));
+        let value: serde_json::Value = serde_json::from_str(&stamped.message).unwrap();
+        assert_eq!(value["epoch"], "boot-3");
+        assert_eq!(value["seq"], 1);
+        assert_eq!(value["sent_at_ms"], 1_234);
+        assert_eq!(value["data"]["x"], 1);
+        // Text frame, FIN, payload = the message.
+        assert_eq!(stamped.frame[0], 0x81);
+        assert!(stamped.frame.ends_with(stamped.message.as_bytes()));
+    }
+
+    #[test]
+    fn repeat_seq_mutation_reuses_the_previous_seq() {
+        let mut sequencer = Sequencer::new("b".into());
+        sequencer.set_repeat_seq(true);
+        let first = sequencer.stamp(1, &snapshot("BTCUSDT", 0)).seq;
+        let second = sequencer.stamp(1, &snapshot("BTCUSDT", 0)).seq;
+        assert_eq!((first, second), (1, 1));
+    }
+}
