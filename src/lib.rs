@@ -18,6 +18,7 @@
 
 pub mod app;
 pub mod backtest;
+pub mod bus;
 pub mod config;
 pub mod core;
 pub mod demo;

@@ -112,8 +112,17 @@ pub fn serve(config: AppConfig) -> Result<(), ServeError> {
     if let Some((link, handle)) = feed {
         backend = backend.with_feed(handle, link.metrics.clone());
     }
+    let backend: Box<dyn crate::shell::Backend> = if config.bus.enabled {
+        info!("event=bus_enabled node={} url={:?} lease_ttl_ms={}", config.bus.node_id, config.bus.url, config.bus.lease_ttl_ms);
+        Box::new(
+            crate::bus::BusBackend::start(config.bus.clone(), server.waker(), Box::new(backend), config.core.supported_symbols.clone())
+                .map_err(|e| ServeError::Runtime(format!("cannot start the Redis bus threads: {e}")))?,
+        )
+    } else {
+        Box::new(backend)
+    };
     server
-        .run(CoreConfig { feed: data_feed, ..config.core.clone() }, files, Box::new(backend))
+        .run(CoreConfig { feed: data_feed, ..config.core.clone() }, files, backend)
         .map_err(|e| ServeError::Runtime(format!("event loop failed: {e}")))
 }
 

@@ -14,6 +14,46 @@ use crate::core::CoreConfig;
 use crate::core::{ECHO_MESSAGE_BYTES_LIMIT, SYMBOLS_MAX};
 use crate::feed::{FeedKind, FeedSettings, UrlKind, BAR_INTERVAL_MS};
 
+/// The bus's variables (`.env.template`, "Several servers"). `NODE_ID` defaults to the host name
+/// and port (with `PORT=0`, the process id instead of the port).
+fn bus_settings(vars: &Vars<'_>, port: u16) -> Result<crate::bus::BusSettings, ConfigError> {
+    let defaults = crate::bus::BusSettings::default();
+    let default_node = match port {
+        0 => format!("{}:pid{}", parse::host_name(), std::process::id()),
+        port => format!("{}:{port}", parse::host_name()),
+    };
+    let settings = crate::bus::BusSettings {
+        enabled: vars.boolean("REDIS_ENABLED", false)?,
+        url: vars.redis_url("REDIS_URL", &defaults.url)?,
+        node_id: vars.node_id("NODE_ID", &default_node)?,
+        lease_ttl_ms: vars.integer("REDIS_LEASE_TTL_MS", defaults.lease_ttl_ms, 300, 600_000)?,
+        history_messages_max: vars.integer("REDIS_HISTORY_MESSAGES_MAX", defaults.history_messages_max, 1, 100_000)?,
+        probe_interval_ms: vars.integer("REDIS_PROBE_INTERVAL_MS", defaults.probe_interval_ms, 50, 600_000)?,
+        probe_timeout_ms: vars.integer("REDIS_PROBE_TIMEOUT_MS", defaults.probe_timeout_ms, 100, 3_600_000)?,
+        reconnect_backoff_max_ms: vars.integer("REDIS_RECONNECT_BACKOFF_MAX_MS", defaults.reconnect_backoff_max_ms, 100, 600_000)?,
+        command_timeout_ms: vars.integer("REDIS_COMMAND_TIMEOUT_MS", defaults.command_timeout_ms, 50, 600_000)?,
+    };
+    if settings.probe_timeout_ms < 2 * settings.probe_interval_ms {
+        return Err(ConfigError {
+            variable: "REDIS_PROBE_TIMEOUT_MS".into(),
+            message: format!(
+                "{} is less than twice REDIS_PROBE_INTERVAL_MS={}: one late probe would rebuild a healthy subscription",
+                settings.probe_timeout_ms, settings.probe_interval_ms
+            ),
+        });
+    }
+    if settings.command_timeout_ms * 2 > settings.lease_ttl_ms {
+        return Err(ConfigError {
+            variable: "REDIS_COMMAND_TIMEOUT_MS".into(),
+            message: format!(
+                "{} is more than half REDIS_LEASE_TTL_MS={}: a slow renewal would lose the lease",
+                settings.command_timeout_ms, settings.lease_ttl_ms
+            ),
+        });
+    }
+    Ok(settings)
+}
+
 /// The exchange's public USDT-M futures stream and REST base URLs.
 pub const FEED_WS_URL_DEFAULT: &str = "wss://fstream.binance.com";
 pub const FEED_REST_URL_DEFAULT: &str = "https://fapi.binance.com";
@@ -51,6 +91,8 @@ pub struct AppConfig {
     pub feed: FeedKind,
     /// The live feed's settings (used when `feed` is `Binance`).
     pub feed_settings: FeedSettings,
+    /// The Redis bus between nodes (`REDIS_ENABLED`, issue 15).
+    pub bus: crate::bus::BusSettings,
 }
 
 impl AppConfig {
@@ -129,9 +171,11 @@ impl AppConfig {
             connection_max_age: std::time::Duration::from_millis(vars.seconds_ms("FEED_CONNECTION_MAX_AGE", 82_800.0, 1.0, 86_000.0)?),
             jitter_seed: std::process::id() as u64,
         };
+        let port = vars.integer("PORT", 8000, 0, 65_535)? as u16;
+        let bus = bus_settings(&vars, port)?;
         Ok(AppConfig {
             host: vars.ip("HOST", "127.0.0.1")?,
-            port: vars.integer("PORT", 8000, 0, 65_535)? as u16,
+            port,
             core,
             duckdb_path: vars.path("DUCKDB_PATH", "liquidationheatmap.duckdb")?,
             frontend_dir: vars.path("FRONTEND_DIR", "frontend")?,
@@ -147,6 +191,7 @@ impl AppConfig {
             engine_params: vars.model_preset("MODEL_PRESET", "calibrated")?,
             feed,
             feed_settings,
+            bus,
         })
     }
 
@@ -170,7 +215,9 @@ impl fmt::Display for AppConfig {
              ws_rate_limit={} ws_rate_burst={} supported_symbols={} duckdb_path={:?} \
              frontend_dir={:?} ingest_dir={:?} log_level={} demo_seed={} demo_replay_interval_ms={} \
              warmup_days={} rest_max_levels={} demo_snapshot_bytes={} model_preset={} feed={} feed_ws_url={:?} \
-             feed_rest_url={:?} feed_oi_wait_ms={} feed_connection_max_age_s={}",
+             feed_rest_url={:?} feed_oi_wait_ms={} feed_connection_max_age_s={} redis_enabled={} redis_url={:?} \
+             node_id={:?} redis_lease_ttl_ms={} redis_history_messages_max={} redis_probe_interval_ms={} \
+             redis_probe_timeout_ms={}",
             self.host,
             self.port,
             c.ws_enabled,
@@ -206,6 +253,13 @@ impl fmt::Display for AppConfig {
             self.feed_settings.rest_url.join(UrlKind::Rest, ""),
             self.feed_settings.oi_wait_ms,
             self.feed_settings.connection_max_age.as_secs(),
+            self.bus.enabled,
+            self.bus.url,
+            self.bus.node_id,
+            self.bus.lease_ttl_ms,
+            self.bus.history_messages_max,
+            self.bus.probe_interval_ms,
+            self.bus.probe_timeout_ms,
         )
     }
 }

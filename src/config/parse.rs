@@ -126,6 +126,27 @@ impl<'a> Vars<'a> {
         crate::feed::BaseUrl::parse(raw, kind).map_err(|accepted| ConfigError::new(name, raw, accepted))
     }
 
+    /// A Redis URL `redis://[user:password@]host[:port][/db]` (no TLS: the bus runs on a
+    /// private network or loopback).
+    pub fn redis_url(&self, name: &str, default: &str) -> Result<String, ConfigError> {
+        let raw = self.get(name).unwrap_or(default);
+        let accepted = "a redis:// URL such as redis://127.0.0.1:6379 or redis://10.0.0.5:6379/0";
+        if !raw.starts_with("redis://") || redis::Client::open(raw).is_err() {
+            return Err(ConfigError::new(name, raw, accepted));
+        }
+        Ok(raw.to_string())
+    }
+
+    /// A node name: 1 to 64 letters, digits, `.`, `_`, `:` or `-`.
+    pub fn node_id(&self, name: &str, default: &str) -> Result<String, ConfigError> {
+        let raw = self.get(name).unwrap_or(default);
+        let ok = (1..=64).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+        if !ok {
+            return Err(ConfigError::new(name, raw, "1 to 64 letters, digits, '.', '_', ':' or '-'"));
+        }
+        Ok(raw.to_string())
+    }
+
     /// A comma-separated list of distinct symbols.
     pub fn symbols(&self, name: &str, default: &str, count_max: usize) -> Result<Vec<String>, ConfigError> {
         let raw = self.get(name).unwrap_or(default);
@@ -147,5 +168,17 @@ impl<'a> Vars<'a> {
             return Err(ConfigError::new(name, raw, &accepted));
         }
         Ok(symbols)
+    }
+}
+
+/// This machine's host name (for the default `NODE_ID`), cleaned to the characters a node id
+/// accepts; "node" when it cannot be read.
+pub fn host_name() -> String {
+    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let cleaned: String = raw.trim().chars().filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c)).take(40).collect();
+    if cleaned.is_empty() {
+        "node".into()
+    } else {
+        cleaned
     }
 }

@@ -16,6 +16,7 @@
 
 mod answers;
 mod broadcast;
+mod bus_status;
 mod client;
 mod feed;
 pub mod frame;
@@ -50,6 +51,7 @@ use std::sync::Arc;
 use slab::Slab;
 
 pub use broadcast::SnapshotReady;
+pub use bus_status::BusReport;
 pub use client::{ClientView, PhaseView};
 pub use feed::{DemoReplay, Feed};
 pub use limits::{CoreConfig, CONTROL_MESSAGES_MAX, ECHO_MESSAGE_BYTES_LIMIT, SYMBOLS_MAX};
@@ -149,6 +151,8 @@ pub struct Core {
     pub clock_regressions: u64,
     /// The live feed's newest report (`None` without a live feed).
     feed: Option<FeedReport>,
+    /// The Redis bus's newest report (`REDIS_ENABLED=true`), shown in `/health` and `/ws/stats`.
+    bus: Option<BusReport>,
     /// Deliberate bugs the simulator switches on to prove it catches them; all off in production.
     mutations: Mutations,
 }
@@ -183,6 +187,7 @@ impl Core {
             static_files,
             clock_regressions: 0,
             feed: None,
+            bus: None,
             mutations: Mutations::default(),
         }
     }

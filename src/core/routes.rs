@@ -120,7 +120,8 @@ impl Core {
         }
         // One `feed` object: what the data is (config) and, with a live feed, how it is doing.
         let live = self.feed.as_ref().map(|report| report.health(now.wall_unix_ms));
-        let degraded = live.as_ref().is_some_and(|(_, degraded)| *degraded);
+        let bus = self.bus_json(now);
+        let degraded = live.as_ref().is_some_and(|(_, degraded)| *degraded) || bus.as_ref().is_some_and(|(_, degraded)| *degraded);
         let mut feed = self.config.feed.to_json();
         if let (Some((Value::Object(state), _)), Some(feed)) = (live, feed.as_object_mut()) {
             feed.extend(state);
@@ -130,7 +131,7 @@ impl Core {
             (false, true) => "degraded",
             (false, false) => "ok",
         };
-        json!({
+        let mut health = json!({
             "status": status,
             "uptime_s": round3(now.mono.since(self.stats.started_at).as_secs_f64()),
             "ws_enabled": self.config.ws_enabled,
@@ -141,7 +142,11 @@ impl Core {
                 "websocket_max": self.config.ws_connections_max,
             },
             "snapshots": snapshots,
-        })
+        });
+        if let (Some((bus, _)), Some(object)) = (bus, health.as_object_mut()) {
+            object.insert("bus".into(), bus);
+        }
+        health
     }
 
     /// `/ws/stats`.
@@ -150,7 +155,7 @@ impl Core {
         for state in &self.symbols {
             by_symbol.insert(state.name.clone(), json!(state.subscribers.len()));
         }
-        json!({
+        let mut stats = json!({
             "active_connections": self.ws_connections,
             "messages_sent_1m": self.stats.messages_sent_window.total(now.mono),
             "slow_consumers": self.stats.slow_consumer_episodes_total,
@@ -160,7 +165,11 @@ impl Core {
             "dropped_snapshots": self.symbols.iter().map(|s| s.dropped_total).sum::<u64>(),
             "connections_total": self.stats.ws_connections_total,
             "rejected_full": self.stats.rejected_full_total,
-        })
+        });
+        if let (Some((bus, _)), Some(object)) = (self.bus_json(now), stats.as_object_mut()) {
+            object.insert("bus".into(), bus);
+        }
+        stats
     }
 
     /// `/api/config`: what the page needs to know about this server.

@@ -1,11 +1,16 @@
 //! What the event loop needs from the worker threads behind it.
 
-use crate::core::{FeedReport, ProducerStatus, QueryRequest, QueryResponse, SnapshotReady};
+use crate::core::{BusReport, FeedReport, ProducerStatus, QueryRequest, QueryResponse, SnapshotReady, StampedSnapshot};
 
 /// Something a worker thread finished.
 #[derive(Debug)]
 pub enum BackendEvent {
     Snapshot(SnapshotReady),
+    /// A snapshot whose position and bytes were decided upstream (the Redis bus: stamped by the
+    /// leader, or by this node as leader/standalone); queued as it is, never renumbered.
+    Stamped(StampedSnapshot),
+    /// The Redis bus's state for `/health` and `/ws/stats`.
+    Bus(BusReport),
     Status { symbol: String, status: ProducerStatus },
     QueryDone { conn: usize, token: u64, response: QueryResponse },
     /// The live feed's state changed.

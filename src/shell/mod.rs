@@ -328,6 +328,9 @@ impl Shell {
             let now = self.clock.now();
             match event {
                 BackendEvent::Snapshot(snapshot) => self.core.handle_snapshot(now, snapshot),
+                // The bus's plug (src/bus/backend.rs): stamped snapshots go to the core as they are.
+                BackendEvent::Stamped(stamped) => self.core.handle_stamped_snapshot(now, stamped),
+                BackendEvent::Bus(report) => self.core.handle_bus_report(now, report),
                 BackendEvent::Status { symbol, status } => self.core.handle_producer_status(now, &symbol, status),
                 BackendEvent::QueryDone { conn, token, response } => {
                     self.core.handle_query_response(now, conn, token, response)

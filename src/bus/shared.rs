@@ -1,0 +1,131 @@
+//! State the bus threads and the loop share. Every lock is held for a few pointer moves only,
+//! so the bus reader never waits on the loop's work.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use mio::Waker;
+
+use super::metrics::BusMetrics;
+use super::wire::Received;
+use super::BusSettings;
+use crate::core::StampedSnapshot;
+
+/// What the control thread knows about the lease.
+#[derive(Debug, Clone, Default)]
+pub struct LeaseView {
+    /// This node holds the lease until then (judged from before the command was sent, so never
+    /// later than Redis's own expiry).
+    pub held_until: Option<Instant>,
+    /// Counts this node's acquisitions: a new one means a new epoch.
+    pub term: u64,
+    /// Who holds it, as last read.
+    pub holder: Option<String>,
+    /// Redis was last answered then (`None`: never).
+    pub reachable_at: Option<Instant>,
+}
+
+/// Subscriber → loop hand-off.
+#[derive(Default)]
+pub struct Inbox {
+    /// Per symbol, in arrival order; bounded (the oldest is dropped and counted).
+    pub snapshots: BTreeMap<String, VecDeque<Received>>,
+    /// Symbols (re)subscribed since the loop last looked.
+    pub resubscribed: Vec<String>,
+    /// History answers: symbol and its entries in append order.
+    pub history: VecDeque<(String, Vec<StampedSnapshot>)>,
+}
+
+pub const SUB_CONNECTING: u64 = 0;
+pub const SUB_UP: u64 = 1;
+pub const SUB_DOWN: u64 = 2;
+
+pub struct Shared {
+    pub settings: BusSettings,
+    pub waker: Arc<Waker>,
+    pub stop: AtomicBool,
+    pub metrics: BusMetrics,
+    pub inbox: Mutex<Inbox>,
+    /// Symbols this node's clients want, with a version the subscriber compares.
+    pub wanted: Mutex<Vec<String>>,
+    pub wanted_version: AtomicU64,
+    pub lease: Mutex<LeaseView>,
+    pub sub_state: AtomicU64,
+    /// Wall time the subscriber last received anything, Unix ms (0 = never).
+    pub last_message_unix_ms: AtomicI64,
+    /// Newest bus lag observed, ms (-1 = none yet).
+    pub last_lag_ms: AtomicI64,
+}
+
+impl Shared {
+    pub fn new(settings: BusSettings, waker: Arc<Waker>) -> Shared {
+        Shared {
+            settings,
+            waker,
+            stop: AtomicBool::new(false),
+            metrics: BusMetrics::default(),
+            inbox: Mutex::new(Inbox::default()),
+            wanted: Mutex::new(Vec::new()),
+            wanted_version: AtomicU64::new(0),
+            lease: Mutex::new(LeaseView::default()),
+            sub_state: AtomicU64::new(SUB_CONNECTING),
+            last_message_unix_ms: AtomicI64::new(0),
+            last_lag_ms: AtomicI64::new(-1),
+        }
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    pub fn inbox(&self) -> MutexGuard<'_, Inbox> {
+        self.inbox.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn lease(&self) -> MutexGuard<'_, LeaseView> {
+        self.lease.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn wanted(&self) -> (u64, Vec<String>) {
+        let wanted = self.wanted.lock().unwrap_or_else(|e| e.into_inner());
+        (self.wanted_version.load(Ordering::Acquire), wanted.clone())
+    }
+
+    pub fn set_wanted(&self, symbols: Vec<String>) {
+        let mut wanted = self.wanted.lock().unwrap_or_else(|e| e.into_inner());
+        *wanted = symbols;
+        self.wanted_version.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn wake(&self) {
+        let _ = self.waker.wake();
+    }
+}
+
+pub fn wall_unix_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Sleeps `total` in short steps, returning early when the bus stops.
+pub fn sleep_unless_stopped(shared: &Shared, total: std::time::Duration) {
+    let deadline = Instant::now() + total;
+    while !shared.stopping() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(std::time::Duration::from_millis(50)));
+    }
+}
+
+/// Opens a connection with the bus's timeouts.
+pub fn connect(settings: &BusSettings) -> redis::RedisResult<redis::Connection> {
+    let timeout = std::time::Duration::from_millis(settings.command_timeout_ms);
+    let client = redis::Client::open(settings.url.as_str())?;
+    let con = client.get_connection_with_timeout(timeout)?;
+    con.set_read_timeout(Some(timeout))?;
+    con.set_write_timeout(Some(timeout))?;
+    Ok(con)
+}

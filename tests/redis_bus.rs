@@ -1,0 +1,348 @@
+//! Several server processes and a real `redis-server` (Debian package, `make deps-test`) on
+//! loopback, started here on a free port with its own settings (never the system service).
+//! Issue 15: identical streams on every node, failover, fencing, Redis down/up, stale
+//! subscriptions.
+
+mod support;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::*;
+
+/// A redis-server of our own: no persistence, loopback only, killed on drop.
+struct Redis {
+    child: Option<Child>,
+    port: u16,
+    dir: TempDir,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut redis = Redis { child: None, port, dir: TempDir::new("redis") };
+        redis.restart();
+        redis
+    }
+
+    fn restart(&mut self) {
+        let mut command = Command::new("redis-server");
+        command
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--dir", &self.dir.path().display().to_string(), "--protected-mode", "yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        die_with_parent(&mut command);
+        self.child = Some(command.spawn().expect("redis-server is installed (make deps-test)"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn command(&self, args: &[&str]) -> redis::Value {
+        let mut con = redis::Client::open(self.url()).unwrap().get_connection().unwrap();
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query(&mut con).unwrap()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+const LEASE_TTL_MS: &str = "1500";
+
+fn node(redis: &Redis, id: &str, extra: &[(&str, &str)]) -> ServerProcess {
+    let url = redis.url();
+    let mut env: Vec<(&str, &str)> = vec![
+        ("REDIS_ENABLED", "true"),
+        ("REDIS_URL", &url),
+        ("NODE_ID", id),
+        ("DEMO_SEED", "false"),
+        ("FEED", "none"),
+        ("SUPPORTED_SYMBOLS", "BTCUSDT,ETHUSDT"),
+        ("DEMO_SNAPSHOT_BYTES", "2048"),
+        ("WS_UPDATE_INTERVAL", "0.2"),
+        ("WS_MAX_QUEUE_SIZE", "100"),
+        ("REDIS_LEASE_TTL_MS", LEASE_TTL_MS),
+        ("REDIS_PROBE_INTERVAL_MS", "200"),
+        ("REDIS_PROBE_TIMEOUT_MS", "1000"),
+        ("REDIS_COMMAND_TIMEOUT_MS", "500"),
+        ("REDIS_RECONNECT_BACKOFF_MAX_MS", "400"),
+        ("LOG_LEVEL", "info"),
+    ];
+    env.extend_from_slice(extra);
+    ServerProcess::start(&env)
+}
+
+fn bus(addr: SocketAddr) -> Value {
+    http_get(addr, "/health").json()["bus"].clone()
+}
+
+/// Waits until exactly one node says it leads; returns its index.
+fn leader_of(nodes: &[&ServerProcess]) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let roles: Vec<Value> = nodes.iter().map(|n| bus(n.addr)["role"].clone()).collect();
+        let leaders: Vec<usize> = (0..roles.len()).filter(|&i| roles[i] == "leader").collect();
+        if leaders.len() == 1 {
+            return leaders[0];
+        }
+        assert!(Instant::now() < deadline, "no single leader: {roles:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn subscriber(addr: SocketAddr) -> Ws {
+    let mut ws = ws_connect(addr, "/ws/heatmap");
+    send_json(&mut ws, r#"{"action":"subscribe","symbols":["BTCUSDT"]}"#);
+    next_matching(&mut ws, Duration::from_secs(10), |m| m["type"] == "subscribed");
+    ws
+}
+
+/// Snapshot messages read for `duration` (each ends the wait early when the socket times out).
+fn snapshots_for(ws: &mut Ws, duration: Duration) -> Vec<Value> {
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
+        s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    }
+    let deadline = Instant::now() + duration;
+    let mut out = Vec::new();
+    while Instant::now() < deadline {
+        match ws.read() {
+            Ok(tungstenite::Message::Text(t)) => {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                if v["type"] == "snapshot" {
+                    out.push(v);
+                }
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e) => panic!("websocket failed: {e}"),
+        }
+    }
+    out
+}
+
+fn position(v: &Value) -> (String, u64) {
+    (v["epoch"].as_str().unwrap().to_string(), v["seq"].as_u64().unwrap())
+}
+
+/// Within each epoch seq goes up by exactly one; an epoch never comes back after another.
+fn assert_no_silent_gap_or_duplicate(messages: &[Value], allow_skips: bool) {
+    let mut finished: Vec<String> = Vec::new();
+    for pair in messages.windows(2) {
+        let (a, b) = (position(&pair[0]), position(&pair[1]));
+        if a.0 == b.0 {
+            if allow_skips {
+                assert!(b.1 > a.1, "seq went back or repeated: {a:?} then {b:?}");
+            } else {
+                assert_eq!(b.1, a.1 + 1, "hole or duplicate: {a:?} then {b:?}");
+            }
+        } else {
+            finished.push(a.0.clone());
+            assert!(!finished.contains(&b.0), "epoch {} came back after {}: interleaving", b.0, a.0);
+        }
+    }
+}
+
+#[test]
+fn three_nodes_give_their_clients_identical_epoch_seq_and_bytes() {
+    let redis = Redis::start();
+    let nodes = [node(&redis, "n1", &[]), node(&redis, "n2", &[]), node(&redis, "n3", &[])];
+    let refs: Vec<&ServerProcess> = nodes.iter().collect();
+    let leader = leader_of(&refs);
+    let mut clients: Vec<Ws> = nodes.iter().map(|n| subscriber(n.addr)).collect();
+    let streams: Vec<Vec<Value>> = clients.iter_mut().map(|ws| snapshots_for(ws, Duration::from_secs(3))).collect();
+    // The clients ran one after another; compare what they all saw.
+    let last_start = streams.iter().map(|s| position(&s[0])).max_by_key(|p| p.1).unwrap();
+    for (i, stream) in streams.iter().enumerate() {
+        assert!(stream.len() >= 5, "node {i} forwarded only {} snapshots", stream.len());
+        assert_no_silent_gap_or_duplicate(stream, false);
+        assert!(stream.iter().all(|m| m["epoch"] == streams[leader][0]["epoch"]), "node {i} is on another epoch");
+    }
+    for (i, stream) in streams.iter().enumerate() {
+        for message in stream.iter().filter(|m| position(m).1 >= last_start.1) {
+            let same = streams[leader].iter().find(|m| position(m) == position(message));
+            if let Some(same) = same {
+                assert_eq!(same, message, "node {i}: same position, different message");
+            }
+        }
+    }
+    // Followers received, the leader published; nobody sees gaps.
+    let leader_bus = bus(nodes[leader].addr);
+    assert!(leader_bus["published"].as_u64().unwrap() > 0);
+    for (i, n) in nodes.iter().enumerate().filter(|&(i, _)| i != leader) {
+        let b = bus(n.addr);
+        assert_eq!(b["role"], "follower", "node {i}");
+        assert_eq!(b["lease_holder"], leader_bus["node_id"], "node {i}");
+        assert!(b["received"].as_u64().unwrap() > 0, "node {i} received nothing");
+        assert!(b["lag_ms"].as_i64().is_some());
+    }
+    let metrics = String::from_utf8(http_get(nodes[leader].addr, "/metrics").body).unwrap();
+    assert!(metrics.contains("bus_published_total"), "bus metrics exported");
+}
+
+#[test]
+fn killing_the_leader_hands_over_within_the_ttl_and_clients_see_a_new_epoch_not_a_silent_gap() {
+    let redis = Redis::start();
+    let mut nodes = vec![node(&redis, "k1", &[]), node(&redis, "k2", &[])];
+    let leader = leader_of(&nodes.iter().collect::<Vec<_>>());
+    let follower = 1 - leader;
+    let mut ws = subscriber(nodes[follower].addr);
+    let mut seen = snapshots_for(&mut ws, Duration::from_secs(1));
+    assert!(!seen.is_empty());
+    let before = position(seen.last().unwrap());
+    let killed_at = Instant::now();
+    nodes[leader].child.kill().unwrap(); // SIGKILL: the lease is not released
+    let mut took_over_after = None;
+    while killed_at.elapsed() < Duration::from_secs(10) {
+        let more = snapshots_for(&mut ws, Duration::from_millis(300));
+        if more.iter().any(|m| position(m).0 != before.0) && took_over_after.is_none() {
+            took_over_after = Some(killed_at.elapsed());
+        }
+        seen.extend(more);
+        if took_over_after.is_some_and(|t| killed_at.elapsed() > t + Duration::from_secs(1)) {
+            break;
+        }
+    }
+    let took_over_after = took_over_after.expect("the surviving node never took over");
+    let ttl = Duration::from_millis(LEASE_TTL_MS.parse().unwrap());
+    assert!(took_over_after < ttl * 2 + Duration::from_secs(1), "took over after {took_over_after:?} (TTL {ttl:?})");
+    assert_no_silent_gap_or_duplicate(&seen, false);
+    assert_eq!(bus(nodes[follower].addr)["role"], "leader");
+}
+
+#[test]
+fn a_leader_paused_past_its_lease_is_fenced_and_no_seq_interleaves() {
+    let redis = Redis::start();
+    let nodes = [node(&redis, "p1", &[]), node(&redis, "p2", &[])];
+    let leader = leader_of(&nodes.iter().collect::<Vec<_>>());
+    let other = 1 - leader;
+    let mut on_other = subscriber(nodes[other].addr);
+    let mut on_paused = subscriber(nodes[leader].addr);
+    let mut seen_other = snapshots_for(&mut on_other, Duration::from_millis(600));
+    let pid = nodes[leader].child.id() as i32;
+    // SAFETY: signals to our own child.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    seen_other.extend(snapshots_for(&mut on_other, Duration::from_secs(4)));
+    assert_eq!(bus(nodes[other].addr)["role"], "leader", "the other node took over");
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    seen_other.extend(snapshots_for(&mut on_other, Duration::from_secs(3)));
+    let seen_paused = snapshots_for(&mut on_paused, Duration::from_secs(1));
+    assert_no_silent_gap_or_duplicate(&seen_other, false);
+    assert_no_silent_gap_or_duplicate(&seen_paused, true);
+    let epochs: std::collections::BTreeSet<String> = seen_other.iter().map(|m| position(m).0).collect();
+    assert_eq!(epochs.len(), 2, "one epoch before the pause, one after: {epochs:?}");
+    let resumed = bus(nodes[leader].addr);
+    assert_eq!(resumed["role"], "follower", "the resumed node does not lead again: {resumed}");
+    let tail_epoch = position(seen_other.last().unwrap()).0;
+    assert!(seen_paused.last().is_some_and(|m| position(m).0 == tail_epoch), "the resumed node forwards the new leader's epoch");
+}
+
+#[test]
+fn fenced_publish_is_refused_once_the_lease_has_moved() {
+    use liquidationheatmap::bus::lease::{self, Published, Scripts};
+    let redis = Redis::start();
+    let mut con = redis::Client::open(redis.url()).unwrap().get_connection().unwrap();
+    let scripts = Scripts::default();
+    assert!(lease::acquire(&mut con, "lhm:leader", "a#1", 200).unwrap());
+    assert!(!lease::acquire(&mut con, "lhm:leader", "b#1", 200).unwrap(), "held: NX refuses");
+    let ok = scripts.publish(&mut con, "lhm:leader", "a#1", "BTCUSDT", "e", 1, "m1", 10).unwrap();
+    assert_eq!(ok, Published::Delivered(0));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!scripts.extend(&mut con, "lhm:leader", "a#1", 200).unwrap(), "expired: cannot extend");
+    assert!(lease::acquire(&mut con, "lhm:leader", "b#1", 5000).unwrap());
+    let refused = scripts.publish(&mut con, "lhm:leader", "a#1", "BTCUSDT", "e", 2, "m2", 10).unwrap();
+    assert_eq!(refused, Published::Refused);
+    let history = lease::read_history(&mut con, "BTCUSDT", 10).unwrap();
+    assert_eq!(history, vec![b"m1".to_vec()], "a refused publish leaves no history either");
+}
+
+#[test]
+fn redis_down_degrades_then_nodes_reconnect_resubscribe_and_the_stream_resumes() {
+    let mut redis = Redis::start();
+    let nodes = [node(&redis, "d1", &[]), node(&redis, "d2", &[])];
+    let leader = leader_of(&nodes.iter().collect::<Vec<_>>());
+    let follower = 1 - leader;
+    let mut ws = subscriber(nodes[follower].addr);
+    assert!(!snapshots_for(&mut ws, Duration::from_secs(1)).is_empty());
+    redis.stop();
+    let health = wait_for_json(nodes[follower].addr, "/health", Duration::from_secs(5), |h| h["status"] == "degraded");
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert_eq!(health["bus"]["state"], "down");
+    // Kept down past a lease TTL: the nodes keep serving (standalone), without a busy loop.
+    let during = snapshots_for(&mut ws, Duration::from_secs(3));
+    assert!(!during.is_empty(), "the follower serves what it computes while Redis is down");
+    assert_eq!(bus(nodes[follower].addr)["role"], "standalone");
+    redis.restart();
+    let health = wait_for_json(nodes[follower].addr, "/health", Duration::from_secs(10), |h| h["bus"]["state"] == "up" && h["status"] == "ok");
+    assert_eq!(health["bus"]["state"], "up", "{health}");
+    assert!(health["bus"]["reconnects"].as_u64().unwrap() >= 1);
+    let after = snapshots_for(&mut ws, Duration::from_secs(3));
+    assert!(!after.is_empty(), "the stream resumed");
+    let mut all = during;
+    all.extend(after);
+    assert_no_silent_gap_or_duplicate(&all, false);
+    let log = nodes[follower].log().join("\n");
+    let down_lines = log.matches("event=bus_subscriber_down").count();
+    assert!(down_lines < 60, "{down_lines} reconnect attempts in ~5 s: backoff not applied");
+}
+
+#[test]
+fn a_short_subscriber_blip_is_filled_from_history_without_a_client_visible_skip() {
+    let redis = Redis::start();
+    let fast = [("WS_UPDATE_INTERVAL", "0.05")];
+    let nodes = [node(&redis, "b1", &fast), node(&redis, "b2", &fast)];
+    let leader = leader_of(&nodes.iter().collect::<Vec<_>>());
+    let follower = 1 - leader;
+    let mut ws = subscriber(nodes[follower].addr);
+    let mut seen = snapshots_for(&mut ws, Duration::from_millis(500));
+    for _ in 0..5 {
+        redis.command(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+        seen.extend(snapshots_for(&mut ws, Duration::from_millis(500)));
+    }
+    assert_no_silent_gap_or_duplicate(&seen, false);
+    let b = bus(nodes[follower].addr);
+    assert!(b["reconnects"].as_u64().unwrap() >= 5, "{b}");
+    assert!(b["recovered_from_history"].as_u64().unwrap() >= 1, "nothing was missed and recovered: {b}");
+    assert_eq!(b["gaps_let_through"], 0, "{b}");
+}
+
+#[test]
+fn a_subscription_that_stops_receiving_is_detected_and_rebuilt() {
+    let redis = Redis::start();
+    // A lease long enough to outlive the pause: only the subscription is at stake.
+    let long_lease = [("REDIS_LEASE_TTL_MS", "8000")];
+    let nodes = [node(&redis, "s1", &long_lease), node(&redis, "s2", &long_lease)];
+    let leader = leader_of(&nodes.iter().collect::<Vec<_>>());
+    let follower = 1 - leader;
+    let mut ws = subscriber(nodes[follower].addr);
+    assert!(!snapshots_for(&mut ws, Duration::from_millis(600)).is_empty());
+    redis.command(&["CLIENT", "PAUSE", "2500", "ALL"]);
+    std::thread::sleep(Duration::from_millis(3000));
+    let health = wait_for_json(nodes[follower].addr, "/health", Duration::from_secs(5), |h| {
+        h["bus"]["stale_rebuilds"].as_u64().unwrap_or(0) >= 1 && h["bus"]["state"] == "up"
+    });
+    assert!(health["bus"]["stale_rebuilds"].as_u64().unwrap() >= 1, "{health}");
+    assert!(!snapshots_for(&mut ws, Duration::from_secs(2)).is_empty(), "the rebuilt subscription delivers again");
+}
