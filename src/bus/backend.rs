@@ -82,6 +82,8 @@ pub struct BusBackend {
     producer_demand: Option<Vec<String>>,
     out: VecDeque<BackendEvent>,
     mirrored: super::follower::FollowerCounters,
+    /// Subscriber state and reconnect count in the last report: a change is reported at once.
+    reported_link: (u64, u64),
 }
 
 type StampedSnapshotAlias = crate::core::StampedSnapshot;
@@ -121,8 +123,11 @@ impl BusBackend {
             producer_demand: None,
             out: VecDeque::new(),
             mirrored: Default::default(),
+            reported_link: (u64::MAX, 0),
         };
         backend.update_producer_demand();
+        // `/health` shows the bus from the first event on, not only after a supervision tick.
+        backend.push_report();
         Ok(backend)
     }
 
@@ -285,6 +290,7 @@ impl BusBackend {
         };
         let last = s.last_message_unix_ms.load(Ordering::Relaxed);
         let lag = s.last_lag_ms.load(Ordering::Relaxed);
+        self.reported_link = (s.sub_state.load(Ordering::Acquire), s.metrics.reconnects.get());
         let report = BusReport {
             node_id: s.settings.node_id.clone(),
             role: self.role.name().into(),
@@ -324,6 +330,10 @@ impl Backend for BusBackend {
             }
         }
         self.drain_bus();
+        let link = (self.shared.sub_state.load(Ordering::Acquire), self.shared.metrics.reconnects.get());
+        if link != self.reported_link {
+            self.push_report();
+        }
         self.out.pop_front()
     }
 

@@ -114,3 +114,31 @@ fn bad_feed_variables_name_the_variable() {
     assert_eq!(config(&[("FEED_REST_URL", "fapi.binance.com")]).unwrap_err().variable, "FEED_REST_URL");
     assert_eq!(config(&[("FEED_OI_WAIT", "forever")]).unwrap_err().variable, "FEED_OI_WAIT");
 }
+
+#[test]
+fn the_redis_bus_is_off_by_default_with_documented_bounds() {
+    let c = config(&[("PORT", "8000")]).unwrap();
+    assert!(!c.bus.enabled);
+    assert_eq!(c.bus.url, "redis://127.0.0.1:6379");
+    assert!(c.bus.node_id.ends_with(":8000"), "{}", c.bus.node_id);
+    assert_eq!((c.bus.lease_ttl_ms, c.bus.history_messages_max), (6000, 64));
+    assert_eq!((c.bus.probe_interval_ms, c.bus.probe_timeout_ms), (1000, 3000));
+}
+
+#[test]
+fn bad_redis_variables_name_the_variable() {
+    let cases: &[(&str, &str)] = &[
+        ("REDIS_ENABLED", "maybe"),
+        ("REDIS_URL", "http://127.0.0.1:6379"),
+        ("REDIS_URL", "redis://"),
+        ("NODE_ID", "has space"),
+        ("REDIS_LEASE_TTL_MS", "10"),
+        ("REDIS_HISTORY_MESSAGES_MAX", "0"),
+        ("REDIS_PROBE_TIMEOUT_MS", "1500"),
+        ("REDIS_COMMAND_TIMEOUT_MS", "5000"),
+    ];
+    for (name, value) in cases {
+        let err = config(&[(name, value)]).unwrap_err();
+        assert_eq!(&err.variable, name, "{value}: {err}");
+    }
+}
