@@ -4,6 +4,7 @@
 //! `liquidationheatmap::core::Core` as production through a simulated network with seeded faults.
 //! It checks the invariants after every event and reproduces any failure from its seed.
 
+pub mod bus_node;
 pub mod client;
 pub mod clock;
 pub mod events;

@@ -10,8 +10,10 @@
 //! - after a hole: held, and the symbol's history is fetched once; [`Follower::on_history`] fills
 //!   the hole in order from it, and only what the history no longer holds is let through as a
 //!   visible skip (clients resync over REST, `docs/websocket_api.md`);
-//! - of another epoch: the stream switched (failover, restart, standalone period): whatever was
-//!   held is let through, then the new epoch starts at that snapshot.
+//! - of another epoch: the stream switched (failover, restart, standalone period): the hole being
+//!   filled is filled first (the new epoch's snapshots wait for it), then the new epoch starts;
+//! - of an epoch the bus already moved on from: stale (published before the switch, delivered
+//!   late), dropped.
 //!
 //! Snapshots this node stamped itself (leader, standalone) go through [`Follower::on_local`]: they
 //! are always in order and always delivered. After a (re)subscription the caller calls
@@ -22,7 +24,7 @@
 //! `(epoch, seq)` is delivered twice; a skip is delivered only when neither the bus nor the
 //! history held the missing snapshots; every delivered snapshot is one the leader published.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use crate::core::StampedSnapshot;
@@ -57,9 +59,18 @@ struct Stream {
     /// Snapshots after a hole of the current epoch, by `seq`.
     held: BTreeMap<u64, StampedSnapshot>,
     fetching: bool,
+    /// Snapshots of a newer epoch that arrived while a hole of the current one was being
+    /// fetched: they wait for the fill, so the old epoch ends without a needless skip.
+    after_switch: Vec<StampedSnapshot>,
     /// The current epoch was stamped by this node.
     local: bool,
+    /// Epochs the bus moved on from, newest last (bounded): a late message of one (published
+    /// before the switch, delivered after a history read showed the new epoch) is stale.
+    retired: VecDeque<Arc<str>>,
 }
+
+/// Retired epochs remembered per symbol.
+const RETIRED_EPOCHS_MAX: usize = 16;
 
 /// See the module documentation.
 #[derive(Debug)]
@@ -98,6 +109,7 @@ impl Follower {
             }
         }
         stream.held.clear();
+        stream.after_switch.clear();
         stream.fetching = false;
         stream.local = true;
         stream.epoch = Some(Arc::clone(&snapshot.epoch));
@@ -112,15 +124,33 @@ impl Follower {
         let mut out = Vec::new();
         let symbol = snapshot.symbol.to_string();
         let stream = self.streams.entry(symbol.clone()).or_default();
+        if stream.retired.iter().any(|e| **e == *snapshot.epoch) {
+            self.counters.duplicates += 1;
+            return out;
+        }
         if stream.epoch.as_deref() != Some(&*snapshot.epoch) {
+            if stream.fetching && !stream.held.is_empty() && stream.after_switch.len() < self.held_max {
+                stream.after_switch.push(snapshot);
+                return out;
+            }
             let had_epoch = stream.epoch.is_some();
             Self::let_held_through(stream, &mut self.counters, &mut out);
             if had_epoch {
                 self.counters.epoch_switches += 1;
             }
+            let waiting = std::mem::take(&mut stream.after_switch);
             // A fetch under way was for the old epoch's hole: the new epoch does not wait for
             // it (its answer then only holds duplicates or fills in order).
             stream.fetching = false;
+            if let Some(first) = waiting.first() {
+                // Those waiting came first: start the new epoch from them, in arrival order.
+                let first = first.clone();
+                Self::deliver(stream, &mut self.counters, &mut out, first, false);
+                for next in waiting.into_iter().skip(1).chain(std::iter::once(snapshot)) {
+                    out.extend(self.on_bus(next));
+                }
+                return out;
+            }
             Self::deliver(stream, &mut self.counters, &mut out, snapshot, false);
             return out;
         }
@@ -154,6 +184,17 @@ impl Follower {
         let Some(stream) = self.streams.get_mut(symbol) else { return out };
         stream.fetching = false;
         let newest_epoch = entries.last().map(|e| Arc::clone(&e.epoch));
+        // Epochs the history shows before its newest one are over: a late bus message of one
+        // is stale (the current epoch is retired only when the stream leaves it).
+        for entry in &entries {
+            let older = newest_epoch.as_deref() != Some(&*entry.epoch) && stream.epoch.as_deref() != Some(&*entry.epoch);
+            if older && !stream.retired.iter().any(|e| **e == *entry.epoch) {
+                stream.retired.push_back(Arc::clone(&entry.epoch));
+                if stream.retired.len() > RETIRED_EPOCHS_MAX {
+                    stream.retired.pop_front();
+                }
+            }
+        }
         let Some(current) = stream.epoch.clone() else {
             // Nothing delivered yet: start from the newest snapshot the history holds.
             if let Some(newest) = entries.into_iter().next_back() {
@@ -182,6 +223,14 @@ impl Follower {
             Self::deliver(stream, &mut self.counters, &mut out, entry, recovered);
         }
         Self::let_held_through(stream, &mut self.counters, &mut out);
+        let waiting = std::mem::take(&mut stream.after_switch);
+        if !waiting.is_empty() {
+            // The old epoch is done: the newer one continues from what the bus brought.
+            for next in waiting {
+                out.extend(self.on_bus(next));
+            }
+            return out;
+        }
         // While this node stamps the symbol itself (leader), its own stamps decide the epoch.
         if let Some(entry) = newer.filter(|_| !stream.local) {
             self.counters.epoch_switches += 1;
@@ -222,7 +271,12 @@ impl Follower {
         if stream.epoch.as_deref() != Some(&*snapshot.epoch) {
             stream.held.clear();
             stream.local = false;
-            stream.epoch = Some(Arc::clone(&snapshot.epoch));
+            if let Some(old) = stream.epoch.replace(Arc::clone(&snapshot.epoch)) {
+                stream.retired.push_back(old);
+                if stream.retired.len() > RETIRED_EPOCHS_MAX {
+                    stream.retired.pop_front();
+                }
+            }
         }
         stream.last_seq = snapshot.seq;
         counters.delivered += 1;

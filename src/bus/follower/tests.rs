@@ -62,17 +62,20 @@ fn an_unreadable_history_lets_the_held_snapshots_through() {
 }
 
 #[test]
-fn a_new_epoch_starts_where_it_is_and_releases_what_was_held() {
+fn a_new_epoch_waits_for_the_old_epochs_fill_and_a_late_old_message_is_stale() {
     let mut f = Follower::new(8);
     f.on_bus(snap("BTCUSDT", "old", 1));
     f.on_bus(snap("BTCUSDT", "old", 3));
-    let out = f.on_bus(snap("BTCUSDT", "new", 7));
-    assert_eq!(delivered(&out), vec![pos("old", 3), pos("new", 7)]);
+    // The new epoch waits for the old hole's fill.
+    assert!(f.on_bus(snap("BTCUSDT", "new", 7)).is_empty());
+    let out = f.on_history("BTCUSDT", vec![snap("BTCUSDT", "old", 2), snap("BTCUSDT", "old", 3), snap("BTCUSDT", "new", 7)]);
+    assert_eq!(delivered(&out), vec![pos("old", 2), pos("old", 3), pos("new", 7)]);
     assert_eq!(f.counters().epoch_switches, 1);
     assert_eq!(delivered(&f.on_bus(snap("BTCUSDT", "new", 8))), vec![pos("new", 8)]);
-    // The answer of the fetch made for the old hole changes nothing now.
-    let out = f.on_history("BTCUSDT", vec![snap("BTCUSDT", "old", 2), snap("BTCUSDT", "new", 7), snap("BTCUSDT", "new", 8)]);
-    assert!(delivered(&out).is_empty());
+    // A late message of the old epoch is stale.
+    assert!(f.on_bus(snap("BTCUSDT", "old", 4)).is_empty());
+    // Without a hole being filled, a new epoch starts at once.
+    assert_eq!(delivered(&f.on_bus(snap("BTCUSDT", "newest", 1))), vec![pos("newest", 1)]);
 }
 
 #[test]
