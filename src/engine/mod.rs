@@ -12,6 +12,7 @@ mod open_interest_check;
 mod opening;
 mod outcome;
 mod params;
+mod price_grid;
 mod side_book;
 mod snapshot;
 mod state_machine;
