@@ -25,6 +25,9 @@ pub const DUST_USD: f64 = 0.01;
 /// Most distinct liquidation prices per side (about 50 MB per side when full). Real and
 /// synthetic series hold thousands; beyond the bound new slices join the nearest price.
 pub const POSITIONS_MAX_PER_SIDE: usize = 1_000_000;
+/// With the price grid on: most grid points a side's book spans, empty ones included (16 MB per
+/// side when full; at a 1-basis-point step a year of BTC spans tens of thousands).
+pub const GRID_SLOTS_MAX_PER_SIDE: usize = 1_000_000;
 /// When the global scale falls below this, it is folded into the stored amounts (O(n), rare:
 /// about 230 halvings of all open interest) so stored amounts never overflow.
 const SCALE_RENORMALISE_BELOW: f64 = 1e-70;
@@ -86,10 +89,11 @@ impl Engine {
                 }
             })
             .collect();
+        let price_grid = PriceGrid::new(params.price_step.ln_1p());
         Ok(Self {
             tiers,
-            longs: SideBook::new(POSITIONS_MAX_PER_SIDE),
-            shorts: SideBook::new(POSITIONS_MAX_PER_SIDE),
+            longs: side_book(&price_grid),
+            shorts: side_book(&price_grid),
             scale: 1.0,
             previous_open_interest: None,
             open_interest_check: params.open_interest_jump_max.map(OpenInterestCheck::new),
@@ -97,7 +101,7 @@ impl Engine {
             split: params.split,
             turnover_per_hour: params.turnover_per_hour,
             decay_per_hour: params.decay_per_hour,
-            price_grid: PriceGrid::new(params.price_step.ln_1p()),
+            price_grid,
             last_bar: None,
             totals: BarOutcome::default(),
         })
@@ -234,22 +238,22 @@ impl Engine {
             for tier in &self.tiers {
                 let long_usd = long_notional * tier.share;
                 if long_usd >= DUST_USD {
-                    let price = if snapping {
-                        self.price_grid.snap_ln(entry_ln + tier.long_factor_ln)
+                    if snapping {
+                        let (k, price) = self.price_grid.snap_ln(entry_ln + tier.long_factor_ln);
+                        self.longs.add_on_grid(k, price, long_usd / self.scale);
                     } else {
-                        entry * tier.long_factor
-                    };
-                    self.longs.add(price, long_usd / self.scale);
+                        self.longs.add(entry * tier.long_factor, long_usd / self.scale);
+                    }
                     outcome.created_long += long_usd;
                 }
                 let short_usd = short_notional * tier.share;
                 if short_usd >= DUST_USD {
-                    let price = if snapping {
-                        self.price_grid.snap_ln(entry_ln + tier.short_factor_ln)
+                    if snapping {
+                        let (k, price) = self.price_grid.snap_ln(entry_ln + tier.short_factor_ln);
+                        self.shorts.add_on_grid(k, price, short_usd / self.scale);
                     } else {
-                        entry * tier.short_factor
-                    };
-                    self.shorts.add(price, short_usd / self.scale);
+                        self.shorts.add(entry * tier.short_factor, short_usd / self.scale);
+                    }
                     outcome.created_short += short_usd;
                 }
             }
@@ -288,6 +292,15 @@ impl Engine {
     /// Stored amounts below this are dust (worth less than DUST_USD at the current scale).
     fn dust_raw(&self) -> f64 {
         DUST_USD / self.scale
+    }
+}
+
+/// The book that fits the grid: slots indexed by grid point, or an ordered map of exact prices.
+fn side_book(price_grid: &PriceGrid) -> SideBook {
+    if price_grid.is_active() {
+        SideBook::on_grid(GRID_SLOTS_MAX_PER_SIDE)
+    } else {
+        SideBook::new(POSITIONS_MAX_PER_SIDE)
     }
 }
 
@@ -730,9 +743,9 @@ mod tests {
     fn snapped_prices_lie_within_half_a_step_and_repeat_exactly() {
         let mut grid = PriceGrid::new(1e-4_f64.ln_1p());
         for price in [904.0_f64, 61_234.5, 0.123] {
-            let snapped = grid.snap_ln(price.ln());
+            let (_, snapped) = grid.snap_ln(price.ln());
             assert!((snapped / price - 1.0).abs() <= 0.5e-4 + 1e-12, "{price} -> {snapped}");
-            assert_eq!(grid.snap_ln(price.ln()), snapped);
+            assert_eq!(grid.snap_ln(price.ln()).1, snapped);
         }
         assert!(!PriceGrid::new(0.0).is_active());
     }
