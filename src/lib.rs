@@ -12,7 +12,6 @@
 //! - [`demo`]: the bundled demo data and its replay.
 //! - [`feed`]: the live Binance USDT-M futures feed (`FEED=binance`).
 //! - [`config`], [`app`]: configuration and the commands of the binary.
-//! - [`loadgen`]: the WebSocket load generator (`liquidationheatmap loadgen`).
 
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
@@ -24,7 +23,6 @@ pub mod demo;
 pub mod engine;
 pub mod feed;
 pub mod ingest;
-pub mod loadgen;
 pub mod rest;
 pub mod shell;
 pub mod store;
