@@ -7,7 +7,8 @@
 //! docs/load_testing.md for the scenarios and how to read the report.
 //!
 //! Its own workspace member (not a subcommand of the server): it shares nothing with the server's
-//! process, only the client-side helpers of the server's library.
+//! process; it uses the server library's client-side WebSocket codec (`liquidationheatmap::wsclient`,
+//! also the simulator's) and its open-files helper.
 
 // A client of real sockets and clocks; the sans-IO rules (.clippy.toml) are the server core's.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
@@ -15,8 +16,6 @@
 mod args;
 mod client;
 mod envelope;
-mod frames;
-mod handshake;
 mod histogram;
 mod report;
 mod scenarios;
