@@ -9,7 +9,7 @@ use super::protocol::{self, SnapshotEnvelope};
 use super::queue::{Chunk, SnapshotPush};
 use super::symbols::{LatestSnapshot, ProducerStatus};
 use super::time::Now;
-use super::{ConnId, Core};
+use super::{ConnId, Core, MutationPolicy};
 
 /// A snapshot computed by the producer thread. The core adds the envelope (sequence number,
 /// epoch, send time), frames it once, and shares the frame with every subscriber.
@@ -28,7 +28,7 @@ pub struct SnapshotReady {
     pub compute_micros: u64,
 }
 
-impl Core {
+impl<M: MutationPolicy> Core<M> {
     /// A new snapshot arrived from the producer.
     pub fn handle_snapshot(&mut self, now: Now, snapshot: SnapshotReady) {
         let now = self.advance_clock(now);
@@ -39,7 +39,7 @@ impl Core {
         let epoch: Rc<str> = Rc::from(format!("{}-{}", self.boot_id, snapshot.generation));
         let state = &mut self.symbols[index];
         let seq = match &state.latest {
-            Some(latest) if latest.epoch == epoch && self.mutations.repeat_snapshot_seq => latest.seq,
+            Some(latest) if latest.epoch == epoch && self.mutations.repeat_snapshot_seq() => latest.seq,
             Some(latest) if latest.epoch == epoch => latest.seq + 1,
             _ => 1,
         };
@@ -73,7 +73,7 @@ impl Core {
         state.broadcast.start(seq, now.mono, subscribers.len());
         // The set is out for the fan-out; demand is recomputed once it is back.
         self.demand_frozen = true;
-        let skipped = subscribers.first().copied().filter(|_| self.mutations.skip_lowest_subscriber);
+        let skipped = subscribers.first().copied().filter(|_| self.mutations.skip_lowest_subscriber());
         for &id in subscribers.iter().filter(|&&id| Some(id) != skipped) {
             self.enqueue_snapshot(now, id, index, seq, Chunk::Shared(Rc::clone(&framed)));
         }
