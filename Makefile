@@ -16,6 +16,8 @@ SHELL := /bin/bash
 CARGO_TARGET_DIR ?= $(HOME)/.cache/liquidationheatmap/target
 export CARGO_TARGET_DIR
 BIN := $(CARGO_TARGET_DIR)/release/liquidationheatmap
+# The WebSocket load generator, its own workspace member (tests/loadgen), built by `build`.
+LOADGEN := $(CARGO_TARGET_DIR)/release/loadgen
 DEMO_DB ?= $(HOME)/.cache/liquidationheatmap/demo.duckdb
 SIM_SWARM_SECONDS ?= 300
 
@@ -98,7 +100,7 @@ deps-test:
 bench: build bench-model
 	$(CARGO_TARGET_DIR)/release/examples/bench_engine
 	$(CARGO_TARGET_DIR)/release/examples/bench_rest
-	bash tests/bench/run_load_benchmarks.sh $(BIN)
+	bash tests/bench/run_load_benchmarks.sh $(BIN) $(LOADGEN)
 
 # The model against liquidations that really happened: the calibrated model (its figures go to
 # the page, frontend/data/model-quality.json) and the legacy one for comparison.

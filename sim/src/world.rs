@@ -4,9 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 
-use liquidationheatmap::core::{
-    ConnId, Core, DisconnectReason, MonoTime, Mutations, Now, StaticFiles,
-};
+use liquidationheatmap::core::{ConnId, Core, DisconnectReason, MonoTime, Now, StaticFiles};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -14,6 +12,7 @@ use crate::client::{Client, ClientStep};
 use crate::clock::Clocks;
 use crate::events::{ClientKey, ConnKey, Event, EventQueue};
 use crate::invariant::{Invariant, Violation};
+use crate::mutations::Mutations;
 use crate::params::{rng_for, Params, ShutdownPlan, Stream};
 use crate::producer::Producer;
 use crate::stream::SimStream;
@@ -86,7 +85,7 @@ pub struct Bounds {
 pub struct World {
     pub params: Params,
     pub bounds: Bounds,
-    pub core: Core,
+    pub core: Core<Mutations>,
     pub clocks: Clocks,
     pub queue: EventQueue,
     pub now_ns: u64,
@@ -137,8 +136,13 @@ impl World {
         let seed = params.seed;
         let mut clocks = Clocks::new(params.clock.wall_drift_ppm, flat_wall);
         let now = clocks.now(0);
-        let mut core = Core::new(params.config.clone(), static_files(), "sim".into(), now);
-        core.set_mutations(mutations);
+        let core = Core::with_mutations(
+            params.config.clone(),
+            static_files(),
+            "sim".into(),
+            now,
+            mutations,
+        );
         let config = &params.config;
         let bounds = Bounds {
             queue_bytes_max: config.queue_bytes_max,

@@ -114,3 +114,17 @@ fn bad_feed_variables_name_the_variable() {
     assert_eq!(config(&[("FEED_REST_URL", "fapi.binance.com")]).unwrap_err().variable, "FEED_REST_URL");
     assert_eq!(config(&[("FEED_OI_WAIT", "forever")]).unwrap_err().variable, "FEED_OI_WAIT");
 }
+
+#[test]
+fn the_env_template_states_every_default_the_code_uses() {
+    // .env.template documents each variable with its default; set to those values, the
+    // configuration must equal the one built with no variable at all. The defaults themselves are
+    // written once, in CoreConfig::default and the config's parsers.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".env.template");
+    let pairs: Vec<(String, String)> = dotenvy::from_path_iter(&path).unwrap().map(|item| item.unwrap()).collect();
+    assert!(pairs.iter().any(|(k, v)| k == "HTTP_MAX_CONNECTIONS" && v == "1024"), "{pairs:?}");
+    let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let from_template = config(&borrowed).unwrap();
+    let from_nothing = config(&[]).unwrap();
+    assert_eq!(from_template, from_nothing);
+}

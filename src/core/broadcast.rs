@@ -8,7 +8,7 @@ use super::sequencer::StampedSnapshot;
 use super::queue::{Chunk, SnapshotPush};
 use super::symbols::{LatestSnapshot, ProducerStatus};
 use super::time::Now;
-use super::{ConnId, Core};
+use super::{ConnId, Core, MutationPolicy};
 
 /// A snapshot computed by the producer thread. The [`super::Sequencer`] adds the envelope
 /// (sequence number, epoch, send time) and frames it once; every subscriber shares the frame.
@@ -27,8 +27,8 @@ pub struct SnapshotReady {
     pub compute_micros: u64,
 }
 
-impl Core {
-    /// A new snapshot arrived from the producer: stamped by this core's own [`Sequencer`], then
+impl<M: MutationPolicy> Core<M> {
+    /// A new snapshot arrived from the producer: stamped by this core's own [`super::Sequencer`], then
     /// fanned out. (A process with a sequencer in front of its loops, or a node fed by a bus,
     /// calls [`Core::handle_stamped_snapshot`] with the stamped bytes instead.)
     pub fn handle_snapshot(&mut self, now: Now, snapshot: SnapshotReady) {
@@ -67,7 +67,7 @@ impl Core {
         state.broadcast.start(seq, now.mono, subscribers.len());
         // The set is out for the fan-out; demand is recomputed once it is back.
         self.demand_frozen = true;
-        let skipped = subscribers.first().copied().filter(|_| self.mutations.skip_lowest_subscriber);
+        let skipped = subscribers.first().copied().filter(|_| self.mutations.skip_lowest_subscriber());
         for &id in subscribers.iter().filter(|&&id| Some(id) != skipped) {
             self.enqueue_snapshot(now, id, index, seq, Chunk::Shared(Arc::clone(&framed)));
         }

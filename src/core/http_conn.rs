@@ -13,7 +13,7 @@ use super::queue::Chunk;
 use super::rate::TokenBucket;
 use super::stats::DisconnectReason;
 use super::time::Now;
-use super::{ConnId, Core, QueryResponse};
+use super::{ConnId, Core, MutationPolicy, QueryResponse};
 
 /// Bytes read from an HTTP connection per read call.
 const HTTP_READ_CHUNK_BYTES: usize = 4096;
@@ -30,7 +30,7 @@ pub(super) struct ResponseMeta<'a> {
     pub extra_headers: &'a [(&'a str, &'a str)],
 }
 
-impl Core {
+impl<M: MutationPolicy> Core<M> {
     pub(super) fn read_http<S: Read + Write>(&mut self, now: Now, id: ConnId, stream: &mut S) {
         let mut budget = self.config.read_bytes_per_turn_max;
         let mut chunk = [0u8; HTTP_READ_CHUNK_BYTES];
@@ -224,7 +224,7 @@ impl Core {
             self.respond_json(now, id, 503, body, keep_alive, request.is_head());
             return;
         }
-        if self.ws_connections >= self.config.ws_connections_max && !self.mutations.ignore_ws_connection_limit {
+        if self.ws_connections >= self.config.ws_connections_max && !self.mutations.ignore_ws_connection_limit() {
             self.stats.rejected_full_total += 1;
             let body = http::error_body(
                 "SERVER_FULL",

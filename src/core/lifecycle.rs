@@ -12,7 +12,7 @@ use super::protocol::{self, close_code};
 use super::queue::{Chunk, EntryKind};
 use super::stats::DisconnectReason;
 use super::time::Now;
-use super::{ConnId, Core};
+use super::{ConnId, Core, MutationPolicy};
 
 /// Slices handed to one vectored write.
 const WRITE_SLICES_MAX: usize = 16;
@@ -29,7 +29,7 @@ enum Unsent {
     RepliesKept,
 }
 
-impl Core {
+impl<M: MutationPolicy> Core<M> {
     /// Writes queued bytes of `id` until the stream would block or the queue is empty.
     pub(super) fn write_queued<S: Write>(&mut self, now: Now, id: ConnId, stream: &mut S) {
         loop {
@@ -146,7 +146,7 @@ impl Core {
         if client.closing.is_some() || client.out.bytes_queued() + WARNING_FRAME_BYTES_MAX <= self.config.queue_bytes_max {
             return true;
         }
-        if self.mutations.ignore_queue_byte_bound {
+        if self.mutations.ignore_queue_byte_bound() {
             return true;
         }
         self.begin_close(now, id, close_code::SLOW_CONSUMER, "slow consumer: queue over its byte bound", DisconnectReason::SlowConsumer);
@@ -168,7 +168,7 @@ impl Core {
     }
 
     fn close_dropping(&mut self, now: Now, id: ConnId, code: u16, reason: &str, why: DisconnectReason, unsent: Unsent) {
-        let close_timeout_ms = if self.mutations.ignore_close_deadline { u64::MAX } else { self.config.close_timeout_ms };
+        let close_timeout_ms = if self.mutations.ignore_close_deadline() { u64::MAX } else { self.config.close_timeout_ms };
         let Some(client) = self.clients.get_mut(id) else { return };
         if client.closing.is_some() {
             return;
@@ -287,7 +287,7 @@ impl Core {
                                 return;
                             }
                             None if now.mono >= since.plus_ms(config.slow_consumer_timeout_ms) => {
-                                if self.mutations.close_slow_consumer_without_warning {
+                                if self.mutations.close_slow_consumer_without_warning() {
                                     self.begin_close(now, id, close_code::SLOW_CONSUMER, "slow consumer", DisconnectReason::SlowConsumer);
                                     return;
                                 }
@@ -364,7 +364,7 @@ impl Core {
 
     pub(super) fn check_shutdown_deadline(&mut self, now: Now) {
         let Some(deadline) = self.shutdown_deadline else { return };
-        if now.mono < deadline || self.mutations.ignore_shutdown_deadline {
+        if now.mono < deadline || self.mutations.ignore_shutdown_deadline() {
             return;
         }
         let ids: Vec<ConnId> = self.clients.iter().map(|(id, _)| id).collect();

@@ -84,7 +84,7 @@ impl Default for CoreConfig {
             ws_enabled: true,
             ws_echo_enabled: false,
             ws_connections_max: 1000,
-            http_connections_max: 256,
+            http_connections_max: 1024,
             queue_messages_max: 5,
             queue_bytes_max: 8 * 1024 * 1024,
             http_pending_bytes_max: 256 * 1024 * 1024,

@@ -55,7 +55,7 @@ pub use feed::{DemoReplay, Feed};
 pub use limits::{CoreConfig, CONTROL_MESSAGES_MAX, ECHO_MESSAGE_BYTES_LIMIT, SYMBOLS_MAX};
 pub use live_feed::{FeedReport, EVENTS_QUEUED_MAX};
 pub use metrics::{IngestTotals, ProcessStats};
-pub use mutations::Mutations;
+pub use mutations::{MutationPolicy, NoMutations};
 pub use sequencer::{Sequencer, StampedSnapshot};
 pub use static_files::StaticFiles;
 pub use stats::DisconnectReason;
@@ -112,8 +112,9 @@ pub enum AcceptError {
     ShuttingDown,
 }
 
-/// The server core. See the module documentation.
-pub struct Core {
+/// The server core. See the module documentation. `M` is the deliberate-bug policy: production's
+/// [`NoMutations`] (the default) or the simulator's switches (see [`MutationPolicy`]).
+pub struct Core<M: MutationPolicy = NoMutations> {
     config: CoreConfig,
     /// Distinguishes this process's streams from any earlier one's.
     /// Stamps snapshots handed over unstamped ([`Core::handle_snapshot`]).
@@ -149,20 +150,32 @@ pub struct Core {
     pub clock_regressions: u64,
     /// The live feed's newest report (`None` without a live feed).
     feed: Option<FeedReport>,
-    /// Deliberate bugs the simulator switches on to prove it catches them; all off in production.
-    mutations: Mutations,
+    /// Deliberate bugs the simulator switches on to prove it catches them; none in production.
+    mutations: M,
 }
 
 impl Core {
     /// A core with these limits, serving these files. `boot_id` goes into every stream epoch so
     /// that a client can tell a restarted server from a gap.
     pub fn new(config: CoreConfig, static_files: StaticFiles, boot_id: String, now: Now) -> Core {
+        Core::with_mutations(config, static_files, boot_id, now, NoMutations)
+    }
+}
+
+impl<M: MutationPolicy> Core<M> {
+    /// [`Core::new`] with deliberate bugs: only the simulator's proof tests run a core with a
+    /// policy other than [`NoMutations`].
+    pub fn with_mutations(config: CoreConfig, static_files: StaticFiles, boot_id: String, now: Now, mutations: M) -> Core<M> {
         let symbols = config.supported_symbols.iter().cloned().map(SymbolState::new).collect();
         let metrics = Metrics::new(&config.supported_symbols);
         let stats = Stats { started_at: now.mono, ..Stats::default() };
         Core {
             config,
-            sequencer: Sequencer::new(boot_id),
+            sequencer: {
+                let mut sequencer = Sequencer::new(boot_id);
+                sequencer.set_repeat_seq(mutations.repeat_snapshot_seq());
+                sequencer
+            },
             clients: Slab::new(),
             symbols,
             timers: BTreeSet::new(),
@@ -183,15 +196,8 @@ impl Core {
             static_files,
             clock_regressions: 0,
             feed: None,
-            mutations: Mutations::default(),
+            mutations,
         }
-    }
-
-    /// Switches on deliberate bugs. Only the simulator's proof tests call this; see
-    /// [`Mutations`].
-    pub fn set_mutations(&mut self, mutations: Mutations) {
-        self.mutations = mutations;
-        self.sequencer.set_repeat_seq(mutations.repeat_snapshot_seq);
     }
 
     pub fn config(&self) -> &CoreConfig {
@@ -423,7 +429,7 @@ impl Core {
     }
 
     fn want_read_again(&mut self, id: ConnId) {
-        if self.mutations.forget_read_again {
+        if self.mutations.forget_read_again() {
             return;
         }
         if let Some(client) = self.clients.get_mut(id) {
@@ -481,7 +487,7 @@ impl Core {
     /// The time deadlines are judged by: `now` itself, unless a mutation lets a forward
     /// wall-clock jump since `before` leak into it.
     fn mutated_deadline_clock(&self, before: Now, mut now: Now) -> Now {
-        if self.mutations.wall_clock_drives_timeouts {
+        if self.mutations.wall_clock_drives_timeouts() {
             let wall_ms = now.wall_unix_ms.saturating_sub(before.wall_unix_ms);
             let mono_ms = now.mono.as_millis().saturating_sub(before.mono.as_millis()) as i64;
             if wall_ms > mono_ms {

@@ -13,7 +13,7 @@ use super::queue::Chunk;
 use super::static_files::LookupError;
 use super::symbols::ProducerStatus;
 use super::time::Now;
-use super::{ConnId, Core, Output, QueryRequest};
+use super::{ConnId, Core, MutationPolicy, Output, QueryRequest};
 
 /// The page served at `/`.
 pub const INDEX_FILE: &str = "coinglass_heatmap.html";
@@ -21,7 +21,7 @@ pub const INDEX_FILE: &str = "coinglass_heatmap.html";
 /// Paths answered by the query worker.
 pub const QUERY_PATHS: [&str; 4] = ["/liquidations/heatmap-timeseries", "/liquidations/realised", "/prices/klines", "/metrics"];
 
-impl Core {
+impl<M: MutationPolicy> Core<M> {
     pub(super) fn route<S: Read + Write>(&mut self, now: Now, id: ConnId, request: Request, _stream: &mut S) {
         let keep_alive = request.keep_alive;
         let head_only = request.is_head();

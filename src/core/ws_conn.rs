@@ -13,7 +13,7 @@ use super::protocol::{self, close_code, ClientRequest, ErrorCode};
 use super::queue::Chunk;
 use super::stats::DisconnectReason;
 use super::time::Now;
-use super::{ConnId, Core};
+use super::{ConnId, Core, MutationPolicy};
 
 /// RATE_LIMITED errors are sent at most this often per client, so a flood does not turn into a
 /// flood of errors.
@@ -30,7 +30,7 @@ enum Step {
     Violation(u16, &'static str, DisconnectReason),
 }
 
-impl Core {
+impl<M: MutationPolicy> Core<M> {
     pub(super) fn read_websocket<S: Read + Write>(&mut self, now: Now, id: ConnId, stream: &mut S) {
         let mut budget = self.config.read_bytes_per_turn_max;
         loop {
@@ -90,7 +90,7 @@ impl Core {
             }
             None => {
                 self.remove(now, id, DisconnectReason::PeerGone);
-                if self.mutations.peer_gone_removes_neighbour {
+                if self.mutations.peer_gone_removes_neighbour() {
                     if let Some(other) = self.clients.iter().map(|(other, _)| other).next() {
                         self.remove(now, other, DisconnectReason::PeerGone);
                     }

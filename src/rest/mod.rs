@@ -10,7 +10,6 @@ mod timeseries;
 
 use std::sync::Arc;
 
-use serde_json::json;
 
 use crate::core::{QueryRequest, QueryResponse};
 use crate::engine::EngineParams;
@@ -29,13 +28,13 @@ pub struct RestContext {
     /// 65 bytes of JSON each); a larger one is refused with 422 `ANSWER_TOO_LARGE`.
     pub levels_max: usize,
     pub engine_params: EngineParams,
-    /// Where each symbol's data came from ("binance", "synthetic"); unknown symbols say "unknown".
+    /// Where each symbol's data came from ("binance", "synthetic"); see [`crate::store::source_of`].
     pub sources: Vec<(String, String)>,
 }
 
 impl RestContext {
     pub fn source_of(&self, symbol: &str) -> &str {
-        self.sources.iter().find(|(s, _)| s == symbol).map_or("unknown", |(_, src)| src.as_str())
+        crate::store::source_of(&self.sources, symbol)
     }
 }
 
@@ -61,8 +60,8 @@ impl RestError {
     }
 
     fn into_response(self) -> QueryResponse {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
-        QueryResponse { status: self.status, content_type: "application/json", body: body.to_string().into_bytes().into() }
+        let body = crate::core::http::error_body(self.code, &self.message);
+        QueryResponse { status: self.status, content_type: "application/json", body: body.into() }
     }
 }
 

@@ -296,13 +296,7 @@ impl Producer {
     fn update_symbol(&mut self, symbol: &str) -> Result<Vec<SnapshotReady>, UpdateError> {
         let update_started = Instant::now();
         let db = |e: crate::store::StoreError| UpdateError::Store(e.to_string());
-        let source = self
-            .settings
-            .sources
-            .iter()
-            .find(|(s, _)| s == symbol)
-            .map_or("binance", |(_, src)| src.as_str())
-            .to_string();
+        let source = crate::store::source_of(&self.settings.sources, symbol).to_string();
         let mut out = Vec::new();
         // With a live feed, only bars it released (complete, in order) are applied.
         let released = self.feed.as_ref().map(|w| w.released_ms(symbol));

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The load benchmarks recorded in docs/load_testing_results.md. Each case starts a fresh server
-# (BIN serve, free port, synthetic 16 KiB snapshots every second), runs one `BIN loadgen` scenario
+# (BIN serve, free port, synthetic 16 KiB snapshots every second), runs one `LOADGEN` scenario
 # against it, and stops it; every case runs REPEATS times and the medians are printed as a
 # Markdown table. Bounded: every loadgen run has its own phase lengths and settle timeout, and
 # each run is killed after RUN_TIMEOUT_S.
 #
-#   bash tests/bench/run_load_benchmarks.sh path/to/liquidationheatmap
+#   bash tests/bench/run_load_benchmarks.sh path/to/liquidationheatmap [path/to/loadgen]
+# (the load generator defaults to the `loadgen` binary beside the server's, as `make build` puts it)
 # Environment: REPEATS (3), CASES (default: plan1000 steady10k idle10k idlemax slow10k storm10k churn
 #              split2x5k, the last being two servers of 5,000 clients fanning out together: what
 #              two event loops would give; also plan1000small steady10ksmall, the same fan-outs
@@ -13,7 +14,9 @@
 #              BENCH_OUT (a new temporary folder; keeps every JSON report), RUN_TIMEOUT_S (300).
 set -euo pipefail
 
-BIN=${1:?usage: run_load_benchmarks.sh path/to/liquidationheatmap}
+BIN=${1:?usage: run_load_benchmarks.sh path/to/liquidationheatmap [path/to/loadgen]}
+LOADGEN=${2:-$(dirname "$BIN")/loadgen}
+[[ -x "$LOADGEN" ]] || { echo "no load generator at $LOADGEN (make build)" >&2; exit 2; }
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPEATS=${REPEATS:-3}
 CASES=${CASES:-"plan1000 steady10k idle10k idlemax slow10k storm10k churn split2x5k"}
@@ -74,7 +77,7 @@ run_case() {
   start_server $server_env
   echo "== $name #$repeat: loadgen $*" >&2
   local status=0
-  timeout "$RUN_TIMEOUT_S" "$BIN" loadgen --target "$ADDR" --json "$OUT/$name-$repeat.json" "$@" >"$OUT/$name-$repeat.txt" 2>&1 || status=$?
+  timeout "$RUN_TIMEOUT_S" "$LOADGEN" --target "$ADDR" --json "$OUT/$name-$repeat.json" "$@" >"$OUT/$name-$repeat.txt" 2>&1 || status=$?
   tail -n 4 "$OUT/$name-$repeat.txt" >&2
   echo "   (exit $status; report $OUT/$name-$repeat.json)" >&2
   stop_server
@@ -94,9 +97,9 @@ run_split_case() {
   start_server
   local pid_b=$SERVER_PID work_b=$WORK addr_b=$ADDR
   echo "== $name #$repeat: two servers, loadgen $* against each" >&2
-  timeout "$RUN_TIMEOUT_S" "$BIN" loadgen --target "$addr_a" --json "$OUT/$name-a-$repeat.json" "$@" >"$OUT/$name-a-$repeat.txt" 2>&1 &
+  timeout "$RUN_TIMEOUT_S" "$LOADGEN" --target "$addr_a" --json "$OUT/$name-a-$repeat.json" "$@" >"$OUT/$name-a-$repeat.txt" 2>&1 &
   local lg_a=$!
-  timeout "$RUN_TIMEOUT_S" "$BIN" loadgen --target "$addr_b" --json "$OUT/$name-b-$repeat.json" "$@" >"$OUT/$name-b-$repeat.txt" 2>&1 || true
+  timeout "$RUN_TIMEOUT_S" "$LOADGEN" --target "$addr_b" --json "$OUT/$name-b-$repeat.json" "$@" >"$OUT/$name-b-$repeat.txt" 2>&1 || true
   wait "$lg_a" || true
   tail -n 3 "$OUT/$name-a-$repeat.txt" "$OUT/$name-b-$repeat.txt" >&2
   SERVER_PID=$pid_b WORK=$work_b

@@ -45,6 +45,14 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_liquidationheatmap"))
 }
 
+/// The load generator (workspace member tests/loadgen), built into the same folder as the server:
+/// a test of another package cannot name it with `CARGO_BIN_EXE_*`.
+pub fn loadgen_binary() -> PathBuf {
+    let path = binary().with_file_name("loadgen");
+    assert!(path.is_file(), "{} is missing: build the workspace (`make build`)", path.display());
+    path
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
