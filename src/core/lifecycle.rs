@@ -217,6 +217,9 @@ impl Core {
         self.unsubscribe_all(id);
         self.log_http_outcome(now, id, reason.as_str(), true);
         let client = self.clients.remove(id);
+        if let Some(held) = client.held {
+            self.addresses.release(held);
+        }
         if let Some(at) = client.deadline {
             self.timers.remove(&(at, id));
         }
@@ -238,8 +241,9 @@ impl Core {
                 *self.stats.disconnects_total.entry(reason).or_insert(0) += 1;
                 self.metrics.disconnected(reason);
                 info!(
-                    "event=ws_disconnect peer={} conn={} reason={} active={}",
+                    "event=ws_disconnect peer={} client={} conn={} reason={} active={}",
                     client.peer,
+                    client.address,
                     id,
                     reason.as_str(),
                     self.ws_connections

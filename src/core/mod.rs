@@ -14,6 +14,7 @@
 
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
 
+mod addresses;
 mod answers;
 mod broadcast;
 mod client;
@@ -48,6 +49,7 @@ use std::sync::Arc;
 
 use slab::Slab;
 
+pub use addresses::{client_address, AddressRange, TrustedProxies, TRUSTED_PROXIES_MAX};
 pub use broadcast::SnapshotReady;
 pub use client::{ClientView, PhaseView};
 pub use feed::{DemoReplay, Feed};
@@ -60,6 +62,7 @@ pub use stats::DisconnectReason;
 pub use symbols::ProducerStatus;
 pub use time::{MonoTime, Now};
 
+use addresses::{AddressLedger, ConnKind};
 use answers::AnswerLedger;
 use client::Client;
 use metrics::Metrics;
@@ -108,6 +111,8 @@ pub enum AcceptError {
     Full,
     /// The server is shutting down.
     ShuttingDown,
+    /// This peer address holds `http_connections_per_address_max` connections already.
+    AddressFull,
 }
 
 /// The server core. See the module documentation.
@@ -134,6 +139,8 @@ pub struct Core {
     next_query_token: u64,
     /// REST answer bytes queued and not yet sent, bounded by `http_pending_bytes_max`.
     answers: AnswerLedger,
+    /// Connections per client address, bounded by the `*_per_address_max` limits.
+    addresses: AddressLedger,
     /// Symbols with subscribers as last told to the producer.
     demand_sent: Vec<String>,
     /// True while a symbol's subscriber set is taken out for a fan-out.
@@ -157,6 +164,7 @@ impl Core {
         let symbols = config.supported_symbols.iter().cloned().map(SymbolState::new).collect();
         let metrics = Metrics::new(&config.supported_symbols);
         let stats = Stats { started_at: now.mono, ..Stats::default() };
+        let addresses = AddressLedger::new(config.http_connections_per_address_max, config.ws_connections_per_address_max);
         Core {
             config,
             boot_id,
@@ -172,6 +180,7 @@ impl Core {
             queries_in_flight: 0,
             next_query_token: 1,
             answers: AnswerLedger::default(),
+            addresses,
             demand_sent: Vec::new(),
             demand_frozen: false,
             shutdown_deadline: None,
@@ -216,7 +225,23 @@ impl Core {
             self.stats.rejected_full_total += 1;
             return Err(AcceptError::Full);
         }
-        let id = self.clients.insert(Client::new_http(peer, now.mono));
+        // A trusted proxy carries many clients; it bounds them itself (nginx `limit_conn`).
+        let held = if self.config.trusted_proxies.contains(peer.ip()) {
+            None
+        } else {
+            let key = addresses::ledger_key(peer.ip());
+            match self.addresses.try_acquire(ConnKind::Http, key) {
+                Some(held) => Some(held),
+                None => {
+                    self.metrics.refused_per_address(ConnKind::Http);
+                    log::info!("event=refused reason=address_full kind=http peer={peer} bound={}", self.config.http_connections_per_address_max);
+                    return Err(AcceptError::AddressFull);
+                }
+            }
+        };
+        let mut client = Client::new_http(peer, now.mono);
+        client.held = held;
+        let id = self.clients.insert(client);
         self.http_connections += 1;
         self.reschedule(id);
         Ok(id)
@@ -398,6 +423,7 @@ impl Core {
         self.metrics.active_connections.set(self.ws_connections as i64);
         self.metrics.queue_bytes.set(self.queued_bytes_total() as i64);
         self.metrics.http_pending_bytes.set(self.answers.pending_bytes() as i64);
+        self.metrics.connection_addresses.set(self.addresses.addresses() as i64);
         for (state, handles) in self.symbols.iter().zip(&self.metrics.symbols) {
             handles.subscriptions.set(state.subscribers.len() as i64);
             if let Some(latest) = &state.latest {
