@@ -169,3 +169,43 @@ fn a_canary_with_websockets_disabled_answers_503_and_the_other_server_streams() 
     assert_eq!(disabled.status, 503);
     assert_eq!(disabled.json()["error"]["code"], "WS_DISABLED");
 }
+
+/// The diagnosis docs/websocket_troubleshooting.md gives for "WebSocket connection failed":
+/// a handshake by hand with curl through the proxy. Returns curl's output (the answer's head and
+/// body; a 101 leaves the connection open until --max-time).
+fn documented_handshake(nginx: std::net::SocketAddr) -> String {
+    let output = std::process::Command::new("curl")
+        .args(["-si", "--max-time", "3", "-H", "Connection: Upgrade", "-H", "Upgrade: websocket", "-H", "Sec-WebSocket-Version: 13"])
+        .args(["-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="])
+        .arg(format!("http://{nginx}/ws/heatmap"))
+        .output()
+        .expect("curl runs");
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+#[test]
+fn a_proxy_without_upgrade_headers_fails_the_handshake_as_the_troubleshooting_guide_shows() {
+    // deploy/nginx.conf without its two Upgrade/Connection lines: a common proxy mistake.
+    let good = std::fs::read_to_string(repo_root().join("deploy/nginx.conf")).unwrap();
+    let broken: String = good
+        .lines()
+        .filter(|l| !l.contains("proxy_set_header Upgrade") && !l.contains("proxy_set_header Connection"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(broken.len() < good.len());
+    let dir = std::env::temp_dir().join(format!("lhm-broken-nginx-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, broken).unwrap();
+    let cluster = Cluster::start(&[("REDIS", "false"), ("SERVERS", "1"), ("NGINX_CONF", path.to_str().unwrap()), ("SERVER_ENV", "DEMO_SEED=false")]);
+    let answer = documented_handshake(cluster.nginx);
+    assert!(answer.starts_with("HTTP/1.1 426"), "{answer}");
+    assert!(answer.contains("UPGRADE_REQUIRED"), "{answer}");
+    assert!(ws_from(source(0), cluster.nginx).is_err(), "a real client fails too");
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
+    // The shipped configuration passes the same handshake.
+    let cluster = Cluster::start(&[("REDIS", "false"), ("SERVERS", "1"), ("SERVER_ENV", "DEMO_SEED=false")]);
+    let answer = documented_handshake(cluster.nginx);
+    assert!(answer.starts_with("HTTP/1.1 101"), "{answer}");
+}
