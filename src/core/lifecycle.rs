@@ -196,8 +196,9 @@ impl Core {
         });
         if why == DisconnectReason::SlowConsumer {
             warn!(
-                "event=slow_consumer action=close peer={} conn={} code={} dropped_messages={} active={}",
+                "event=slow_consumer action=close peer={} client={} conn={} code={} dropped_messages={} active={}",
                 client.peer,
+                client.address,
                 id,
                 code,
                 client.ws().map_or(0, |w| w.dropped_messages),
@@ -310,7 +311,7 @@ impl Core {
     fn warn_slow_consumer(&mut self, now: Now, id: ConnId) {
         let grace_ms = self.config.slow_consumer_grace_ms;
         let Some(client) = self.clients.get_mut(id) else { return };
-        let peer = client.peer;
+        let (peer, address) = (client.peer, client.address);
         let Some(ws) = client.ws_mut() else { return };
         ws.warned_at = Some(now.mono);
         let dropped = ws.dropped_messages;
@@ -329,7 +330,7 @@ impl Core {
             }
         }
         warn!(
-            "event=slow_consumer action=warn peer={peer} conn={id} dropped_messages={dropped} active={}",
+            "event=slow_consumer action=warn peer={peer} client={address} conn={id} dropped_messages={dropped} active={}",
             self.ws_connections
         );
         self.want_transmit(id);
