@@ -6,7 +6,8 @@
 #
 #   bash tests/deploy/soak.sh BIN
 # Environment: STAGE_SCALE (1 = 10 minutes; 0.1 = 1 minute), VU_SCALE (1 = 1,000 users),
-# SAMPLE_S (30), SOURCES (250: k6 spreads its users over 127.0.2.1-127.0.2.SOURCES with
+# SAMPLE_S (30), SNAPSHOT_BYTES (16384: the synthetic snapshot size, as the other load benchmarks),
+# SOURCES (250: k6 spreads its users over 127.0.2.1-127.0.2.SOURCES with
 # --local-ips, so nginx's per-address limit and the hash see distinct clients).
 set -euo pipefail
 
@@ -16,6 +17,7 @@ STAGE_SCALE=${STAGE_SCALE:-1}
 VU_SCALE=${VU_SCALE:-1}
 SAMPLE_S=${SAMPLE_S:-30}
 SOURCES=${SOURCES:-250}
+SNAPSHOT_BYTES=${SNAPSHOT_BYTES:-16384}
 OUT=$(mktemp -d -t lhm-soak-XXXXXX)
 CLUSTER_PID=
 command -v k6 >/dev/null || { echo "soak: k6 is not installed (make deps-test installs it)" >&2; exit 2; }
@@ -31,7 +33,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-SERVER_ENV="DEMO_SEED=false DEMO_SNAPSHOT_BYTES=16384 WS_UPDATE_INTERVAL=1 LOG_LEVEL=warn" LHM_BIN=$BIN \
+SERVER_ENV="DEMO_SEED=false DEMO_SNAPSHOT_BYTES=$SNAPSHOT_BYTES WS_UPDATE_INTERVAL=1 LOG_LEVEL=warn" LHM_BIN=$BIN \
   bash "$HERE/../../deploy/local-cluster" >"$OUT/cluster.out" &
 CLUSTER_PID=$!
 for _ in $(seq 1 900); do
@@ -72,7 +74,7 @@ TARGET_URL="ws://$NGINX/ws/heatmap" STAGE_SCALE=$STAGE_SCALE VU_SCALE=$VU_SCALE 
 kill "$SAMPLER" 2>/dev/null || true
 wait "$SAMPLER" 2>/dev/null || true
 tail -n 45 "$OUT/k6.txt"
-echo "--- through nginx $NGINX to $S1 and $S2 (stage scale $STAGE_SCALE, user scale $VU_SCALE)"
+echo "--- through nginx $NGINX to $S1 and $S2 (stage scale $STAGE_SCALE, user scale $VU_SCALE, snapshots of $SNAPSHOT_BYTES bytes)"
 cat "$OUT/samples.md"
 echo "disconnects by reason, server 1: $(curl -fsS "http://$S1/metrics" | awk '$1 ~ /^ws_disconnects_total/ && $2 > 0' | tr '\n' ' ')"
 echo "disconnects by reason, server 2: $(curl -fsS "http://$S2/metrics" | awk '$1 ~ /^ws_disconnects_total/ && $2 > 0' | tr '\n' ' ')"
