@@ -42,7 +42,10 @@ impl Cluster {
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::inherit())
+            // Its own process group, so Drop can end whatever is left of it (servers, redis, nginx)
+            // even if the script itself had to be killed.
+            .process_group(0);
         // SAFETY: prctl and getppid are async-signal-safe. SIGTERM (not SIGKILL) so the script's
         // trap still stops what it started if the test thread dies.
         unsafe {
@@ -125,11 +128,15 @@ impl Drop for Cluster {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+                break;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = self.child.kill();
+        // SAFETY: kill(2) on the process group this cluster's script leads; after a clean stop
+        // it is empty (ESRCH), otherwise this ends what the script could not.
+        unsafe {
+            libc::kill(-(self.child.id() as i32), libc::SIGKILL);
+        }
         let _ = self.child.wait();
     }
 }
