@@ -139,6 +139,12 @@ impl Params {
             ws_echo_enabled: false,
             ws_connections_max: rng.random_range(2..=20),
             http_connections_max: rng.random_range(3..=40),
+            // Not drawn (keeps every seed's world as recorded): each simulated client has its own
+            // address (World::peer_addr), so the per-address bounds never bind here; the core's
+            // unit tests and tests/deploy_client_address.rs cover them.
+            ws_connections_per_address_max: 1_000_000,
+            http_connections_per_address_max: 1_000_000,
+            trusted_proxies: Default::default(),
             queue_messages_max: rng.random_range(1..=6),
             queue_bytes_max,
             // Not drawn (keeps every seed's world as recorded): from one to a few hundred of the

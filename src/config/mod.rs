@@ -87,6 +87,9 @@ impl AppConfig {
             ws_echo_enabled: vars.boolean("WS_ECHO_ENABLED", defaults.ws_echo_enabled)?,
             ws_connections_max,
             http_connections_max: vars.integer("HTTP_MAX_CONNECTIONS", defaults.http_connections_max as u64, 1, 1_000_000)? as usize,
+            ws_connections_per_address_max: vars.integer("WS_MAX_CONNECTIONS_PER_ADDRESS", defaults.ws_connections_per_address_max as u64, 1, 1_000_000)? as usize,
+            http_connections_per_address_max: vars.integer("HTTP_MAX_CONNECTIONS_PER_ADDRESS", defaults.http_connections_per_address_max as u64, 1, 1_000_000)? as usize,
+            trusted_proxies: vars.trusted_proxies("TRUSTED_PROXIES")?,
             queue_messages_max: vars.integer("WS_MAX_QUEUE_SIZE", defaults.queue_messages_max as u64, 1, 1000)? as usize,
             queue_bytes_max: vars.integer("WS_MAX_QUEUE_BYTES", defaults.queue_bytes_max as u64, 4096, 1 << 30)? as usize,
             http_pending_bytes_max: vars.integer("HTTP_MAX_PENDING_BYTES", defaults.http_pending_bytes_max as u64, 1 << 20, 1 << 40)? as usize,
@@ -165,7 +168,8 @@ impl fmt::Display for AppConfig {
         write!(
             f,
             "host={} port={} ws_enabled={} ws_echo_enabled={} ws_echo_max_message_bytes={} ws_update_interval_ms={} \
-             ws_max_connections={} http_max_connections={} ws_max_queue_size={} ws_max_queue_bytes={} \
+             ws_max_connections={} http_max_connections={} ws_max_connections_per_address={} \
+             http_max_connections_per_address={} trusted_proxies={:?} ws_max_queue_size={} ws_max_queue_bytes={} \
              http_max_pending_bytes={} \
              ws_slow_consumer_timeout_ms={} ws_slow_consumer_grace_ms={} ws_close_timeout_ms={} \
              ws_idle_timeout_ms={} http_request_timeout_ms={} shutdown_timeout_ms={} \
@@ -181,6 +185,9 @@ impl fmt::Display for AppConfig {
             c.update_interval_ms,
             c.ws_connections_max,
             c.http_connections_max,
+            c.ws_connections_per_address_max,
+            c.http_connections_per_address_max,
+            c.trusted_proxies.to_string(),
             c.queue_messages_max,
             c.queue_bytes_max,
             c.http_pending_bytes_max,

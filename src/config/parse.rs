@@ -126,6 +126,18 @@ impl<'a> Vars<'a> {
         crate::feed::BaseUrl::parse(raw, kind).map_err(|accepted| ConfigError::new(name, raw, accepted))
     }
 
+    /// A comma-separated list of trusted proxy addresses and ranges (empty: none).
+    pub fn trusted_proxies(&self, name: &str) -> Result<crate::core::TrustedProxies, ConfigError> {
+        let raw = self.get(name).unwrap_or("");
+        crate::core::TrustedProxies::parse(raw).map_err(|why| ConfigError {
+            variable: name.to_string(),
+            message: format!(
+                "{why}; expected a comma-separated list of up to {} IPv4/IPv6 addresses or ADDRESS/BITS ranges, e.g. 127.0.0.1,10.0.0.0/8",
+                crate::core::TRUSTED_PROXIES_MAX
+            ),
+        })
+    }
+
     /// A comma-separated list of distinct symbols.
     pub fn symbols(&self, name: &str, default: &str, count_max: usize) -> Result<Vec<String>, ConfigError> {
         let raw = self.get(name).unwrap_or(default);

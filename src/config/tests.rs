@@ -128,3 +128,18 @@ fn the_env_template_states_every_default_the_code_uses() {
     let from_nothing = config(&[]).unwrap();
     assert_eq!(from_template, from_nothing);
 }
+
+#[test]
+fn trusted_proxies_and_per_address_bounds_are_read_and_checked() {
+    let c = config(&[]).unwrap();
+    assert!(c.core.trusted_proxies.is_empty());
+    assert_eq!((c.core.ws_connections_per_address_max, c.core.http_connections_per_address_max), (100, 128));
+    let c = config(&[("TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8,::1"), ("WS_MAX_CONNECTIONS_PER_ADDRESS", "7")]).unwrap();
+    assert!(c.core.trusted_proxies.contains("10.9.8.7".parse().unwrap()));
+    assert_eq!(c.core.ws_connections_per_address_max, 7);
+    let e = config(&[("TRUSTED_PROXIES", "10.0.0.1/8")]).unwrap_err();
+    assert_eq!(e.variable, "TRUSTED_PROXIES");
+    assert!(e.to_string().contains("beyond its /8 prefix"), "{e}");
+    assert_eq!(config(&[("TRUSTED_PROXIES", "nginx")]).unwrap_err().variable, "TRUSTED_PROXIES");
+    assert_eq!(config(&[("HTTP_MAX_CONNECTIONS_PER_ADDRESS", "0")]).unwrap_err().variable, "HTTP_MAX_CONNECTIONS_PER_ADDRESS");
+}

@@ -1,9 +1,10 @@
 //! One connection's state.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use tungstenite::protocol::WebSocketContext;
 
+use super::addresses::Held;
 use super::limits::CoreConfig;
 use super::queue::OutQueue;
 use super::rate::TokenBucket;
@@ -104,6 +105,11 @@ pub struct Closing {
 
 pub struct Client {
     pub peer: SocketAddr,
+    /// The client's address: the peer's, or the one a trusted proxy forwarded (`addresses`).
+    /// Logged as `client=` and counted against the per-address bounds.
+    pub address: IpAddr,
+    /// Where this connection is counted in the per-address ledger, released when it goes.
+    pub held: Option<Held>,
     pub phase: Phase,
     pub out: OutQueue,
     /// Last time the socket accepted bytes, or when the queue last went from empty to non-empty.
@@ -122,6 +128,8 @@ impl Client {
     pub fn new_http(peer: SocketAddr, now: MonoTime) -> Client {
         Client {
             peer,
+            address: peer.ip(),
+            held: None,
             phase: Phase::Http(HttpState {
                 buf: Vec::new(),
                 ready_since: now,

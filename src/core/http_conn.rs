@@ -112,6 +112,11 @@ impl<M: MutationPolicy> Core<M> {
             Parsed::Partial => {}
             Parsed::Bad(bad) => self.respond_error(now, id, bad.status, &bad.message, false),
             Parsed::Complete(request) => {
+                let trusted = &self.config.trusted_proxies;
+                if let Some(client) = self.clients.get_mut(id).filter(|c| trusted.contains(c.peer.ip())) {
+                    // Each request of a proxy's connection may come from another client.
+                    client.address = super::addresses::client_address(client.peer.ip(), request.field("x-forwarded-for"), trusted);
+                }
                 if let Some(http) = self.http_state(id) {
                     http.buf.drain(..request.head_bytes);
                     let mut line = format!("{} {}", request.head.method(), request.head.uri());
@@ -184,11 +189,11 @@ impl<M: MutationPolicy> Core<M> {
     /// ends (`connection_ends`), a request it never got an answer to is logged too.
     pub(super) fn log_http_outcome(&mut self, now: Now, id: ConnId, outcome: &str, connection_ends: bool) {
         let Some(client) = self.clients.get_mut(id) else { return };
-        let peer = client.peer;
+        let (peer, address) = (client.peer, client.address);
         let Some(http) = client.http_mut() else { return };
         if let Some(response) = http.response.take() {
             info!(
-                "event=http_response peer={peer} conn={id} request={:?} status={} bytes={} sent={} outcome={outcome} duration_ms={}",
+                "event=http_response peer={peer} client={address} conn={id} request={:?} status={} bytes={} sent={} outcome={outcome} duration_ms={}",
                 response.request.line,
                 response.status,
                 response.bytes_total,
@@ -197,7 +202,7 @@ impl<M: MutationPolicy> Core<M> {
             );
         } else if let Some(request) = http.request.take_if(|_| connection_ends) {
             info!(
-                "event=http_response peer={peer} conn={id} request={:?} status=- bytes=0 sent=0 outcome={outcome} duration_ms={}",
+                "event=http_response peer={peer} client={address} conn={id} request={:?} status=- bytes=0 sent=0 outcome={outcome} duration_ms={}",
                 request.line,
                 now.mono.since(request.received_at).as_millis(),
             );
@@ -239,9 +244,20 @@ impl<M: MutationPolicy> Core<M> {
             self.respond(now, id, 503, meta, Chunk::Owned(body.into_boxed_slice()));
             return;
         }
+        let Some(ws_held) = self.acquire_ws_slot(id) else {
+            let bound = self.config.ws_connections_per_address_max;
+            let body = http::error_body(
+                "TOO_MANY_CONNECTIONS",
+                &format!("your address holds this server's maximum of {bound} WebSocket connections per address (WS_MAX_CONNECTIONS_PER_ADDRESS); close one or retry later"),
+            );
+            let meta = ResponseMeta { content_type: "application/json", keep_alive: false, head_only: false, extra_headers: &[("Retry-After", "5")] };
+            self.respond(now, id, 429, meta, Chunk::Owned(body.into_boxed_slice()));
+            return;
+        };
         let head = match handshake::accept(&request) {
             Ok(head) => head,
             Err(refusal) => {
+                self.addresses.release(ws_held);
                 // A client that asked to switch protocols may already be sending frames, which
                 // would be misread as requests: close after the answer. A plain GET keeps its
                 // connection.
@@ -279,12 +295,15 @@ impl<M: MutationPolicy> Core<M> {
         }));
         client.out.push_handshake(Chunk::Owned(head.into_boxed_slice()));
         client.write_progress_at = now.mono;
-        let peer = client.peer;
+        let (peer, address) = (client.peer, client.address);
+        if let Some(http_held) = client.held.replace(ws_held) {
+            self.addresses.release(http_held);
+        }
         self.http_connections -= 1;
         self.ws_connections += 1;
         self.stats.ws_connections_total += 1;
         info!(
-            "event=ws_connect peer={peer} conn={id} endpoint={} active={}",
+            "event=ws_connect peer={peer} client={address} conn={id} endpoint={} active={}",
             match endpoint {
                 Endpoint::Heatmap => "/ws/heatmap",
                 Endpoint::Echo => "/ws/echo",

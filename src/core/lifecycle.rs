@@ -196,8 +196,9 @@ impl<M: MutationPolicy> Core<M> {
         });
         if why == DisconnectReason::SlowConsumer {
             warn!(
-                "event=slow_consumer action=close peer={} conn={} code={} dropped_messages={} active={}",
+                "event=slow_consumer action=close peer={} client={} conn={} code={} dropped_messages={} active={}",
                 client.peer,
+                client.address,
                 id,
                 code,
                 client.ws().map_or(0, |w| w.dropped_messages),
@@ -217,6 +218,9 @@ impl<M: MutationPolicy> Core<M> {
         self.unsubscribe_all(id);
         self.log_http_outcome(now, id, reason.as_str(), true);
         let client = self.clients.remove(id);
+        if let Some(held) = client.held {
+            self.addresses.release(held);
+        }
         if let Some(at) = client.deadline {
             self.timers.remove(&(at, id));
         }
@@ -238,8 +242,9 @@ impl<M: MutationPolicy> Core<M> {
                 *self.stats.disconnects_total.entry(reason).or_insert(0) += 1;
                 self.metrics.disconnected(reason);
                 info!(
-                    "event=ws_disconnect peer={} conn={} reason={} active={}",
+                    "event=ws_disconnect peer={} client={} conn={} reason={} active={}",
                     client.peer,
+                    client.address,
                     id,
                     reason.as_str(),
                     self.ws_connections
@@ -306,7 +311,7 @@ impl<M: MutationPolicy> Core<M> {
     fn warn_slow_consumer(&mut self, now: Now, id: ConnId) {
         let grace_ms = self.config.slow_consumer_grace_ms;
         let Some(client) = self.clients.get_mut(id) else { return };
-        let peer = client.peer;
+        let (peer, address) = (client.peer, client.address);
         let Some(ws) = client.ws_mut() else { return };
         ws.warned_at = Some(now.mono);
         let dropped = ws.dropped_messages;
@@ -325,7 +330,7 @@ impl<M: MutationPolicy> Core<M> {
             }
         }
         warn!(
-            "event=slow_consumer action=warn peer={peer} conn={id} dropped_messages={dropped} active={}",
+            "event=slow_consumer action=warn peer={peer} client={address} conn={id} dropped_messages={dropped} active={}",
             self.ws_connections
         );
         self.want_transmit(id);

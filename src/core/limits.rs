@@ -1,5 +1,6 @@
 //! Every bound the core enforces, in one place, with its unit last.
 
+use super::addresses::TrustedProxies;
 use super::feed::Feed;
 
 /// Configuration of the server core. Every queue, buffer, message and connection count has a bound
@@ -16,6 +17,14 @@ pub struct CoreConfig {
     pub ws_connections_max: usize,
     /// Plain HTTP connections (not upgraded) held at once; more are refused at accept.
     pub http_connections_max: usize,
+    /// `WS_MAX_CONNECTIONS_PER_ADDRESS`: open WebSockets one client address may hold (IPv6 by /64,
+    /// see `addresses`); an upgrade beyond it gets 429 `TOO_MANY_CONNECTIONS`.
+    pub ws_connections_per_address_max: usize,
+    /// `HTTP_MAX_CONNECTIONS_PER_ADDRESS`: plain HTTP connections one peer address may hold; more
+    /// are closed at accept. Trusted proxies are not held to it (they bound their clients).
+    pub http_connections_per_address_max: usize,
+    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client (see `addresses`).
+    pub trusted_proxies: TrustedProxies,
     /// `WS_MAX_QUEUE_SIZE`: snapshot messages queued per client, but never fewer than one per
     /// subscribed symbol (each symbol's latest snapshot must reach the client eventually).
     pub queue_messages_max: usize,
@@ -85,6 +94,9 @@ impl Default for CoreConfig {
             ws_echo_enabled: false,
             ws_connections_max: 1000,
             http_connections_max: 1024,
+            ws_connections_per_address_max: 100,
+            http_connections_per_address_max: 128,
+            trusted_proxies: TrustedProxies::default(),
             queue_messages_max: 5,
             queue_bytes_max: 8 * 1024 * 1024,
             http_pending_bytes_max: 256 * 1024 * 1024,

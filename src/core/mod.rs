@@ -14,6 +14,7 @@
 
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
 
+mod addresses;
 mod answers;
 mod broadcast;
 mod client;
@@ -49,6 +50,7 @@ use std::sync::Arc;
 
 use slab::Slab;
 
+pub use addresses::{client_address, AddressRange, TrustedProxies, TRUSTED_PROXIES_MAX};
 pub use broadcast::SnapshotReady;
 pub use client::{ClientView, PhaseView};
 pub use feed::{DemoReplay, Feed};
@@ -62,6 +64,7 @@ pub use stats::DisconnectReason;
 pub use symbols::ProducerStatus;
 pub use time::{MonoTime, Now};
 
+use addresses::{AddressLedger, ConnKind};
 use answers::AnswerLedger;
 use client::Client;
 use metrics::Metrics;
@@ -110,6 +113,8 @@ pub enum AcceptError {
     Full,
     /// The server is shutting down.
     ShuttingDown,
+    /// This peer address holds `http_connections_per_address_max` connections already.
+    AddressFull,
 }
 
 /// The server core. See the module documentation. `M` is the deliberate-bug policy: production's
@@ -138,6 +143,8 @@ pub struct Core<M: MutationPolicy = NoMutations> {
     next_query_token: u64,
     /// REST answer bytes queued and not yet sent, bounded by `http_pending_bytes_max`.
     answers: AnswerLedger,
+    /// Connections per client address, bounded by the `*_per_address_max` limits.
+    addresses: AddressLedger,
     /// Symbols with subscribers as last told to the producer.
     demand_sent: Vec<String>,
     /// True while a symbol's subscriber set is taken out for a fan-out.
@@ -169,6 +176,7 @@ impl<M: MutationPolicy> Core<M> {
         let symbols = config.supported_symbols.iter().cloned().map(SymbolState::new).collect();
         let metrics = Metrics::new(&config.supported_symbols);
         let stats = Stats { started_at: now.mono, ..Stats::default() };
+        let addresses = AddressLedger::new(config.http_connections_per_address_max, config.ws_connections_per_address_max);
         Core {
             config,
             sequencer: {
@@ -188,6 +196,7 @@ impl<M: MutationPolicy> Core<M> {
             queries_in_flight: 0,
             next_query_token: 1,
             answers: AnswerLedger::default(),
+            addresses,
             demand_sent: Vec::new(),
             demand_frozen: false,
             shutdown_deadline: None,
@@ -226,7 +235,23 @@ impl<M: MutationPolicy> Core<M> {
             self.stats.rejected_full_total += 1;
             return Err(AcceptError::Full);
         }
-        let id = self.clients.insert(Client::new_http(peer, now.mono));
+        // A trusted proxy carries many clients; it bounds them itself (nginx `limit_conn`).
+        let held = if self.config.trusted_proxies.contains(peer.ip()) {
+            None
+        } else {
+            let key = addresses::ledger_key(peer.ip());
+            match self.addresses.try_acquire(ConnKind::Http, key) {
+                Some(held) => Some(held),
+                None => {
+                    self.metrics.refused_per_address(ConnKind::Http);
+                    log::info!("event=refused reason=address_full kind=http peer={peer} bound={}", self.config.http_connections_per_address_max);
+                    return Err(AcceptError::AddressFull);
+                }
+            }
+        };
+        let mut client = Client::new_http(peer, now.mono);
+        client.held = held;
+        let id = self.clients.insert(client);
         self.http_connections += 1;
         self.reschedule(id);
         Ok(id)
@@ -408,6 +433,7 @@ impl<M: MutationPolicy> Core<M> {
         self.metrics.active_connections.set(self.ws_connections as i64);
         self.metrics.queue_bytes.set(self.queued_bytes_total() as i64);
         self.metrics.http_pending_bytes.set(self.answers.pending_bytes() as i64);
+        self.metrics.connection_addresses.set(self.addresses.addresses() as i64);
         for (state, handles) in self.symbols.iter().zip(&self.metrics.symbols) {
             handles.subscriptions.set(state.subscribers.len() as i64);
             if let Some(latest) = &state.latest {
