@@ -114,3 +114,16 @@ fn bad_feed_variables_name_the_variable() {
     assert_eq!(config(&[("FEED_REST_URL", "fapi.binance.com")]).unwrap_err().variable, "FEED_REST_URL");
     assert_eq!(config(&[("FEED_OI_WAIT", "forever")]).unwrap_err().variable, "FEED_OI_WAIT");
 }
+
+#[test]
+fn event_loops_take_a_count_or_auto_and_refuse_anything_else() {
+    assert_eq!(config(&[]).unwrap().event_loops, 1);
+    assert_eq!(config(&[("EVENT_LOOPS", "3")]).unwrap().event_loops, 3);
+    let auto = config(&[("EVENT_LOOPS", "auto")]).unwrap().event_loops;
+    assert_eq!(auto, std::thread::available_parallelism().unwrap().get().min(super::EVENT_LOOPS_MAX));
+    for bad in ["0", "257", "two", "-1"] {
+        let e = config(&[("EVENT_LOOPS", bad)]).unwrap_err();
+        assert_eq!(e.variable, "EVENT_LOOPS", "{bad}");
+        assert!(e.to_string().contains("or auto"), "{e}");
+    }
+}

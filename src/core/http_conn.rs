@@ -224,7 +224,9 @@ impl Core {
             self.respond_json(now, id, 503, body, keep_alive, request.is_head());
             return;
         }
-        if self.ws_connections >= self.config.ws_connections_max && !self.mutations.ignore_ws_connection_limit {
+        // The slot is taken here, process-wide, before the handshake is checked; it is given
+        // back below if the handshake is refused.
+        if !self.ledger.try_upgrade(self.config.ws_connections_max, self.mutations.ignore_ws_connection_limit) {
             self.stats.rejected_full_total += 1;
             let body = http::error_body(
                 "SERVER_FULL",
@@ -242,6 +244,7 @@ impl Core {
         let head = match handshake::accept(&request) {
             Ok(head) => head,
             Err(refusal) => {
+                self.ledger.undo_upgrade();
                 // A client that asked to switch protocols may already be sending frames, which
                 // would be misread as requests: close after the answer. A plain GET keeps its
                 // connection.
@@ -262,6 +265,10 @@ impl Core {
             .max_message_size(Some(message_bytes_max))
             .max_frame_size(Some(message_bytes_max));
         let rate = TokenBucket::new(self.config.rate_limit_messages_per_s, self.config.rate_limit_burst_messages, now.mono);
+        let Some(Phase::Http(_)) = self.clients.get(id).map(|c| &c.phase) else {
+            self.ledger.undo_upgrade();
+            return;
+        };
         let Some(client) = self.clients.get_mut(id) else { return };
         let Phase::Http(http) = &mut client.phase else { return };
         // Frames the client sent right behind its request are already in our buffer.

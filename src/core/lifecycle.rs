@@ -228,12 +228,14 @@ impl Core {
         match &client.phase {
             Phase::Http(http) => {
                 self.http_connections -= 1;
+                self.ledger.close(self.loop_index, false);
                 if http.awaiting_query.is_some() {
                     self.queries_in_flight -= 1;
                 }
             }
             Phase::WebSocket(_) => {
                 self.ws_connections -= 1;
+                self.ledger.close(self.loop_index, true);
                 let reason = client.closing.map_or(reason, |c| c.reason);
                 *self.stats.disconnects_total.entry(reason).or_insert(0) += 1;
                 self.metrics.disconnected(reason);
@@ -376,6 +378,6 @@ impl Core {
     /// True while new connections may be accepted (the caller stops accepting otherwise, leaving
     /// them in the kernel's backlog, and tries again once this is true).
     pub fn can_accept(&self) -> bool {
-        self.shutdown_deadline.is_none() && self.http_connections < self.config.http_connections_max
+        self.shutdown_deadline.is_none() && self.ledger.http_open() < self.config.http_connections_max
     }
 }

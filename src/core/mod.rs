@@ -24,6 +24,7 @@ mod header_fields;
 pub mod http;
 mod http_conn;
 mod io;
+mod ledger;
 mod lifecycle;
 mod limits;
 mod live_feed;
@@ -52,6 +53,7 @@ use slab::Slab;
 pub use broadcast::SnapshotReady;
 pub use client::{ClientView, PhaseView};
 pub use feed::{DemoReplay, Feed};
+pub use ledger::ConnectionLedger;
 pub use limits::{CoreConfig, CONTROL_MESSAGES_MAX, ECHO_MESSAGE_BYTES_LIMIT, SYMBOLS_MAX};
 pub use live_feed::{FeedReport, EVENTS_QUEUED_MAX};
 pub use metrics::{IngestTotals, ProcessStats};
@@ -131,8 +133,13 @@ pub struct Core {
     outputs: VecDeque<Output>,
     /// The newest time seen; time handed in is never allowed to run backwards past it.
     now: Now,
+    /// This loop's open WebSocket and other connections.
     ws_connections: usize,
     http_connections: usize,
+    /// The process's counts, shared with the other loops (the bounds apply to them).
+    ledger: Arc<ConnectionLedger>,
+    /// This core's loop, as the ledger numbers it.
+    loop_index: usize,
     queries_in_flight: usize,
     next_query_token: u64,
     /// REST answer bytes queued and not yet sent, bounded by `http_pending_bytes_max`.
@@ -172,6 +179,8 @@ impl Core {
             now,
             ws_connections: 0,
             http_connections: 0,
+            ledger: Arc::new(ConnectionLedger::new(1)),
+            loop_index: 0,
             queries_in_flight: 0,
             next_query_token: 1,
             answers: AnswerLedger::default(),
@@ -185,6 +194,20 @@ impl Core {
             feed: None,
             mutations: Mutations::default(),
         }
+    }
+
+    /// Makes this core loop `loop_index` of a process whose loops share `ledger`, so the
+    /// connection bounds apply to the process. Call before the first connection.
+    pub fn share_ledger(&mut self, ledger: Arc<ConnectionLedger>, loop_index: usize) {
+        assert!(self.clients.is_empty(), "the ledger is shared before the first connection");
+        assert!(loop_index < ledger.loops(), "loop {loop_index} of a ledger for {}", ledger.loops());
+        self.ledger = ledger;
+        self.loop_index = loop_index;
+    }
+
+    /// The ledger this core counts its connections in.
+    pub fn ledger(&self) -> &Arc<ConnectionLedger> {
+        &self.ledger
     }
 
     /// Switches on deliberate bugs. Only the simulator's proof tests call this; see
@@ -216,7 +239,8 @@ impl Core {
         if self.shutdown_deadline.is_some() {
             return Err(AcceptError::ShuttingDown);
         }
-        if self.http_connections >= self.config.http_connections_max {
+        // The process-wide bound (with several loops, the others' connections count too).
+        if !self.ledger.try_open_http(self.loop_index, self.config.http_connections_max) {
             self.stats.rejected_full_total += 1;
             return Err(AcceptError::Full);
         }
@@ -399,7 +423,7 @@ impl Core {
 
     pub fn render_metrics(&mut self, now: Now, process: ProcessStats) -> String {
         let now = self.advance_clock(now);
-        self.metrics.active_connections.set(self.ws_connections as i64);
+        self.metrics.active_connections.set(self.ledger.ws_open() as i64);
         self.metrics.queue_bytes.set(self.queued_bytes_total() as i64);
         self.metrics.http_pending_bytes.set(self.answers.pending_bytes() as i64);
         for (state, handles) in self.symbols.iter().zip(&self.metrics.symbols) {

@@ -136,8 +136,8 @@ impl Core {
             "ws_enabled": self.config.ws_enabled,
             "feed": feed,
             "connections": {
-                "websocket": self.ws_connections,
-                "http": self.http_connections,
+                "websocket": self.ledger.ws_open(),
+                "http": self.ledger.http_open(),
                 "websocket_max": self.config.ws_connections_max,
             },
             "snapshots": snapshots,
@@ -151,7 +151,8 @@ impl Core {
             by_symbol.insert(state.name.clone(), json!(state.subscribers.len()));
         }
         json!({
-            "active_connections": self.ws_connections,
+            "active_connections": self.ledger.ws_open(),
+            "connections_per_loop": self.ledger.per_loop_open(),
             "messages_sent_1m": self.stats.messages_sent_window.total(now.mono),
             "slow_consumers": self.stats.slow_consumer_episodes_total,
             "subscriptions_by_symbol": by_symbol,
