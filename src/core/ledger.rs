@@ -16,6 +16,43 @@
 //! and released beside `http`.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// One loop's figures for `/ws/stats` and the `/metrics` gauges, as that loop last published
+/// them (every [`FIGURES_REFRESH_MS`] of its turns, and whenever it answers a stats request).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoopFigures {
+    /// Subscribers per supported symbol, in configuration order.
+    pub subscriptions: Vec<usize>,
+    pub queued_bytes: usize,
+    pub messages_sent_1m: u64,
+    pub slow_consumers: u64,
+    pub dropped_snapshots: u64,
+    pub connections_total: u64,
+    pub rejected_full: u64,
+}
+
+impl LoopFigures {
+    /// Adds `other` into `self` (subscriptions symbol by symbol).
+    fn add(&mut self, other: &LoopFigures) {
+        if self.subscriptions.len() < other.subscriptions.len() {
+            self.subscriptions.resize(other.subscriptions.len(), 0);
+        }
+        for (sum, n) in self.subscriptions.iter_mut().zip(&other.subscriptions) {
+            *sum += n;
+        }
+        self.queued_bytes += other.queued_bytes;
+        self.messages_sent_1m += other.messages_sent_1m;
+        self.slow_consumers += other.slow_consumers;
+        self.dropped_snapshots += other.dropped_snapshots;
+        self.connections_total += other.connections_total;
+        self.rejected_full += other.rejected_full;
+    }
+}
+
+/// A loop republishes its [`LoopFigures`] at most this often (monotonic milliseconds), so the
+/// process-wide figures another loop reports are at most this stale.
+pub const FIGURES_REFRESH_MS: u64 = 100;
 
 /// Connection counts shared by the loops of one process.
 #[derive(Debug)]
@@ -29,6 +66,9 @@ pub struct ConnectionLedger {
     /// The acceptor stopped accepting because the process was full; a loop that frees a slot
     /// wakes it (see [`ConnectionLedger::take_acceptor_paused`]).
     acceptor_paused: AtomicBool,
+    /// Per loop: its published figures. Written by that loop only, read when any loop answers
+    /// `/ws/stats` or `/metrics`; never touched on the send path.
+    figures: Vec<Mutex<LoopFigures>>,
 }
 
 impl ConnectionLedger {
@@ -39,6 +79,7 @@ impl ConnectionLedger {
             ws: AtomicUsize::new(0),
             per_loop: (0..loops.max(1)).map(|_| AtomicUsize::new(0)).collect(),
             acceptor_paused: AtomicBool::new(false),
+            figures: (0..loops.max(1)).map(|_| Mutex::new(LoopFigures::default())).collect(),
         }
     }
 
@@ -108,6 +149,20 @@ impl ConnectionLedger {
             self.http.fetch_sub(1, Ordering::AcqRel);
         }
         self.per_loop[index].fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Loop `index` publishes its figures.
+    pub(super) fn publish(&self, index: usize, figures: LoopFigures) {
+        *self.figures[index].lock().unwrap_or_else(|e| e.into_inner()) = figures;
+    }
+
+    /// The sum of every loop's published figures.
+    pub fn process_figures(&self) -> LoopFigures {
+        let mut sum = LoopFigures::default();
+        for slot in &self.figures {
+            sum.add(&slot.lock().unwrap_or_else(|e| e.into_inner()));
+        }
+        sum
     }
 
     /// The acceptor paused because the process was full.

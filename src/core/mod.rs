@@ -53,7 +53,7 @@ use slab::Slab;
 pub use broadcast::SnapshotReady;
 pub use client::{ClientView, PhaseView};
 pub use feed::{DemoReplay, Feed};
-pub use ledger::ConnectionLedger;
+pub use ledger::{ConnectionLedger, LoopFigures, FIGURES_REFRESH_MS};
 pub use limits::{CoreConfig, CONTROL_MESSAGES_MAX, ECHO_MESSAGE_BYTES_LIMIT, SYMBOLS_MAX};
 pub use live_feed::{FeedReport, EVENTS_QUEUED_MAX};
 pub use metrics::{IngestTotals, ProcessStats};
@@ -140,6 +140,8 @@ pub struct Core {
     ledger: Arc<ConnectionLedger>,
     /// This core's loop, as the ledger numbers it.
     loop_index: usize,
+    /// When this core last published its figures to the ledger.
+    figures_published_at: Option<MonoTime>,
     queries_in_flight: usize,
     next_query_token: u64,
     /// REST answer bytes queued and not yet sent, bounded by `http_pending_bytes_max`.
@@ -181,6 +183,7 @@ impl Core {
             http_connections: 0,
             ledger: Arc::new(ConnectionLedger::new(1)),
             loop_index: 0,
+            figures_published_at: None,
             queries_in_flight: 0,
             next_query_token: 1,
             answers: AnswerLedger::default(),
@@ -304,6 +307,25 @@ impl Core {
             }
         }
         self.check_shutdown_deadline(now);
+        if self.figures_published_at.is_none_or(|at| now.mono.since(at).as_millis() as u64 >= ledger::FIGURES_REFRESH_MS) {
+            self.publish_figures(now);
+        }
+    }
+
+    /// This loop's figures, published to the ledger for the process-wide `/ws/stats` and
+    /// `/metrics` answered by any loop.
+    fn publish_figures(&mut self, now: Now) {
+        self.figures_published_at = Some(now.mono);
+        let figures = LoopFigures {
+            subscriptions: self.symbols.iter().map(|s| s.subscribers.len()).collect(),
+            queued_bytes: self.queued_bytes_total(),
+            messages_sent_1m: self.stats.messages_sent_window.total(now.mono),
+            slow_consumers: self.stats.slow_consumer_episodes_total,
+            dropped_snapshots: self.symbols.iter().map(|s| s.dropped_total).sum(),
+            connections_total: self.stats.ws_connections_total,
+            rejected_full: self.stats.rejected_full_total,
+        };
+        self.ledger.publish(self.loop_index, figures);
     }
 
     /// The earliest time the core wants [`Core::handle_timeout`] called.
@@ -423,11 +445,13 @@ impl Core {
 
     pub fn render_metrics(&mut self, now: Now, process: ProcessStats) -> String {
         let now = self.advance_clock(now);
+        self.publish_figures(now);
+        let figures = self.ledger.process_figures();
         self.metrics.active_connections.set(self.ledger.ws_open() as i64);
-        self.metrics.queue_bytes.set(self.queued_bytes_total() as i64);
+        self.metrics.queue_bytes.set(figures.queued_bytes as i64);
         self.metrics.http_pending_bytes.set(self.answers.pending_bytes() as i64);
-        for (state, handles) in self.symbols.iter().zip(&self.metrics.symbols) {
-            handles.subscriptions.set(state.subscribers.len() as i64);
+        for (i, (state, handles)) in self.symbols.iter().zip(&self.metrics.symbols).enumerate() {
+            handles.subscriptions.set(figures.subscriptions.get(i).copied().unwrap_or(0) as i64);
             if let Some(latest) = &state.latest {
                 let age_ms = now.wall_unix_ms.saturating_sub(latest.computed_at_unix_ms).max(0);
                 handles.snapshot_age_seconds.set(age_ms as f64 / 1000.0);
