@@ -11,9 +11,12 @@ use liquidationheatmap::driver::{self, LoopEvent};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::client::{Client, ClientStep};
+mod checks;
+mod clients;
+
+use crate::client::Client;
 use crate::clock::Clocks;
-use crate::events::{ClientKey, ConnKey, Event, EventQueue};
+use crate::events::{ClientKey, ClientStep, ConnKey, Event, EventQueue};
 use crate::invariant::{Invariant, Violation};
 use crate::params::{rng_for, Params, ShutdownPlan, Stream};
 use crate::producer::Producer;
