@@ -70,3 +70,36 @@ fn a_result_from_a_worker_wakes_the_loop() {
     assert!(matches!(loop_events.try_recv(), Ok(LoopEvent::Status { .. })));
     workers.stop();
 }
+
+#[test]
+fn the_producer_is_told_the_union_of_every_loops_demand() {
+    let poll = Poll::new().unwrap();
+    let mut inboxes = Vec::new();
+    for token in 0..2 {
+        let waker = Arc::new(Waker::new(poll.registry(), Token(token)).unwrap());
+        inboxes.push(LoopInbox { events: bounded(4).0, waker });
+    }
+    let fanout = Arc::new(SnapshotFanout::new("t".into(), inboxes));
+    let (told_tx, told_rx) = bounded(16);
+    let spawn: ProducerSpawn = Box::new(move |_ctx, demand, _initial| {
+        let told_tx = told_tx.clone();
+        std::thread::Builder::new().spawn(move || {
+            for _ in 0..3 {
+                if let Some(symbols) = demand.wait(Duration::from_secs(10)) {
+                    let _ = told_tx.send(symbols);
+                }
+            }
+        })
+    });
+    let mut workers = Workers::start(fanout, Some(spawn), None).unwrap();
+    workers.link(0).set_demand(vec!["BTCUSDT".into()]);
+    assert_eq!(told_rx.recv_timeout(Duration::from_secs(10)).unwrap(), vec!["BTCUSDT".to_string()]);
+    workers.link(1).set_demand(vec!["ETHUSDT".into(), "BTCUSDT".into()]);
+    assert_eq!(told_rx.recv_timeout(Duration::from_secs(10)).unwrap(), vec!["BTCUSDT".to_string(), "ETHUSDT".to_string()]);
+    // Loop 1 drops BTCUSDT, which loop 0 still has: the union is unchanged and nothing is sent.
+    // Then loop 0 loses its subscribers: only ETHUSDT is left.
+    workers.link(1).set_demand(vec!["ETHUSDT".into()]);
+    workers.link(0).set_demand(Vec::new());
+    assert_eq!(told_rx.recv_timeout(Duration::from_secs(10)).unwrap(), vec!["ETHUSDT".to_string()]);
+    workers.stop();
+}
