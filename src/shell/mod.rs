@@ -101,6 +101,7 @@ impl Server {
 
         let mut inboxes = Vec::new();
         let mut doors = Vec::new();
+        let mut loop_wakers = Vec::new();
         let mut parts = Vec::new();
         for _ in 0..loops {
             let poll = Poll::new()?;
@@ -108,6 +109,7 @@ impl Server {
             let (events_tx, events_rx) = bounded(EVENTS_QUEUE_MAX);
             let (handoff_tx, handoff_rx) = bounded(HANDOFF_QUEUE_MAX);
             inboxes.push(LoopInbox { events: events_tx, waker: waker.clone() });
+            loop_wakers.push(Arc::clone(&waker));
             doors.push(acceptor::LoopDoor { handoffs: handoff_tx, waker });
             parts.push((poll, events_rx, handoff_rx));
         }
@@ -170,8 +172,12 @@ impl Server {
             if !stopped {
                 workers.supervise();
                 if acceptor_thread.is_finished() && !shutdown.load(std::sync::atomic::Ordering::Acquire) {
+                    // Without an acceptor no client can connect: shut the loops down.
                     error!("event=acceptor_failed");
                     shutdown.store(true, std::sync::atomic::Ordering::Release);
+                    for waker in &loop_wakers {
+                        let _ = waker.wake();
+                    }
                     workers.stop();
                     stopped = true;
                 }
