@@ -296,7 +296,7 @@ impl Core {
                 Endpoint::Heatmap => "/ws/heatmap",
                 Endpoint::Echo => "/ws/echo",
             },
-            self.ws_connections
+            self.ledger.ws_open()
         );
         self.want_transmit(id);
         self.reschedule(id);

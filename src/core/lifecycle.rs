@@ -201,7 +201,7 @@ impl Core {
                 id,
                 code,
                 client.ws().map_or(0, |w| w.dropped_messages),
-                self.ws_connections
+                self.ledger.ws_open()
             );
         }
         self.unsubscribe_all(id);
@@ -244,7 +244,7 @@ impl Core {
                     client.peer,
                     id,
                     reason.as_str(),
-                    self.ws_connections
+                    self.ledger.ws_open()
                 );
             }
         }
@@ -328,7 +328,7 @@ impl Core {
         }
         warn!(
             "event=slow_consumer action=warn peer={peer} conn={id} dropped_messages={dropped} active={}",
-            self.ws_connections
+            self.ledger.ws_open()
         );
         self.want_transmit(id);
     }
