@@ -68,6 +68,7 @@ test: deps-test
 # (disallowed_methods/disallowed_types in .clippy.toml, denied in src/core).
 lint:
 	cargo clippy --release --workspace --all-targets -- -D warnings
+	sim/module_tree.sh
 
 test-rust:
 	cargo test --release --workspace --no-fail-fast

@@ -22,6 +22,7 @@ pub mod backtest;
 pub mod config;
 pub mod core;
 pub mod demo;
+pub mod driver;
 pub mod engine;
 pub mod feed;
 pub mod ingest;

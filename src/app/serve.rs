@@ -107,13 +107,16 @@ pub fn serve(config: AppConfig) -> Result<(), ServeError> {
         sources,
     };
     let queries = Some(market::query_worker(store, rest_ctx));
-    let mut backend = Workers::start(server.waker(), producer, queries)
-        .map_err(|e| ServeError::Runtime(format!("cannot start worker threads: {e}")))?;
-    if let Some((link, handle)) = feed {
-        backend = backend.with_feed(handle, link.metrics.clone());
-    }
+    let start_workers = move |fanout| {
+        let workers = Workers::start(fanout, producer, queries)
+            .map_err(|e| std::io::Error::other(format!("cannot start worker threads: {e}")))?;
+        Ok(match feed {
+            Some((link, handle)) => workers.with_feed(handle, link.metrics.clone()),
+            None => workers,
+        })
+    };
     server
-        .run(CoreConfig { feed: data_feed, ..config.core.clone() }, files, Box::new(backend))
+        .run(CoreConfig { feed: data_feed, ..config.core.clone() }, files, config.event_loops, start_workers)
         .map_err(|e| ServeError::Runtime(format!("event loop failed: {e}")))
 }
 

@@ -51,7 +51,12 @@ pub struct AppConfig {
     pub feed: FeedKind,
     /// The live feed's settings (used when `feed` is `Binance`).
     pub feed_settings: FeedSettings,
+    /// Event-loop threads (`EVENT_LOOPS`: a number, or `auto` for the available cores).
+    pub event_loops: usize,
 }
+
+/// Most event loops `EVENT_LOOPS` may ask for.
+pub const EVENT_LOOPS_MAX: usize = 256;
 
 impl AppConfig {
     /// Reads the process environment, after loading `.env` from the working directory if present.
@@ -152,6 +157,7 @@ impl AppConfig {
             engine_params: vars.model_preset("MODEL_PRESET", "calibrated")?,
             feed,
             feed_settings,
+            event_loops: vars.threads("EVENT_LOOPS", 1, EVENT_LOOPS_MAX)?,
         })
     }
 
@@ -176,7 +182,7 @@ impl fmt::Display for AppConfig {
              ws_rate_limit={} ws_rate_burst={} supported_symbols={} duckdb_path={:?} \
              frontend_dir={:?} ingest_dir={:?} log_level={} demo_seed={} demo_replay_interval_ms={} \
              warmup_days={} rest_max_levels={} demo_snapshot_bytes={} model_preset={} feed={} feed_ws_url={:?} \
-             feed_rest_url={:?} feed_oi_wait_ms={} feed_connection_max_age_s={}",
+             feed_rest_url={:?} feed_oi_wait_ms={} feed_connection_max_age_s={} event_loops={}",
             self.host,
             self.port,
             c.ws_enabled,
@@ -215,6 +221,7 @@ impl fmt::Display for AppConfig {
             self.feed_settings.rest_url.join(UrlKind::Rest, ""),
             self.feed_settings.oi_wait_ms,
             self.feed_settings.connection_max_age.as_secs(),
+            self.event_loops,
         )
     }
 }

@@ -58,6 +58,24 @@ impl<'a> Vars<'a> {
         Ok(value)
     }
 
+    /// A count of threads: an integer from 1 to `max`, or `auto` for the cores this process may
+    /// use (`std::thread::available_parallelism`, capped at `max`).
+    pub fn threads(&self, name: &str, default: usize, max: usize) -> Result<usize, ConfigError> {
+        match self.get(name) {
+            Some(raw) if raw.eq_ignore_ascii_case("auto") => {
+                Ok(std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, max))
+            }
+            Some(raw) => {
+                let accepted = format!("an integer from 1 to {max}, or auto");
+                match raw.parse::<usize>() {
+                    Ok(n) if (1..=max).contains(&n) => Ok(n),
+                    _ => Err(ConfigError::new(name, raw, &accepted)),
+                }
+            }
+            None => Ok(default),
+        }
+    }
+
     /// A duration given in (possibly fractional) seconds, returned in milliseconds.
     pub fn seconds_ms(&self, name: &str, default_s: f64, min_s: f64, max_s: f64) -> Result<u64, ConfigError> {
         let seconds = match self.get(name) {

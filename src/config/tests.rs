@@ -143,3 +143,16 @@ fn trusted_proxies_and_per_address_bounds_are_read_and_checked() {
     assert_eq!(config(&[("TRUSTED_PROXIES", "nginx")]).unwrap_err().variable, "TRUSTED_PROXIES");
     assert_eq!(config(&[("HTTP_MAX_CONNECTIONS_PER_ADDRESS", "0")]).unwrap_err().variable, "HTTP_MAX_CONNECTIONS_PER_ADDRESS");
 }
+
+#[test]
+fn event_loops_take_a_count_or_auto_and_refuse_anything_else() {
+    assert_eq!(config(&[]).unwrap().event_loops, 1);
+    assert_eq!(config(&[("EVENT_LOOPS", "3")]).unwrap().event_loops, 3);
+    let auto = config(&[("EVENT_LOOPS", "auto")]).unwrap().event_loops;
+    assert_eq!(auto, std::thread::available_parallelism().unwrap().get().min(super::EVENT_LOOPS_MAX));
+    for bad in ["0", "257", "two", "-1"] {
+        let e = config(&[("EVENT_LOOPS", bad)]).unwrap_err();
+        assert_eq!(e.variable, "EVENT_LOOPS", "{bad}");
+        assert!(e.to_string().contains("or auto"), "{e}");
+    }
+}

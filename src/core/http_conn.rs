@@ -229,7 +229,9 @@ impl<M: MutationPolicy> Core<M> {
             self.respond_json(now, id, 503, body, keep_alive, request.is_head());
             return;
         }
-        if self.ws_connections >= self.config.ws_connections_max && !self.mutations.ignore_ws_connection_limit() {
+        // The slot is taken here, process-wide, before the handshake is checked; it is given
+        // back below if the handshake is refused.
+        if !self.ledger.try_upgrade(self.config.ws_connections_max, self.mutations.ignore_ws_connection_limit()) {
             self.stats.rejected_full_total += 1;
             let body = http::error_body(
                 "SERVER_FULL",
@@ -245,6 +247,7 @@ impl<M: MutationPolicy> Core<M> {
             return;
         }
         let Some(ws_held) = self.acquire_ws_slot(id) else {
+            self.ledger.undo_upgrade();
             let bound = self.config.ws_connections_per_address_max;
             let body = http::error_body(
                 "TOO_MANY_CONNECTIONS",
@@ -258,6 +261,7 @@ impl<M: MutationPolicy> Core<M> {
             Ok(head) => head,
             Err(refusal) => {
                 self.addresses.release(ws_held);
+                self.ledger.undo_upgrade();
                 // A client that asked to switch protocols may already be sending frames, which
                 // would be misread as requests: close after the answer. A plain GET keeps its
                 // connection.
@@ -278,6 +282,11 @@ impl<M: MutationPolicy> Core<M> {
             .max_message_size(Some(message_bytes_max))
             .max_frame_size(Some(message_bytes_max));
         let rate = TokenBucket::new(self.config.rate_limit_messages_per_s, self.config.rate_limit_burst_messages, now.mono);
+        let Some(Phase::Http(_)) = self.clients.get(id).map(|c| &c.phase) else {
+            self.ledger.undo_upgrade();
+            self.addresses.release(ws_held);
+            return;
+        };
         let Some(client) = self.clients.get_mut(id) else { return };
         let Phase::Http(http) = &mut client.phase else { return };
         // Frames the client sent right behind its request are already in our buffer.
@@ -308,7 +317,7 @@ impl<M: MutationPolicy> Core<M> {
                 Endpoint::Heatmap => "/ws/heatmap",
                 Endpoint::Echo => "/ws/echo",
             },
-            self.ws_connections
+            self.ledger.ws_open()
         );
         self.want_transmit(id);
         self.reschedule(id);

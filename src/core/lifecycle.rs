@@ -202,7 +202,7 @@ impl<M: MutationPolicy> Core<M> {
                 id,
                 code,
                 client.ws().map_or(0, |w| w.dropped_messages),
-                self.ws_connections
+                self.ledger.ws_open()
             );
         }
         self.unsubscribe_all(id);
@@ -232,12 +232,14 @@ impl<M: MutationPolicy> Core<M> {
         match &client.phase {
             Phase::Http(http) => {
                 self.http_connections -= 1;
+                self.ledger.close(self.loop_index, false);
                 if http.awaiting_query.is_some() {
                     self.queries_in_flight -= 1;
                 }
             }
             Phase::WebSocket(_) => {
                 self.ws_connections -= 1;
+                self.ledger.close(self.loop_index, true);
                 let reason = client.closing.map_or(reason, |c| c.reason);
                 *self.stats.disconnects_total.entry(reason).or_insert(0) += 1;
                 self.metrics.disconnected(reason);
@@ -247,7 +249,7 @@ impl<M: MutationPolicy> Core<M> {
                     client.address,
                     id,
                     reason.as_str(),
-                    self.ws_connections
+                    self.ledger.ws_open()
                 );
             }
         }
@@ -331,7 +333,7 @@ impl<M: MutationPolicy> Core<M> {
         }
         warn!(
             "event=slow_consumer action=warn peer={peer} client={address} conn={id} dropped_messages={dropped} active={}",
-            self.ws_connections
+            self.ledger.ws_open()
         );
         self.want_transmit(id);
     }
@@ -381,6 +383,6 @@ impl<M: MutationPolicy> Core<M> {
     /// True while new connections may be accepted (the caller stops accepting otherwise, leaving
     /// them in the kernel's backlog, and tries again once this is true).
     pub fn can_accept(&self) -> bool {
-        self.shutdown_deadline.is_none() && self.http_connections < self.config.http_connections_max
+        self.shutdown_deadline.is_none() && self.ledger.http_open() < self.config.http_connections_max
     }
 }

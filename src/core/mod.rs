@@ -25,6 +25,7 @@ mod header_fields;
 pub mod http;
 mod http_conn;
 mod io;
+mod ledger;
 mod lifecycle;
 mod limits;
 mod live_feed;
@@ -54,6 +55,7 @@ pub use addresses::{client_address, AddressRange, TrustedProxies, TRUSTED_PROXIE
 pub use broadcast::SnapshotReady;
 pub use client::{ClientView, PhaseView};
 pub use feed::{DemoReplay, Feed};
+pub use ledger::{ConnectionLedger, LoopFigures, FIGURES_REFRESH_MS};
 pub use limits::{CoreConfig, CONTROL_MESSAGES_MAX, ECHO_MESSAGE_BYTES_LIMIT, SYMBOLS_MAX};
 pub use live_feed::{FeedReport, EVENTS_QUEUED_MAX};
 pub use metrics::{IngestTotals, ProcessStats};
@@ -137,8 +139,15 @@ pub struct Core<M: MutationPolicy = NoMutations> {
     outputs: VecDeque<Output>,
     /// The newest time seen; time handed in is never allowed to run backwards past it.
     now: Now,
+    /// This loop's open WebSocket and other connections.
     ws_connections: usize,
     http_connections: usize,
+    /// The process's counts, shared with the other loops (the bounds apply to them).
+    ledger: Arc<ConnectionLedger>,
+    /// This core's loop, as the ledger numbers it.
+    loop_index: usize,
+    /// When this core last published its figures to the ledger.
+    figures_published_at: Option<MonoTime>,
     queries_in_flight: usize,
     next_query_token: u64,
     /// REST answer bytes queued and not yet sent, bounded by `http_pending_bytes_max`.
@@ -193,6 +202,9 @@ impl<M: MutationPolicy> Core<M> {
             now,
             ws_connections: 0,
             http_connections: 0,
+            ledger: Arc::new(ConnectionLedger::new(1)),
+            loop_index: 0,
+            figures_published_at: None,
             queries_in_flight: 0,
             next_query_token: 1,
             answers: AnswerLedger::default(),
@@ -207,6 +219,20 @@ impl<M: MutationPolicy> Core<M> {
             feed: None,
             mutations,
         }
+    }
+
+    /// Makes this core loop `loop_index` of a process whose loops share `ledger`, so the
+    /// connection bounds apply to the process. Call before the first connection.
+    pub fn share_ledger(&mut self, ledger: Arc<ConnectionLedger>, loop_index: usize) {
+        assert!(self.clients.is_empty(), "the ledger is shared before the first connection");
+        assert!(loop_index < ledger.loops(), "loop {loop_index} of a ledger for {}", ledger.loops());
+        self.ledger = ledger;
+        self.loop_index = loop_index;
+    }
+
+    /// The ledger this core counts its connections in.
+    pub fn ledger(&self) -> &Arc<ConnectionLedger> {
+        &self.ledger
     }
 
     pub fn config(&self) -> &CoreConfig {
@@ -231,7 +257,8 @@ impl<M: MutationPolicy> Core<M> {
         if self.shutdown_deadline.is_some() {
             return Err(AcceptError::ShuttingDown);
         }
-        if self.http_connections >= self.config.http_connections_max {
+        // The process-wide bound (with several loops, the others' connections count too).
+        if !self.ledger.try_open_http(self.loop_index, self.config.http_connections_max) {
             self.stats.rejected_full_total += 1;
             return Err(AcceptError::Full);
         }
@@ -311,6 +338,25 @@ impl<M: MutationPolicy> Core<M> {
             }
         }
         self.check_shutdown_deadline(now);
+        if self.figures_published_at.is_none_or(|at| now.mono.since(at).as_millis() as u64 >= ledger::FIGURES_REFRESH_MS) {
+            self.publish_figures(now);
+        }
+    }
+
+    /// This loop's figures, published to the ledger for the process-wide `/ws/stats` and
+    /// `/metrics` answered by any loop.
+    fn publish_figures(&mut self, now: Now) {
+        self.figures_published_at = Some(now.mono);
+        let figures = LoopFigures {
+            subscriptions: self.symbols.iter().map(|s| s.subscribers.len()).collect(),
+            queued_bytes: self.queued_bytes_total(),
+            messages_sent_1m: self.stats.messages_sent_window.total(now.mono),
+            slow_consumers: self.stats.slow_consumer_episodes_total,
+            dropped_snapshots: self.symbols.iter().map(|s| s.dropped_total).sum(),
+            connections_total: self.stats.ws_connections_total,
+            rejected_full: self.stats.rejected_full_total,
+        };
+        self.ledger.publish(self.loop_index, figures);
     }
 
     /// The earliest time the core wants [`Core::handle_timeout`] called.
@@ -430,12 +476,14 @@ impl<M: MutationPolicy> Core<M> {
 
     pub fn render_metrics(&mut self, now: Now, process: ProcessStats) -> String {
         let now = self.advance_clock(now);
-        self.metrics.active_connections.set(self.ws_connections as i64);
-        self.metrics.queue_bytes.set(self.queued_bytes_total() as i64);
+        self.publish_figures(now);
+        let figures = self.ledger.process_figures();
+        self.metrics.active_connections.set(self.ledger.ws_open() as i64);
+        self.metrics.queue_bytes.set(figures.queued_bytes as i64);
         self.metrics.http_pending_bytes.set(self.answers.pending_bytes() as i64);
         self.metrics.connection_addresses.set(self.addresses.addresses() as i64);
-        for (state, handles) in self.symbols.iter().zip(&self.metrics.symbols) {
-            handles.subscriptions.set(state.subscribers.len() as i64);
+        for (i, (state, handles)) in self.symbols.iter().zip(&self.metrics.symbols).enumerate() {
+            handles.subscriptions.set(figures.subscriptions.get(i).copied().unwrap_or(0) as i64);
             if let Some(latest) = &state.latest {
                 let age_ms = now.wall_unix_ms.saturating_sub(latest.computed_at_unix_ms).max(0);
                 handles.snapshot_age_seconds.set(age_ms as f64 / 1000.0);

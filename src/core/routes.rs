@@ -136,8 +136,8 @@ impl<M: MutationPolicy> Core<M> {
             "ws_enabled": self.config.ws_enabled,
             "feed": feed,
             "connections": {
-                "websocket": self.ws_connections,
-                "http": self.http_connections,
+                "websocket": self.ledger.ws_open(),
+                "http": self.ledger.http_open(),
                 "websocket_max": self.config.ws_connections_max,
             },
             "snapshots": snapshots,
@@ -146,20 +146,25 @@ impl<M: MutationPolicy> Core<M> {
 
     /// `/ws/stats`.
     pub fn stats_json(&mut self, now: Now) -> Value {
+        // Process-wide: this loop's figures fresh, the other loops' as they last published them
+        // (at most FIGURES_REFRESH_MS old).
+        self.publish_figures(now);
+        let process = self.ledger.process_figures();
         let mut by_symbol = Map::new();
-        for state in &self.symbols {
-            by_symbol.insert(state.name.clone(), json!(state.subscribers.len()));
+        for (i, state) in self.symbols.iter().enumerate() {
+            by_symbol.insert(state.name.clone(), json!(process.subscriptions.get(i).copied().unwrap_or(0)));
         }
         json!({
-            "active_connections": self.ws_connections,
-            "messages_sent_1m": self.stats.messages_sent_window.total(now.mono),
-            "slow_consumers": self.stats.slow_consumer_episodes_total,
+            "active_connections": self.ledger.ws_open(),
+            "connections_per_loop": self.ledger.per_loop_open(),
+            "messages_sent_1m": process.messages_sent_1m,
+            "slow_consumers": process.slow_consumers,
             "subscriptions_by_symbol": by_symbol,
-            "queued_bytes": self.queued_bytes_total(),
+            "queued_bytes": process.queued_bytes,
             "http_pending_bytes": self.answers.pending_bytes(),
-            "dropped_snapshots": self.symbols.iter().map(|s| s.dropped_total).sum::<u64>(),
-            "connections_total": self.stats.ws_connections_total,
-            "rejected_full": self.stats.rejected_full_total,
+            "dropped_snapshots": process.dropped_snapshots,
+            "connections_total": process.connections_total,
+            "rejected_full": process.rejected_full,
         })
     }
 

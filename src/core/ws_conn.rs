@@ -189,7 +189,7 @@ impl<M: MutationPolicy> Core<M> {
                 id,
                 code.as_str(),
                 message,
-                self.ws_connections
+                self.ledger.ws_open()
             );
         }
         let text = protocol::error(code, message, symbols);
@@ -259,7 +259,7 @@ impl<M: MutationPolicy> Core<M> {
                     client.peer,
                     id,
                     names.join(","),
-                    self.ws_connections
+                    self.ledger.ws_open()
                 );
             }
             self.push_reply(now, id, &text);
@@ -295,7 +295,7 @@ impl<M: MutationPolicy> Core<M> {
             info!(
                 "event=ws_unsubscribe peer={peer} conn={id} symbols={} active={}",
                 names.join(","),
-                self.ws_connections
+                self.ledger.ws_open()
             );
             let text = protocol::symbols_reply("unsubscribed", &names);
             self.push_reply(now, id, &text);

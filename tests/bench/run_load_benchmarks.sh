@@ -12,6 +12,8 @@
 #              two event loops would give; also plan1000small steady10ksmall, the same fan-outs
 #              with 1 KiB snapshots, and slow10kbounded, stalled clients with small receive buffers),
 #              BENCH_OUT (a new temporary folder; keeps every JSON report), RUN_TIMEOUT_S (300).
+#              A case name with the suffix -2loops (steady10k-2loops, plan1000-2loops, ...) runs that
+#              case against a server with EVENT_LOOPS=2 (issue 14), reported under its own name.
 set -euo pipefail
 
 BIN=${1:?usage: run_load_benchmarks.sh path/to/liquidationheatmap [path/to/loadgen]}
@@ -55,7 +57,7 @@ start_server() {
   (cd "$WORK" && exec env -i PATH="$PATH" HOST=127.0.0.1 PORT=0 DUCKDB_PATH="$WORK/bench.duckdb" \
     FRONTEND_DIR="$HERE/../../frontend" DEMO_SEED=false DEMO_SNAPSHOT_BYTES=16384 WS_UPDATE_INTERVAL=1 \
     WS_MAX_CONNECTIONS=20000 HTTP_MAX_CONNECTIONS=20000 WS_IDLE_TIMEOUT=600 LOG_LEVEL=warn \
-    WS_MAX_CONNECTIONS_PER_ADDRESS=20000 HTTP_MAX_CONNECTIONS_PER_ADDRESS=20000 "$@" \
+    WS_MAX_CONNECTIONS_PER_ADDRESS=20000 HTTP_MAX_CONNECTIONS_PER_ADDRESS=20000 ${LOOPS_ENV:-} "$@" \
     "$BIN" serve >"$WORK/stdout" 2>"$WORK/stderr") &
   SERVER_PID=$!
   ADDR=
@@ -72,7 +74,7 @@ start_server() {
 
 # run_case NAME REPEAT "SERVER_ENV..." LOADGEN_ARGS...
 run_case() {
-  local name=$1 repeat=$2 server_env=$3
+  local name=$1${NAME_SUFFIX:-} repeat=$2 server_env=$3
   shift 3
   # shellcheck disable=SC2086 # server_env is a list of VAR=VALUE words
   start_server $server_env
@@ -113,6 +115,12 @@ run_split_case() {
 
 for repeat in $(seq 1 "$REPEATS"); do
   for case in $CASES; do
+    # <case>-2loops: the same case against EVENT_LOOPS=2.
+    if [[ $case == *-2loops ]]; then
+      LOOPS_ENV=EVENT_LOOPS=2 NAME_SUFFIX=-2loops case=${case%-2loops}
+    else
+      LOOPS_ENV= NAME_SUFFIX=
+    fi
     case $case in
       plan1000) run_case plan1000 "$repeat" "" --scenario steady --connections 1000 --duration-s 10 \
           --min-connect-rate 99 --max-p95-ms 500 --max-p99-ms 10 --max-lost 0 ;;
@@ -228,7 +236,7 @@ for path in sorted(glob.glob(os.path.join(out, "*.json"))):
     with open(path) as f:
         by_case.setdefault(case, []).append((int(repeat), json.load(f)))
 for case, runs in by_case.items():
-    fields = FIELDS.get(case, [])
+    fields = FIELDS.get(case, FIELDS.get(case.removesuffix("-2loops"), []))
     print(f"\n### {case} ({len(runs)} runs)\n")
     print("| run | " + " | ".join(label for label, _ in fields) + " | passed |")
     print("|---" * (len(fields) + 2) + "|")

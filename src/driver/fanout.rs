@@ -1,0 +1,116 @@
+//! The one hand-off from the worker side to the event loops: snapshots are stamped once
+//! (`epoch`, `seq`, frame: [`Sequencer`]) and every loop receives the same `Arc` bytes; statuses,
+//! feed reports and liquidations reach every loop; a REST answer reaches the loop that asked.
+//!
+//! Whatever delivers snapshots to the process calls this type: the local producer through
+//! [`SnapshotFanout::dispatch`], a bus (issue 15) with already stamped snapshots through
+//! [`SnapshotFanout::deliver_stamped`].
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use log::warn;
+
+use super::events::{LoopEvent, WorkerEvent};
+use crate::core::{Sequencer, SnapshotReady, StampedSnapshot};
+
+/// A worker blocked this long on one loop's full channel drops the event for that loop (the
+/// loop is not draining; its clients fill the hole from REST, see websocket_api.md).
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Wakes one loop's poller (a `mio::Waker` in production).
+pub trait Wake: Send + Sync {
+    fn wake(&self);
+}
+
+impl Wake for mio::Waker {
+    fn wake(&self) {
+        let _ = mio::Waker::wake(self);
+    }
+}
+
+/// One loop's inbound side: its bounded channel and its waker.
+pub struct LoopInbox {
+    pub events: Sender<LoopEvent>,
+    pub waker: Arc<dyn Wake>,
+}
+
+/// Hands worker results to every loop. See the module documentation.
+pub struct SnapshotFanout {
+    loops: Vec<LoopInbox>,
+    /// Held while a snapshot is stamped and handed to the loops, so every loop receives the
+    /// snapshots of a symbol in `seq` order.
+    sequencer: Mutex<Sequencer>,
+}
+
+impl SnapshotFanout {
+    /// A fan-out to `loops` whose epochs carry `boot_id`.
+    pub fn new(boot_id: String, loops: Vec<LoopInbox>) -> SnapshotFanout {
+        SnapshotFanout { loops, sequencer: Mutex::new(Sequencer::new(boot_id)) }
+    }
+
+    /// Number of loops served.
+    pub fn loops(&self) -> usize {
+        self.loops.len()
+    }
+
+    /// Routes one worker result; false if some loop could not take it.
+    pub fn dispatch(&self, wall_unix_ms: i64, event: WorkerEvent) -> bool {
+        match event {
+            WorkerEvent::Snapshot(snapshot) => self.publish(wall_unix_ms, &snapshot),
+            WorkerEvent::Status { symbol, status } => self.broadcast(LoopEvent::Status { symbol, status }),
+            WorkerEvent::QueryDone { loop_index, conn, token, response } => {
+                self.send_to(loop_index, LoopEvent::QueryDone { conn, token, response })
+            }
+            WorkerEvent::Feed(report) => self.broadcast(LoopEvent::Feed(report)),
+            WorkerEvent::Liquidation { symbol, message_json } => {
+                self.broadcast(LoopEvent::Liquidation { symbol, message_json })
+            }
+        }
+    }
+
+    /// Stamps `snapshot` once (its `sent_at_ms` is `wall_unix_ms`) and gives it to every loop.
+    pub fn publish(&self, wall_unix_ms: i64, snapshot: &SnapshotReady) -> bool {
+        let mut sequencer = self.sequencer.lock().unwrap_or_else(|e| e.into_inner());
+        let stamped = sequencer.stamp(wall_unix_ms, snapshot);
+        self.broadcast(LoopEvent::Snapshot(stamped))
+    }
+
+    /// Gives a snapshot stamped elsewhere (a bus's leader) to every loop, unchanged.
+    pub fn deliver_stamped(&self, stamped: StampedSnapshot) -> bool {
+        let _order = self.sequencer.lock().unwrap_or_else(|e| e.into_inner());
+        self.broadcast(LoopEvent::Snapshot(stamped))
+    }
+
+    /// The simulator's `repeat_snapshot_seq` mutation.
+    pub fn set_repeat_seq(&self, repeat: bool) {
+        self.sequencer.lock().unwrap_or_else(|e| e.into_inner()).set_repeat_seq(repeat);
+    }
+
+    /// Gives `event` to every loop (cloning it shares the snapshot's bytes, it copies none).
+    fn broadcast(&self, event: LoopEvent) -> bool {
+        let mut all = true;
+        for index in 0..self.loops.len() {
+            all &= self.send_to(index, event.clone());
+        }
+        all
+    }
+
+    fn send_to(&self, index: usize, event: LoopEvent) -> bool {
+        let Some(inbox) = self.loops.get(index) else {
+            warn!("event=worker_send_dropped reason=no_such_loop loop={index}");
+            return false;
+        };
+        match inbox.events.send_timeout(event, SEND_TIMEOUT) {
+            Ok(()) => {
+                inbox.waker.wake();
+                true
+            }
+            Err(_) => {
+                warn!("event=worker_send_dropped reason=loop_not_draining loop={index}");
+                false
+            }
+        }
+    }
+}
