@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 
 use tungstenite::protocol::WebSocketContext;
 
+use super::deflate::Agreed;
+use super::inflate::Inflate;
 use super::limits::CoreConfig;
 use super::queue::OutQueue;
 use super::rate::TokenBucket;
@@ -90,6 +92,11 @@ pub struct WsState {
     pub warned_at: Option<MonoTime>,
     /// Snapshots dropped for this client (conflated or over the message bound).
     pub dropped_messages: u64,
+    /// permessage-deflate as agreed in the handshake (`None`: plain frames only).
+    pub deflate: Option<Agreed>,
+    /// Inbound rewriting of compressed client messages; present only with `deflate` and boxed,
+    /// so a connection without compression pays one word for it.
+    pub inflate: Option<Box<Inflate>>,
 }
 
 /// Set once the connection is on its way out.

@@ -7,6 +7,7 @@ use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 
 use super::client::{Endpoint, Phase, RequestLog, ResponseLog, WsState, ACCESS_LOG_REQUEST_BYTES_MAX};
 use super::handshake;
+use super::inflate::Inflate;
 use super::http::{self, Parsed, Request};
 use super::io::read_retrying;
 use super::queue::Chunk;
@@ -239,8 +240,8 @@ impl Core {
             self.respond(now, id, 503, meta, Chunk::Owned(body.into_boxed_slice()));
             return;
         }
-        let head = match handshake::accept(&request) {
-            Ok(head) => head,
+        let accepted = match handshake::accept(&request, self.config.ws_compression) {
+            Ok(accepted) => accepted,
             Err(refusal) => {
                 // A client that asked to switch protocols may already be sending frames, which
                 // would be misread as requests: close after the answer. A plain GET keeps its
@@ -264,9 +265,16 @@ impl Core {
         let rate = TokenBucket::new(self.config.rate_limit_messages_per_s, self.config.rate_limit_burst_messages, now.mono);
         let Some(client) = self.clients.get_mut(id) else { return };
         let Phase::Http(http) = &mut client.phase else { return };
-        // Frames the client sent right behind its request are already in our buffer.
+        // Frames the client sent right behind its request are already in our buffer. With
+        // compression they go through the inflating layer first, like everything after them.
         let early_frames = std::mem::take(&mut http.buf);
-        let ctx = WebSocketContext::from_partially_read(early_frames, Role::Server, Some(ws_config));
+        let (ctx, inflate) = match accepted.deflate {
+            Some(_) => (
+                WebSocketContext::new(Role::Server, Some(ws_config)),
+                Some(Box::new(Inflate::new(message_bytes_max, early_frames))),
+            ),
+            None => (WebSocketContext::from_partially_read(early_frames, Role::Server, Some(ws_config)), None),
+        };
         client.phase = Phase::WebSocket(Box::new(WsState {
             ctx,
             endpoint,
@@ -276,19 +284,22 @@ impl Core {
             rate_limited_notice_at: None,
             warned_at: None,
             dropped_messages: 0,
+            deflate: accepted.deflate,
+            inflate,
         }));
-        client.out.push_handshake(Chunk::Owned(head.into_boxed_slice()));
+        client.out.push_handshake(Chunk::Owned(accepted.head.into_boxed_slice()));
         client.write_progress_at = now.mono;
         let peer = client.peer;
         self.http_connections -= 1;
         self.ws_connections += 1;
         self.stats.ws_connections_total += 1;
         info!(
-            "event=ws_connect peer={peer} conn={id} endpoint={} active={}",
+            "event=ws_connect peer={peer} conn={id} endpoint={} deflate={} active={}",
             match endpoint {
                 Endpoint::Heatmap => "/ws/heatmap",
                 Endpoint::Echo => "/ws/echo",
             },
+            accepted.deflate.is_some(),
             self.ws_connections
         );
         self.want_transmit(id);

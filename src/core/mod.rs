@@ -17,12 +17,14 @@
 mod answers;
 mod broadcast;
 mod client;
+pub mod deflate;
 mod feed;
 pub mod frame;
 mod handshake;
 mod header_fields;
 pub mod http;
 mod http_conn;
+mod inflate;
 mod io;
 mod lifecycle;
 mod limits;
@@ -160,9 +162,10 @@ impl Core {
         let symbols = config.supported_symbols.iter().cloned().map(SymbolState::new).collect();
         let metrics = Metrics::new(&config.supported_symbols);
         let stats = Stats { started_at: now.mono, ..Stats::default() };
+        let sequencer = Sequencer::new(boot_id).with_deflate(config.ws_compression.then_some(config.ws_compression_min_bytes));
         Core {
             config,
-            sequencer: Sequencer::new(boot_id),
+            sequencer,
             clients: Slab::new(),
             symbols,
             timers: BTreeSet::new(),
