@@ -150,11 +150,7 @@ impl World {
                 if !self.quiet && busy > 0.0 && self.query_rng.random_bool(busy) {
                     let now = self.now;
                     let body = br#"{"error":{"code":"BUSY","message":"simulated busy worker"}}"#[..].into();
-                    let response = QueryResponse {
-                        status: 503,
-                        content_type: "application/json",
-                        body,
-                    };
+                    let response = QueryResponse::plain(503, "application/json", body);
                     self.core
                         .handle_query_response(now, request.conn, request.token, response);
                     self.observe(Cause::Conn(request.conn));
@@ -180,11 +176,7 @@ impl World {
         let mut body = b"{\"pad\":\"".to_vec();
         body.resize(body_bytes.max(12) - 2, b'q');
         body.extend_from_slice(b"\"}");
-        let response = QueryResponse {
-            status: 200,
-            content_type: "application/json",
-            body: body.into(),
-        };
+        let response = QueryResponse::plain(200, "application/json", body.into());
         self.core.handle_query_response(now, id, token, response);
         self.observe(Cause::Conn(id));
         self.pump();

@@ -63,12 +63,20 @@ pub struct ResponseLog {
 }
 
 /// A request whose answer is being computed off the loop thread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingQuery {
     pub token: u64,
     pub keep_alive: bool,
     pub head_only: bool,
+    /// The request's `Accept-Encoding` allows gzip.
+    pub accepts_gzip: bool,
+    /// The request's `If-None-Match` value, at most [`IF_NONE_MATCH_BYTES_MAX`] bytes (longer is
+    /// ignored: the answer is sent in full).
+    pub if_none_match: Option<Box<str>>,
 }
+
+/// Longest `If-None-Match` value kept for a REST request (a few ETags of 34 bytes).
+pub const IF_NONE_MATCH_BYTES_MAX: usize = 256;
 
 /// Which WebSocket endpoint the client connected to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

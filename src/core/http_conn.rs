@@ -310,27 +310,50 @@ impl Core {
     pub fn handle_query_response(&mut self, now: Now, conn: ConnId, token: u64, response: QueryResponse) {
         let now = self.advance_clock(now);
         let Some(http) = self.http_state(conn) else { return };
-        let Some(pending) = http.awaiting_query else { return };
-        if pending.token != token {
+        let Some(pending) = http.awaiting_query.take_if(|pending| pending.token == token) else {
             // The connection that asked is gone and its slot was reused.
             return;
-        }
-        http.awaiting_query = None;
+        };
         self.queries_in_flight -= 1;
-        let cost = if pending.head_only { 0 } else { self.answers.cost_of(&response.body) };
+        // The representation this request gets (gzip when allowed and built), chosen before the
+        // memory bound is applied to it; a 304 when its ETag is what the client holds.
+        let (body, etag, is_gzip) = match &response.encoded {
+            Some(encoded) if response.status == 200 => {
+                let (body, etag, is_gzip) = encoded.select(pending.accepts_gzip.then_some("gzip"));
+                (body, Some(etag), is_gzip)
+            }
+            _ => (std::sync::Arc::clone(&response.body), None, false),
+        };
+        let not_modified = etag
+            .as_deref()
+            .is_some_and(|etag| super::http_encoding::none_match_hits(pending.if_none_match.as_deref(), etag));
+        let cost = if pending.head_only || not_modified { 0 } else { self.answers.cost_of(&body) };
         let pending_bytes = self.answers.pending_bytes();
         if cost > 0 && pending_bytes > 0 && pending_bytes + cost > self.config.http_pending_bytes_max {
             // Bounded memory: this answer would push the bytes waiting to be sent over the bound.
             self.respond_busy(now, conn, pending.keep_alive, cost);
             return;
         }
-        let meta = ResponseMeta {
-            content_type: response.content_type,
-            keep_alive: pending.keep_alive,
-            head_only: pending.head_only,
-            extra_headers: &[],
+        let Some(etag) = etag else {
+            let meta = ResponseMeta {
+                content_type: response.content_type,
+                keep_alive: pending.keep_alive,
+                head_only: pending.head_only,
+                extra_headers: &[],
+            };
+            self.respond(now, conn, response.status, meta, Chunk::Answer(body));
+            return;
         };
-        self.respond(now, conn, response.status, meta, Chunk::Answer(response.body));
+        let varies = response.encoded.as_ref().is_some_and(|e| e.gzip.is_some());
+        let mut headers = vec![("ETag", etag.as_str())];
+        self.respond_encoded(
+            now,
+            conn,
+            (response.content_type, pending.keep_alive, pending.head_only),
+            &mut headers,
+            (body, is_gzip, varies, not_modified),
+            true,
+        );
     }
 
     /// 503 `BUSY`: the answers waiting to be sent to other clients hold `http_pending_bytes_max`.

@@ -23,6 +23,7 @@ pub mod frame;
 mod handshake;
 mod header_fields;
 pub mod http;
+pub mod http_encoding;
 mod http_conn;
 mod inflate;
 mod io;
@@ -92,6 +93,23 @@ pub struct QueryResponse {
     pub content_type: &'static str,
     /// Shared with the answer cache: queueing it for a client copies a pointer, not the bytes.
     pub body: Arc<[u8]>,
+    /// The body's gzip representation and ETag, built once on the query worker (and cached with
+    /// the answer); `None`: sent plain, without a validator.
+    pub encoded: Option<http_encoding::Encoded>,
+}
+
+impl QueryResponse {
+    /// An answer sent as it is (errors, metrics).
+    pub fn plain(status: u16, content_type: &'static str, body: Arc<[u8]>) -> QueryResponse {
+        QueryResponse { status, content_type, body, encoded: None }
+    }
+
+    /// A JSON answer with its gzip representation and ETag: compression happens here, so call
+    /// this on the worker thread, once per answer (the answer cache keeps the result).
+    pub fn encoded_json(body: Arc<[u8]>) -> QueryResponse {
+        let encoded = http_encoding::Encoded::new(Arc::clone(&body), true);
+        QueryResponse { status: 200, content_type: "application/json", body, encoded: Some(encoded) }
+    }
 }
 
 /// Something the caller must do.

@@ -304,7 +304,7 @@ impl Shell {
                 let now = self.clock.now();
                 let stats = process_stats::read_process_stats(self.backend.ingest_totals());
                 let body = self.core.render_metrics(now, stats).into_bytes().into();
-                let response = QueryResponse { status: 200, content_type: "text/plain; version=0.0.4; charset=utf-8", body };
+                let response = QueryResponse::plain(200, "text/plain; version=0.0.4; charset=utf-8", body);
                 self.core.handle_query_response(now, request.conn, request.token, response);
             }
             Output::Query(request) => {
@@ -315,7 +315,7 @@ impl Shell {
                         now,
                         request.conn,
                         request.token,
-                        QueryResponse { status: 503, content_type: "application/json", body: body.into() },
+                        QueryResponse::plain(503, "application/json", body.into()),
                     );
                 }
             }

@@ -27,7 +27,7 @@ start_server "$BIN" autobahn WS_ENABLED=false WS_ECHO_ENABLED=true \
   WS_COMPRESSION=true WS_COMPRESSION_MIN_BYTES=0
 
 status=0
-timeout 1200 python3 "$HERE/autobahn_check.py" "ws://$ADDR/ws/echo" "${AUTOBAHN_REPORT_DIR:-$REPORTS}" || status=$?
+timeout 2400 python3 "$HERE/autobahn_check.py" "ws://$ADDR/ws/echo" "${AUTOBAHN_REPORT_DIR:-$REPORTS}" || status=$?
 if ! server_running; then
   echo "autobahn: the server died during the run:" >&2
   cat "$SERVER_WORK/stderr" >&2
