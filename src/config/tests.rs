@@ -114,3 +114,17 @@ fn bad_feed_variables_name_the_variable() {
     assert_eq!(config(&[("FEED_REST_URL", "fapi.binance.com")]).unwrap_err().variable, "FEED_REST_URL");
     assert_eq!(config(&[("FEED_OI_WAIT", "forever")]).unwrap_err().variable, "FEED_OI_WAIT");
 }
+
+#[test]
+fn compression_is_on_by_default_and_its_variables_are_validated() {
+    let defaults = config(&[]).unwrap().core;
+    assert!(defaults.ws_compression);
+    assert_eq!(defaults.ws_compression_min_bytes, 512);
+    let off = config(&[("WS_COMPRESSION", "false"), ("WS_COMPRESSION_MIN_BYTES", "0")]).unwrap().core;
+    assert!(!off.ws_compression);
+    assert_eq!(off.ws_compression_min_bytes, 0);
+    for (name, bad) in [("WS_COMPRESSION", "maybe"), ("WS_COMPRESSION_MIN_BYTES", "-1"), ("WS_COMPRESSION_MIN_BYTES", "1k")] {
+        let e = config(&[(name, bad)]).unwrap_err();
+        assert_eq!(e.variable, name, "{bad}");
+    }
+}
