@@ -3,7 +3,10 @@
 //! receiving 16 KiB snapshots need kilobytes, not megabytes, of buffers), and masked client frames.
 //! Frame headers are decoded and encoded by tungstenite's `FrameHeader`.
 
+use std::cell::RefCell;
 use std::io::Cursor;
+
+use flate2::{Decompress, FlushDecompress};
 
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::frame::{Frame, FrameHeader};
@@ -16,6 +19,28 @@ const HEADER_BYTES_MAX: usize = 14;
 const CONTROL_PAYLOAD_BYTES_MAX: usize = 125;
 /// Largest message accepted from the server; far above any snapshot (DEMO_SNAPSHOT_BYTES ≤ 16 MiB).
 pub const MESSAGE_BYTES_MAX: u64 = 64 * 1024 * 1024;
+/// Compressed bytes kept of a permessage-deflate message: enough to inflate the first
+/// [`PREFIX_BYTES_MAX`] bytes of JSON (deflate never expands text by more than a few bytes).
+const COMPRESSED_PREFIX_BYTES_MAX: usize = 2 * PREFIX_BYTES_MAX;
+
+thread_local! {
+    /// One inflater per swarm thread, reset for every compressed message: with
+    /// `server_no_context_takeover` each message inflates on its own, so 10,000 clients need no
+    /// 40 KiB inflater each.
+    static INFLATER: RefCell<Decompress> = RefCell::new(Decompress::new(false));
+}
+
+/// The first [`PREFIX_BYTES_MAX`] bytes of the text a compressed message's first bytes inflate to.
+fn inflate_prefix(compressed: &[u8]) -> Vec<u8> {
+    INFLATER.with(|inflater| {
+        let mut inflater = inflater.borrow_mut();
+        inflater.reset(false);
+        let mut out = Vec::with_capacity(PREFIX_BYTES_MAX);
+        // A cut stream inflates as far as it goes; the error a cut may cause is irrelevant here.
+        let _ = inflater.decompress_vec(compressed, &mut out, FlushDecompress::Sync);
+        out
+    })
+}
 
 /// A complete unit the reader hands out.
 #[derive(Debug, PartialEq, Eq)]
@@ -54,6 +79,10 @@ pub struct FrameReader {
     message_bytes: u64,
     prefix: Vec<u8>,
     control: Vec<u8>,
+    /// permessage-deflate was agreed: RSV1 marks a compressed message.
+    deflate: bool,
+    /// The message being read is compressed (`prefix` holds compressed bytes).
+    compressed: bool,
 }
 
 impl Default for FrameReader {
@@ -66,11 +95,18 @@ impl Default for FrameReader {
             message_bytes: 0,
             prefix: Vec::with_capacity(PREFIX_BYTES_MAX),
             control: Vec::new(),
+            deflate: false,
+            compressed: false,
         }
     }
 }
 
 impl FrameReader {
+    /// The handshake agreed to permessage-deflate.
+    pub fn set_deflate(&mut self, deflate: bool) {
+        self.deflate = deflate;
+    }
+
     /// Consumes `input`, calling `on_event` for every complete message or control frame.
     pub fn feed(&mut self, mut input: &[u8], mut on_event: impl FnMut(ReaderEvent<'_>)) -> Result<(), FrameError> {
         while !input.is_empty() {
@@ -106,7 +142,8 @@ impl FrameReader {
                     if matches!(frame.opcode, OpCode::Control(_)) {
                         self.control.extend_from_slice(payload);
                     } else {
-                        let room = PREFIX_BYTES_MAX - self.prefix.len();
+                        let kept = if self.compressed { COMPRESSED_PREFIX_BYTES_MAX } else { PREFIX_BYTES_MAX };
+                        let room = kept - self.prefix.len();
                         self.prefix.extend_from_slice(&payload[..room.min(payload.len())]);
                     }
                     if done {
@@ -122,7 +159,8 @@ impl FrameReader {
         if header.mask.is_some() {
             return Err(FrameError("server frame is masked".into()));
         }
-        if header.rsv1 || header.rsv2 || header.rsv3 {
+        let compressed_start = header.rsv1 && self.deflate && matches!(header.opcode, OpCode::Data(Data::Text | Data::Binary));
+        if (header.rsv1 && !compressed_start) || header.rsv2 || header.rsv3 {
             return Err(FrameError("reserved bits set without an extension".into()));
         }
         match header.opcode {
@@ -147,6 +185,7 @@ impl FrameReader {
                 self.message_text = Some(header.opcode == OpCode::Data(Data::Text));
                 self.message_bytes = 0;
                 self.prefix.clear();
+                self.compressed = compressed_start;
             }
         }
         if matches!(header.opcode, OpCode::Data(_)) {
@@ -170,7 +209,13 @@ impl FrameReader {
             }
             OpCode::Data(_) if frame.is_final => {
                 let text = self.message_text.take().unwrap_or(true);
-                on_event(ReaderEvent::Message { text, prefix: &self.prefix, bytes: self.message_bytes });
+                // `bytes` stays the payload as it travelled (compressed or not): bytes on the wire.
+                if std::mem::take(&mut self.compressed) {
+                    let prefix = inflate_prefix(&self.prefix);
+                    on_event(ReaderEvent::Message { text, prefix: &prefix, bytes: self.message_bytes });
+                } else {
+                    on_event(ReaderEvent::Message { text, prefix: &self.prefix, bytes: self.message_bytes });
+                }
             }
             _ => {}
         }
@@ -235,6 +280,28 @@ mod tests {
         assert_eq!(seen.len(), 1);
         assert!(seen[0].starts_with(&format!("msg text=true bytes={} prefix={{\"type\":\"snapshot\"", body.len())));
         assert_eq!(seen[0].len(), format!("msg text=true bytes={} prefix=", body.len()).len() + PREFIX_BYTES_MAX);
+    }
+
+    #[test]
+    fn a_deflated_message_reports_its_inflated_prefix_and_its_compressed_bytes() {
+        let body = format!("{{\"type\":\"snapshot\",\"seq\":7,{}}}", "\"x\":1,".repeat(2000));
+        // The server's own shared deflated frame (RSV1 set).
+        let wire = crate::core::deflate::deflated_frame(Data::Text, body.as_bytes(), 15);
+        assert!(wire[1] < 126, "a short frame: two header bytes");
+        let compressed_bytes = wire.len() - 2;
+        let mut reader = FrameReader::default();
+        reader.set_deflate(true);
+        let seen = collect(&mut reader, &wire, 7);
+        assert_eq!(seen.len(), 1);
+        let expected = format!("msg text=true bytes={compressed_bytes} prefix={}", &body[..PREFIX_BYTES_MAX]);
+        assert_eq!(seen[0], expected);
+    }
+
+    #[test]
+    fn rsv1_without_an_agreed_extension_is_an_error() {
+        let wire = crate::core::deflate::deflated_frame(Data::Text, b"{}", 15);
+        let mut reader = FrameReader::default();
+        assert!(reader.feed(&wire, |_| {}).is_err());
     }
 
     #[test]

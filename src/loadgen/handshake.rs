@@ -10,11 +10,16 @@ pub const RESPONSE_HEAD_BYTES_MAX: usize = 4096;
 /// Headers parsed in a response head.
 const RESPONSE_HEADERS_MAX: usize = 32;
 
-/// The upgrade request for `path` on `target` with the (base64) `key`.
-pub fn request(target: SocketAddr, path: &str, key: &str) -> Vec<u8> {
+/// The offer a browser sends (Chromium's), made with `--compression`.
+pub const DEFLATE_OFFER: &str = "permessage-deflate; client_max_window_bits";
+
+/// The upgrade request for `path` on `target` with the (base64) `key`, offering permessage-deflate
+/// when `compression`.
+pub fn request(target: SocketAddr, path: &str, key: &str, compression: bool) -> Vec<u8> {
+    let offer = if compression { format!("Sec-WebSocket-Extensions: {DEFLATE_OFFER}\r\n") } else { String::new() };
     format!(
         "GET {path} HTTP/1.1\r\nHost: {target}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nUser-Agent: liquidationheatmap-loadgen\r\n\r\n"
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{offer}User-Agent: liquidationheatmap-loadgen\r\n\r\n"
     )
     .into_bytes()
 }
@@ -42,8 +47,9 @@ pub fn key_from_nonce(nonce: [u8; 16]) -> String {
 pub enum Response {
     /// More bytes are needed.
     Partial,
-    /// Upgraded; the head was this many bytes (anything after it is WebSocket frames).
-    Upgraded { head_bytes: usize },
+    /// Upgraded; the head was this many bytes (anything after it is WebSocket frames), and the
+    /// server agreed to permessage-deflate.
+    Upgraded { head_bytes: usize, deflate: bool },
     /// Refused or malformed: the HTTP status (0 when unparsable) and why.
     Refused { status: u16, reason: String },
 }
@@ -66,7 +72,11 @@ pub fn check_response(buf: &[u8], key: &str) -> Response {
     if accept != Some(derive_accept_key(key.as_bytes()).as_bytes()) {
         return Response::Refused { status, reason: "missing or wrong Sec-WebSocket-Accept".into() };
     }
-    Response::Upgraded { head_bytes }
+    let deflate = response
+        .headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case("sec-websocket-extensions") && h.value.starts_with(b"permessage-deflate"));
+    Response::Upgraded { head_bytes, deflate }
 }
 
 #[cfg(test)]
@@ -86,7 +96,7 @@ mod tests {
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
         let mut buf = head.as_bytes().to_vec();
         buf.extend_from_slice(&[0x81, 0x00]);
-        assert_eq!(check_response(&buf, "dGhlIHNhbXBsZSBub25jZQ=="), Response::Upgraded { head_bytes: head.len() });
+        assert_eq!(check_response(&buf, "dGhlIHNhbXBsZSBub25jZQ=="), Response::Upgraded { head_bytes: head.len(), deflate: false });
     }
 
     #[test]
