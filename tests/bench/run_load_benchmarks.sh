@@ -16,7 +16,7 @@ set -euo pipefail
 BIN=${1:?usage: run_load_benchmarks.sh path/to/liquidationheatmap}
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPEATS=${REPEATS:-3}
-CASES=${CASES:-"plan1000 steady10k idle10k idlemax slow10k storm10k churn split2x5k"}
+CASES=${CASES:-"plan1000 plan1000z steady10k steady10kz idle10k idlemax slow10k storm10k churn split2x5k"}
 OUT=${BENCH_OUT:-$(mktemp -d -t lhm-load-XXXXXX)}
 RUN_TIMEOUT_S=${RUN_TIMEOUT_S:-300}
 mkdir -p "$OUT"
@@ -114,6 +114,12 @@ for repeat in $(seq 1 "$REPEATS"); do
           --min-connect-rate 99 --max-p95-ms 500 --max-p99-ms 10 --max-lost 0 ;;
       steady10k) run_case steady10k "$repeat" "" --scenario steady --connections 10000 --duration-s 15 \
           --max-p99-ms 100 --max-lost 0 --max-server-cpu-percent 100 ;;
+      # The same fan-outs with permessage-deflate negotiated by every client (issue 16): compare
+      # snapshot bytes on the wire, server CPU and delivery latency with plan1000 / steady10k.
+      plan1000z) run_case plan1000z "$repeat" "" --scenario steady --connections 1000 --duration-s 10 \
+          --compression --min-connect-rate 99 --max-p95-ms 500 --max-lost 0 ;;
+      steady10kz) run_case steady10kz "$repeat" "" --scenario steady --connections 10000 --duration-s 15 \
+          --compression --max-p99-ms 100 --max-lost 0 --max-server-cpu-percent 100 ;;
       # The same fan-outs with 1 KiB snapshots: how much of the cost is bytes, how much per send.
       plan1000small) run_case plan1000small "$repeat" "DEMO_SNAPSHOT_BYTES=1024" --scenario steady --connections 1000 \
           --duration-s 10 --max-p99-ms 10 --max-lost 0 ;;
