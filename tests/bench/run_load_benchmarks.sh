@@ -16,7 +16,7 @@ set -euo pipefail
 BIN=${1:?usage: run_load_benchmarks.sh path/to/liquidationheatmap}
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPEATS=${REPEATS:-3}
-CASES=${CASES:-"plan1000 plan1000z steady10k steady10kz idle10k idlemax slow10k storm10k churn split2x5k"}
+CASES=${CASES:-"plan1000 plan1000z steady10k steady10kz idle10k idle10kz idlemax slow10k storm10k churn split2x5k"}
 OUT=${BENCH_OUT:-$(mktemp -d -t lhm-load-XXXXXX)}
 RUN_TIMEOUT_S=${RUN_TIMEOUT_S:-300}
 mkdir -p "$OUT"
@@ -127,6 +127,9 @@ for repeat in $(seq 1 "$REPEATS"); do
           --duration-s 15 --max-p99-ms 100 --max-lost 0 ;;
       idle10k) run_case idle10k "$repeat" "" --scenario idle --connections 10000 --duration-s 10 \
           --max-rss-per-connection-bytes 8192 --max-server-cpu-percent 2 ;;
+      # Idle connections that negotiated permessage-deflate: what compression costs at rest.
+      idle10kz) run_case idle10kz "$repeat" "" --scenario idle --connections 10000 --duration-s 10 \
+          --compression --max-rss-per-connection-bytes 8192 --max-server-cpu-percent 2 ;;
       # The open-file limit is 20,000 for both processes: the server keeps ~40 for itself.
       idlemax) run_case idlemax "$repeat" "" --scenario idle --connections 19900 --duration-s 10 \
           --max-rss-per-connection-bytes 8192 --max-server-cpu-percent 2 --min-connect-rate 100 ;;
