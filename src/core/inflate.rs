@@ -38,6 +38,11 @@ const RAW_READ_BYTES: usize = 4096;
 /// Longest client frame header: 2 + 8 (64-bit length) + 4 (mask key).
 const CLIENT_HEADER_BYTES_MAX: usize = 14;
 
+/// Compressed payload a message may carry beyond its inflated bound: DEFLATE's stored blocks add 5
+/// bytes per 64 KiB, so a message within the bound never needs more. Without this bound, empty
+/// blocks would let a client stream compressed bytes forever without ever reaching the bound.
+const COMPRESSED_SLACK_BYTES: u64 = 1024;
+
 /// Where the reader is within the client's frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Position {
@@ -59,6 +64,8 @@ struct Message {
     /// A plain frame of this message was handed on already (the next one is a continuation).
     started: bool,
     inflated_bytes: usize,
+    /// Compressed payload bytes of the message so far.
+    compressed_bytes: u64,
 }
 
 /// Per-connection state of the inbound rewriting. See the module documentation.
@@ -194,7 +201,15 @@ impl Inflate {
                 kind,
                 started: false,
                 inflated_bytes: 0,
+                compressed_bytes: 0,
             });
+        }
+        if let Some(message) = self.message.as_mut() {
+            message.compressed_bytes = message.compressed_bytes.saturating_add(payload_len);
+            if message.compressed_bytes > self.message_bytes_max as u64 + COMPRESSED_SLACK_BYTES {
+                self.failure = Some((close_code::MESSAGE_TOO_BIG, "message too big"));
+                return true;
+            }
         }
         let mask = [self.raw[header_len - 4], self.raw[header_len - 3], self.raw[header_len - 2], self.raw[header_len - 1]];
         self.raw.drain(..header_len);
@@ -386,6 +401,15 @@ mod tests {
         let bomb = deflate_message(&vec![b'a'; 10 << 20], 15);
         assert!(bomb.len() < 20_000, "{}", bomb.len());
         let (messages, failure, _) = read_all(&client_frame(true, true, 0x1, &bomb), 4096);
+        assert!(messages.is_empty());
+        assert_eq!(failure, Some((close_code::MESSAGE_TOO_BIG, "message too big")));
+    }
+
+    #[test]
+    fn compressed_bytes_that_inflate_to_nothing_are_bounded_too() {
+        // Empty stored blocks (BFINAL 0, type 00, LEN 0, NLEN 0xffff) inflate to nothing.
+        let filler = [0x00, 0x00, 0x00, 0xff, 0xff].repeat(2000);
+        let (messages, failure, _) = read_all(&client_frame(true, true, 0x1, &filler), 4096);
         assert!(messages.is_empty());
         assert_eq!(failure, Some((close_code::MESSAGE_TOO_BIG, "message too big")));
     }
