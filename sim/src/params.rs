@@ -159,6 +159,9 @@ impl Params {
             message_bytes_max: rng.random_range(256..=4096),
             // The echo endpoint is off in the simulation; no draw, so seeds keep their worlds.
             echo_message_bytes_max: 64 * 1024,
+            // Simulated clients offer no compression; no draw, so seeds keep their worlds.
+            ws_compression: false,
+            ws_compression_min_bytes: 512,
             http_head_bytes_max: rng.random_range(512..=8192),
             rate_limit_messages_per_s: rng.random_range(1..=50),
             rate_limit_burst_messages: rng.random_range(1..=40),

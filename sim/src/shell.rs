@@ -41,11 +41,7 @@ impl World {
         let mut body = b"{\"pad\":\"".to_vec();
         body.resize(body_bytes.max(12) - 2, b'q');
         body.extend_from_slice(b"\"}");
-        let response = QueryResponse {
-            status: 200,
-            content_type: "application/json",
-            body: body.into(),
-        };
+        let response = QueryResponse::plain(200, "application/json", body.into());
         driver::deliver(
             self,
             LoopEvent::QueryDone {

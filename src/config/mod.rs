@@ -106,6 +106,8 @@ impl AppConfig {
             shutdown_timeout_ms: vars.seconds_ms("SHUTDOWN_TIMEOUT", seconds(defaults.shutdown_timeout_ms), 0.0, 600.0)?,
             message_bytes_max: defaults.message_bytes_max,
             echo_message_bytes_max: vars.integer("WS_ECHO_MAX_MESSAGE_BYTES", defaults.echo_message_bytes_max as u64, 1024, ECHO_MESSAGE_BYTES_LIMIT as u64)? as usize,
+            ws_compression: vars.boolean("WS_COMPRESSION", defaults.ws_compression)?,
+            ws_compression_min_bytes: vars.integer("WS_COMPRESSION_MIN_BYTES", defaults.ws_compression_min_bytes as u64, 0, 1 << 30)? as usize,
             http_head_bytes_max: defaults.http_head_bytes_max,
             rate_limit_messages_per_s: vars.integer("WS_RATE_LIMIT", defaults.rate_limit_messages_per_s.into(), 1, 10_000)? as u32,
             rate_limit_burst_messages: vars.integer("WS_RATE_BURST", defaults.rate_limit_burst_messages.into(), 1, 100_000)? as u32,

@@ -156,3 +156,17 @@ fn event_loops_take_a_count_or_auto_and_refuse_anything_else() {
         assert!(e.to_string().contains("or auto"), "{e}");
     }
 }
+
+#[test]
+fn compression_is_on_by_default_and_its_variables_are_validated() {
+    let defaults = config(&[]).unwrap().core;
+    assert!(defaults.ws_compression);
+    assert_eq!(defaults.ws_compression_min_bytes, 512);
+    let off = config(&[("WS_COMPRESSION", "false"), ("WS_COMPRESSION_MIN_BYTES", "0")]).unwrap().core;
+    assert!(!off.ws_compression);
+    assert_eq!(off.ws_compression_min_bytes, 0);
+    for (name, bad) in [("WS_COMPRESSION", "maybe"), ("WS_COMPRESSION_MIN_BYTES", "-1"), ("WS_COMPRESSION_MIN_BYTES", "1k")] {
+        let e = config(&[(name, bad)]).unwrap_err();
+        assert_eq!(e.variable, name, "{bad}");
+    }
+}

@@ -5,6 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 use tungstenite::protocol::WebSocketContext;
 
 use super::addresses::Held;
+use super::deflate::Agreed;
+use super::inflate::Inflate;
 use super::limits::CoreConfig;
 use super::queue::OutQueue;
 use super::rate::TokenBucket;
@@ -62,12 +64,20 @@ pub struct ResponseLog {
 }
 
 /// A request whose answer is being computed off the loop thread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingQuery {
     pub token: u64,
     pub keep_alive: bool,
     pub head_only: bool,
+    /// The request's `Accept-Encoding` allows gzip.
+    pub accepts_gzip: bool,
+    /// The request's `If-None-Match` value, at most [`IF_NONE_MATCH_BYTES_MAX`] bytes (longer is
+    /// ignored: the answer is sent in full).
+    pub if_none_match: Option<Box<str>>,
 }
+
+/// Longest `If-None-Match` value kept for a REST request (a few ETags of 34 bytes).
+pub const IF_NONE_MATCH_BYTES_MAX: usize = 256;
 
 /// Which WebSocket endpoint the client connected to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +101,11 @@ pub struct WsState {
     pub warned_at: Option<MonoTime>,
     /// Snapshots dropped for this client (conflated or over the message bound).
     pub dropped_messages: u64,
+    /// permessage-deflate as agreed in the handshake (`None`: plain frames only).
+    pub deflate: Option<Agreed>,
+    /// Inbound rewriting of compressed client messages; present only with `deflate` and boxed,
+    /// so a connection without compression pays one word for it.
+    pub inflate: Option<Box<Inflate>>,
 }
 
 /// Set once the connection is on its way out.

@@ -7,6 +7,7 @@ use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 
 use super::client::{Endpoint, Phase, RequestLog, ResponseLog, WsState, ACCESS_LOG_REQUEST_BYTES_MAX};
 use super::handshake;
+use super::inflate::Inflate;
 use super::http::{self, Parsed, Request};
 use super::io::read_retrying;
 use super::queue::Chunk;
@@ -257,8 +258,8 @@ impl<M: MutationPolicy> Core<M> {
             self.respond(now, id, 429, meta, Chunk::Owned(body.into_boxed_slice()));
             return;
         };
-        let head = match handshake::accept(&request) {
-            Ok(head) => head,
+        let accepted = match handshake::accept(&request, self.config.ws_compression) {
+            Ok(accepted) => accepted,
             Err(refusal) => {
                 self.addresses.release(ws_held);
                 self.ledger.undo_upgrade();
@@ -289,9 +290,16 @@ impl<M: MutationPolicy> Core<M> {
         };
         let Some(client) = self.clients.get_mut(id) else { return };
         let Phase::Http(http) = &mut client.phase else { return };
-        // Frames the client sent right behind its request are already in our buffer.
+        // Frames the client sent right behind its request are already in our buffer. With
+        // compression they go through the inflating layer first, like everything after them.
         let early_frames = std::mem::take(&mut http.buf);
-        let ctx = WebSocketContext::from_partially_read(early_frames, Role::Server, Some(ws_config));
+        let (ctx, inflate) = match accepted.deflate {
+            Some(_) => (
+                WebSocketContext::new(Role::Server, Some(ws_config)),
+                Some(Box::new(Inflate::new(message_bytes_max, early_frames))),
+            ),
+            None => (WebSocketContext::from_partially_read(early_frames, Role::Server, Some(ws_config)), None),
+        };
         client.phase = Phase::WebSocket(Box::new(WsState {
             ctx,
             endpoint,
@@ -301,8 +309,10 @@ impl<M: MutationPolicy> Core<M> {
             rate_limited_notice_at: None,
             warned_at: None,
             dropped_messages: 0,
+            deflate: accepted.deflate,
+            inflate,
         }));
-        client.out.push_handshake(Chunk::Owned(head.into_boxed_slice()));
+        client.out.push_handshake(Chunk::Owned(accepted.head.into_boxed_slice()));
         client.write_progress_at = now.mono;
         let (peer, address) = (client.peer, client.address);
         if let Some(http_held) = client.held.replace(ws_held) {
@@ -312,11 +322,12 @@ impl<M: MutationPolicy> Core<M> {
         self.ws_connections += 1;
         self.stats.ws_connections_total += 1;
         info!(
-            "event=ws_connect peer={peer} client={address} conn={id} endpoint={} active={}",
+            "event=ws_connect peer={peer} client={address} conn={id} endpoint={} deflate={} active={}",
             match endpoint {
                 Endpoint::Heatmap => "/ws/heatmap",
                 Endpoint::Echo => "/ws/echo",
             },
+            accepted.deflate.is_some(),
             self.ledger.ws_open()
         );
         self.want_transmit(id);
@@ -327,27 +338,50 @@ impl<M: MutationPolicy> Core<M> {
     pub fn handle_query_response(&mut self, now: Now, conn: ConnId, token: u64, response: QueryResponse) {
         let now = self.advance_clock(now);
         let Some(http) = self.http_state(conn) else { return };
-        let Some(pending) = http.awaiting_query else { return };
-        if pending.token != token {
+        let Some(pending) = http.awaiting_query.take_if(|pending| pending.token == token) else {
             // The connection that asked is gone and its slot was reused.
             return;
-        }
-        http.awaiting_query = None;
+        };
         self.queries_in_flight -= 1;
-        let cost = if pending.head_only { 0 } else { self.answers.cost_of(&response.body) };
+        // The representation this request gets (gzip when allowed and built), chosen before the
+        // memory bound is applied to it; a 304 when its ETag is what the client holds.
+        let (body, etag, is_gzip) = match &response.encoded {
+            Some(encoded) if response.status == 200 => {
+                let (body, etag, is_gzip) = encoded.select(pending.accepts_gzip.then_some("gzip"));
+                (body, Some(etag), is_gzip)
+            }
+            _ => (std::sync::Arc::clone(&response.body), None, false),
+        };
+        let not_modified = etag
+            .as_deref()
+            .is_some_and(|etag| super::http_encoding::none_match_hits(pending.if_none_match.as_deref(), etag));
+        let cost = if pending.head_only || not_modified { 0 } else { self.answers.cost_of(&body) };
         let pending_bytes = self.answers.pending_bytes();
         if cost > 0 && pending_bytes > 0 && pending_bytes + cost > self.config.http_pending_bytes_max {
             // Bounded memory: this answer would push the bytes waiting to be sent over the bound.
             self.respond_busy(now, conn, pending.keep_alive, cost);
             return;
         }
-        let meta = ResponseMeta {
-            content_type: response.content_type,
-            keep_alive: pending.keep_alive,
-            head_only: pending.head_only,
-            extra_headers: &[],
+        let Some(etag) = etag else {
+            let meta = ResponseMeta {
+                content_type: response.content_type,
+                keep_alive: pending.keep_alive,
+                head_only: pending.head_only,
+                extra_headers: &[],
+            };
+            self.respond(now, conn, response.status, meta, Chunk::Answer(body));
+            return;
         };
-        self.respond(now, conn, response.status, meta, Chunk::Answer(response.body));
+        let varies = response.encoded.as_ref().is_some_and(|e| e.gzip.is_some());
+        let mut headers = vec![("ETag", etag.as_str())];
+        self.respond_encoded(
+            now,
+            conn,
+            (response.content_type, pending.keep_alive, pending.head_only),
+            &mut headers,
+            (body, is_gzip, varies, not_modified),
+            true,
+        );
     }
 
     /// 503 `BUSY`: the answers waiting to be sent to other clients hold `http_pending_bytes_max`.

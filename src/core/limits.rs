@@ -57,6 +57,11 @@ pub struct CoreConfig {
     /// [`ECHO_MESSAGE_BYTES_LIMIT`]; larger closes with 1009. Its echo must fit `queue_bytes_max`
     /// (see [`CoreConfig::echo_queue_bytes_min`]).
     pub echo_message_bytes_max: usize,
+    /// `WS_COMPRESSION`: negotiate permessage-deflate (RFC 7692) with clients that offer it.
+    pub ws_compression: bool,
+    /// `WS_COMPRESSION_MIN_BYTES`: server messages shorter than this go out plain even to a client
+    /// that negotiated compression (a few hundred bytes gain little and still cost a deflate).
+    pub ws_compression_min_bytes: usize,
     /// HTTP request head (request line + headers); larger answers 431.
     pub http_head_bytes_max: usize,
     /// Client messages allowed per second, sustained.
@@ -108,6 +113,8 @@ impl Default for CoreConfig {
             shutdown_timeout_ms: 5000,
             message_bytes_max: 4096,
             echo_message_bytes_max: 64 * 1024,
+            ws_compression: true,
+            ws_compression_min_bytes: 512,
             http_head_bytes_max: 8192,
             rate_limit_messages_per_s: 10,
             rate_limit_burst_messages: 20,

@@ -18,12 +18,15 @@ mod addresses;
 mod answers;
 mod broadcast;
 mod client;
+pub mod deflate;
 mod feed;
 pub mod frame;
 mod handshake;
 mod header_fields;
 pub mod http;
+pub mod http_encoding;
 mod http_conn;
+mod inflate;
 mod io;
 mod ledger;
 mod lifecycle;
@@ -95,6 +98,23 @@ pub struct QueryResponse {
     pub content_type: &'static str,
     /// Shared with the answer cache: queueing it for a client copies a pointer, not the bytes.
     pub body: Arc<[u8]>,
+    /// The body's gzip representation and ETag, built once on the query worker (and cached with
+    /// the answer); `None`: sent plain, without a validator.
+    pub encoded: Option<http_encoding::Encoded>,
+}
+
+impl QueryResponse {
+    /// An answer sent as it is (errors, metrics).
+    pub fn plain(status: u16, content_type: &'static str, body: Arc<[u8]>) -> QueryResponse {
+        QueryResponse { status, content_type, body, encoded: None }
+    }
+
+    /// A JSON answer with its gzip representation and ETag: compression happens here, so call
+    /// this on the worker thread, once per answer (the answer cache keeps the result).
+    pub fn encoded_json(body: Arc<[u8]>) -> QueryResponse {
+        let encoded = http_encoding::Encoded::new(Arc::clone(&body), true);
+        QueryResponse { status: 200, content_type: "application/json", body, encoded: Some(encoded) }
+    }
 }
 
 /// Something the caller must do.
@@ -186,13 +206,11 @@ impl<M: MutationPolicy> Core<M> {
         let metrics = Metrics::new(&config.supported_symbols);
         let stats = Stats { started_at: now.mono, ..Stats::default() };
         let addresses = AddressLedger::new(config.http_connections_per_address_max, config.ws_connections_per_address_max);
+        let mut sequencer = Sequencer::new(boot_id).with_deflate(config.ws_compression.then_some(config.ws_compression_min_bytes));
+        sequencer.set_repeat_seq(mutations.repeat_snapshot_seq());
         Core {
             config,
-            sequencer: {
-                let mut sequencer = Sequencer::new(boot_id);
-                sequencer.set_repeat_seq(mutations.repeat_snapshot_seq());
-                sequencer
-            },
+            sequencer,
             clients: Slab::new(),
             symbols,
             timers: BTreeSet::new(),

@@ -6,7 +6,8 @@ use std::io::{Read, Write};
 use serde_json::{json, Map, Value};
 use tungstenite::http::Method;
 
-use super::client::{Endpoint, PendingQuery, Phase};
+use super::client::{Endpoint, PendingQuery, Phase, IF_NONE_MATCH_BYTES_MAX};
+use super::http_encoding;
 use super::http::Request;
 use super::http_conn::ResponseMeta;
 use super::queue::Chunk;
@@ -53,22 +54,57 @@ impl<M: MutationPolicy> Core<M> {
                 self.respond_json(now, id, 200, body, keep_alive, head_only);
             }
             p if QUERY_PATHS.contains(&p) => self.start_query(now, id, &request),
-            "/" => self.serve_static(now, id, &format!("/{INDEX_FILE}"), keep_alive, head_only),
-            p => self.serve_static(now, id, p, keep_alive, head_only),
+            "/" => self.serve_static(now, id, &format!("/{INDEX_FILE}"), &request),
+            p => self.serve_static(now, id, p, &request),
         }
     }
 
-    fn serve_static(&mut self, now: Now, id: ConnId, path: &str, keep_alive: bool, head_only: bool) {
+    /// A file from memory: gzip when the request allows it and the file has a gzip
+    /// representation, 304 when `If-None-Match` names the representation's ETag.
+    fn serve_static(&mut self, now: Now, id: ConnId, path: &str, request: &Request) {
+        let (keep_alive, head_only) = (request.keep_alive, request.is_head());
         match self.static_files.lookup(path) {
             Ok(file) => {
-                let body = Chunk::Shared(file.body.clone());
                 let content_type = file.content_type;
-                let meta = ResponseMeta { content_type, keep_alive, head_only, extra_headers: &[("Cache-Control", "no-cache")] };
-                self.respond(now, id, 200, meta, body);
+                let (body, etag, is_gzip) = file.body.select(request.field("accept-encoding"));
+                let varies = file.body.gzip.is_some();
+                let not_modified = http_encoding::none_match_hits(request.field("if-none-match"), &etag);
+                let mut headers = vec![("Cache-Control", "no-cache"), ("ETag", etag.as_str())];
+                self.respond_encoded(now, id, (content_type, keep_alive, head_only), &mut headers, (body, is_gzip, varies, not_modified), false);
             }
             Err(LookupError::BadPath(why)) => self.respond_error(now, id, 400, why, keep_alive),
             Err(LookupError::NotFound) => self.respond_error(now, id, 404, &format!("no such path: {path}"), keep_alive),
         }
+    }
+
+    /// Queues a 200 (or a 304 when `not_modified`) of a body in the representation chosen:
+    /// `Content-Encoding: gzip` when `is_gzip`, `Vary: Accept-Encoding` when the answer depends on
+    /// that field (`varies`). `answer` marks a REST answer body (counted against
+    /// `HTTP_MAX_PENDING_BYTES`) rather than a static file.
+    pub(super) fn respond_encoded(
+        &mut self,
+        now: Now,
+        id: ConnId,
+        (content_type, keep_alive, head_only): (&str, bool, bool),
+        headers: &mut Vec<(&str, &str)>,
+        (body, is_gzip, varies, not_modified): (std::sync::Arc<[u8]>, bool, bool, bool),
+        answer: bool,
+    ) {
+        if varies {
+            headers.push(("Vary", "Accept-Encoding"));
+        }
+        if not_modified {
+            // RFC 9110 §15.4.5: no content; the validator and Vary of the 200 it stands for.
+            let meta = ResponseMeta { content_type, keep_alive, head_only, extra_headers: headers };
+            self.respond(now, id, 304, meta, Chunk::Owned(Box::default()));
+            return;
+        }
+        if is_gzip {
+            headers.push(("Content-Encoding", "gzip"));
+        }
+        let meta = ResponseMeta { content_type, keep_alive, head_only, extra_headers: headers };
+        let chunk = if answer { Chunk::Answer(body) } else { Chunk::Shared(body) };
+        self.respond(now, id, 200, meta, chunk);
     }
 
     fn start_query(&mut self, now: Now, id: ConnId, request: &Request) {
@@ -87,7 +123,13 @@ impl<M: MutationPolicy> Core<M> {
         self.next_query_token += 1;
         let Some(client) = self.clients.get_mut(id) else { return };
         let Phase::Http(http) = &mut client.phase else { return };
-        http.awaiting_query = Some(PendingQuery { token, keep_alive: request.keep_alive, head_only: request.is_head() });
+        http.awaiting_query = Some(PendingQuery {
+            token,
+            keep_alive: request.keep_alive,
+            head_only: request.is_head(),
+            accepts_gzip: http_encoding::accepts_gzip(request.field("accept-encoding")),
+            if_none_match: request.field("if-none-match").filter(|v| v.len() <= IF_NONE_MATCH_BYTES_MAX).map(Box::from),
+        });
         self.queries_in_flight += 1;
         self.outputs.push_back(Output::Query(QueryRequest {
             conn: id,

@@ -4,13 +4,15 @@ use std::io::{Read, Write};
 
 use log::{error, info};
 use tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
+use tungstenite::protocol::frame::coding::Data;
 use tungstenite::Message;
 
 use super::client::Endpoint;
+use super::deflate;
 use super::frame;
+use super::inflate::InflatingReader;
 use super::io::ReadSide;
 use super::protocol::{self, close_code, ClientRequest, ErrorCode};
-use super::queue::Chunk;
 use super::stats::DisconnectReason;
 use super::time::Now;
 use super::{ConnId, Core, MutationPolicy};
@@ -38,7 +40,10 @@ impl<M: MutationPolicy> Core<M> {
             let step = {
                 let Some(ws) = self.clients.get_mut(id).and_then(|c| c.ws_mut()) else { return };
                 let mut side = ReadSide::new(stream, &mut replies, budget);
-                let result = ws.ctx.read(&mut side);
+                let result = match ws.inflate.as_deref_mut() {
+                    Some(state) => ws.ctx.read(&mut InflatingReader { inner: &mut side, state }),
+                    None => ws.ctx.read(&mut side),
+                };
                 // tungstenite answers pings and close frames on its next write; take those
                 // answers now so they are queued in order behind everything already queued.
                 let _ = ws.ctx.flush(&mut side);
@@ -46,7 +51,13 @@ impl<M: MutationPolicy> Core<M> {
                 if side.bytes_read > 0 {
                     ws.last_received = now.mono;
                 }
-                classify(result, side.eof, side.failed.is_some(), side.budget_exhausted)
+                match ws.inflate.as_ref().and_then(|state| state.failure()) {
+                    Some((code, reason)) => {
+                        let why = if code == close_code::MESSAGE_TOO_BIG { DisconnectReason::MessageTooBig } else { DisconnectReason::ProtocolError };
+                        Step::Violation(code, reason, why)
+                    }
+                    None => classify(result, side.eof, side.failed.is_some(), side.budget_exhausted),
+                }
             };
             self.push_raw_reply(now, id, replies);
             match step {
@@ -122,11 +133,11 @@ impl<M: MutationPolicy> Core<M> {
                 }
             }
             Message::Text(text) if endpoint == Endpoint::Echo => {
-                let bytes = frame::text_frame(text.as_bytes());
+                let bytes = echo_frame(ws.deflate, self.config.ws_compression_min_bytes, Data::Text, text.as_bytes());
                 self.push_raw_reply(now, id, bytes);
             }
             Message::Binary(data) if endpoint == Endpoint::Echo => {
-                let bytes = frame::binary_frame(&data);
+                let bytes = echo_frame(ws.deflate, self.config.ws_compression_min_bytes, Data::Binary, &data);
                 self.push_raw_reply(now, id, bytes);
             }
             Message::Text(text) => {
@@ -271,7 +282,8 @@ impl<M: MutationPolicy> Core<M> {
         }
         for index in newly {
             if let Some(latest) = self.symbols[index].latest.clone() {
-                self.enqueue_snapshot(now, id, index, latest.seq, Chunk::Shared(latest.frame));
+                let chunk = self.snapshot_chunk(id, &latest.frame, latest.frame_deflated.as_ref());
+                self.enqueue_snapshot(now, id, index, latest.seq, chunk);
             }
         }
         self.update_demand();
@@ -326,6 +338,16 @@ impl<M: MutationPolicy> Core<M> {
             }
         }
         self.update_demand();
+    }
+}
+
+/// The echo of one message: compressed with the agreed window when the connection negotiated
+/// permessage-deflate and the message is at least `min_bytes` long, plain otherwise.
+fn echo_frame(agreed: Option<deflate::Agreed>, min_bytes: usize, kind: Data, payload: &[u8]) -> Vec<u8> {
+    match agreed {
+        Some(agreed) if payload.len() >= min_bytes => deflate::deflated_frame(kind, payload, agreed.server_window_bits),
+        _ if kind == Data::Text => frame::text_frame(payload),
+        _ => frame::binary_frame(payload),
     }
 }
 

@@ -45,9 +45,11 @@ pub struct SnapshotFanout {
 }
 
 impl SnapshotFanout {
-    /// A fan-out to `loops` whose epochs carry `boot_id`.
-    pub fn new(boot_id: String, loops: Vec<LoopInbox>) -> SnapshotFanout {
-        SnapshotFanout { loops, sequencer: Mutex::new(Sequencer::new(boot_id)) }
+    /// A fan-out to `loops` whose epochs carry `boot_id`. `deflate_min_bytes`: also build the
+    /// permessage-deflate frame of every snapshot at least this long (`None`: compression off,
+    /// `WS_COMPRESSION=false`); see `Sequencer::with_deflate`.
+    pub fn new(boot_id: String, deflate_min_bytes: Option<usize>, loops: Vec<LoopInbox>) -> SnapshotFanout {
+        SnapshotFanout { loops, sequencer: Mutex::new(Sequencer::new(boot_id).with_deflate(deflate_min_bytes)) }
     }
 
     /// Number of loops served.

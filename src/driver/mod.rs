@@ -270,7 +270,7 @@ fn on_output<N: Net + ?Sized>(net: &mut N, output: Output) {
             let now = net.now();
             let stats = net.process_stats();
             let body = net.core().render_metrics(now, stats).into_bytes().into();
-            let response = QueryResponse { status: 200, content_type: "text/plain; version=0.0.4; charset=utf-8", body };
+            let response = QueryResponse::plain(200, "text/plain; version=0.0.4; charset=utf-8", body);
             net.core().handle_query_response(now, request.conn, request.token, response);
             net.touched(Touched::Conn(request.conn));
         }
@@ -278,7 +278,7 @@ fn on_output<N: Net + ?Sized>(net: &mut N, output: Output) {
             if let Err(request) = net.submit_query(request) {
                 let now = net.now();
                 let body = crate::core::http::error_body("BUSY", "the query worker is busy; retry shortly");
-                let response = QueryResponse { status: 503, content_type: "application/json", body: body.into() };
+                let response = QueryResponse::plain(503, "application/json", body.into());
                 net.core().handle_query_response(now, request.conn, request.token, response);
                 net.touched(Touched::Conn(request.conn));
             }

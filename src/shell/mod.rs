@@ -113,7 +113,7 @@ impl Server {
             doors.push(acceptor::LoopDoor { handoffs: handoff_tx, waker });
             parts.push((poll, events_rx, handoff_rx));
         }
-        let fanout = Arc::new(SnapshotFanout::new(boot_id.clone(), inboxes));
+        let fanout = Arc::new(SnapshotFanout::new(boot_id.clone(), config.ws_compression.then_some(config.ws_compression_min_bytes), inboxes));
         let mut workers = start_workers(fanout)?;
 
         let mut loop_threads: Vec<JoinHandle<io::Result<()>>> = Vec::new();

@@ -17,7 +17,7 @@ fn one_loop() -> (Poll, Arc<SnapshotFanout>, Receiver<LoopEvent>) {
     let poll = Poll::new().unwrap();
     let waker = Arc::new(Waker::new(poll.registry(), Token(0)).unwrap());
     let (tx, rx) = bounded(16);
-    let fanout = Arc::new(SnapshotFanout::new("t".into(), vec![LoopInbox { events: tx, waker }]));
+    let fanout = Arc::new(SnapshotFanout::new("t".into(), None, vec![LoopInbox { events: tx, waker }]));
     (poll, fanout, rx)
 }
 
@@ -79,7 +79,7 @@ fn the_producer_is_told_the_union_of_every_loops_demand() {
         let waker = Arc::new(Waker::new(poll.registry(), Token(token)).unwrap());
         inboxes.push(LoopInbox { events: bounded(4).0, waker });
     }
-    let fanout = Arc::new(SnapshotFanout::new("t".into(), inboxes));
+    let fanout = Arc::new(SnapshotFanout::new("t".into(), None, inboxes));
     let (told_tx, told_rx) = bounded(16);
     let spawn: ProducerSpawn = Box::new(move |_ctx, demand, _initial| {
         let told_tx = told_tx.clone();

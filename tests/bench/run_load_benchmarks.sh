@@ -126,6 +126,8 @@ for repeat in $(seq 1 "$REPEATS"); do
           --min-connect-rate 99 --max-p95-ms 500 --max-p99-ms 10 --max-lost 0 ;;
       steady10k) run_case steady10k "$repeat" "" --scenario steady --connections 10000 --duration-s 15 \
           --max-p99-ms 100 --max-lost 0 --max-server-cpu-percent 100 ;;
+      # The same fan-outs with permessage-deflate negotiated by every client (issue 16): compare
+      # snapshot bytes on the wire, server CPU and delivery latency with plan1000 / steady10k.
       # The same fan-outs with 1 KiB snapshots: how much of the cost is bytes, how much per send.
       plan1000small) run_case plan1000small "$repeat" "DEMO_SNAPSHOT_BYTES=1024" --scenario steady --connections 1000 \
           --duration-s 10 --max-p99-ms 10 --max-lost 0 ;;
