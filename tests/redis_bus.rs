@@ -171,10 +171,13 @@ fn assert_no_silent_gap_or_duplicate(messages: &[Value], allow_skips: bool) {
 #[test]
 fn three_nodes_give_their_clients_identical_epoch_seq_and_bytes() {
     let redis = Redis::start();
-    let nodes = [node(&redis, "n1", &[]), node(&redis, "n2", &[]), node(&redis, "n3", &[])];
+    // n2 runs two event loops: its two clients (the 4th stream) sit on different loops and must
+    // see the same stream as every other client.
+    let nodes = [node(&redis, "n1", &[]), node(&redis, "n2", &[("EVENT_LOOPS", "2")]), node(&redis, "n3", &[])];
     let refs: Vec<&ServerProcess> = nodes.iter().collect();
     let leader = leader_of(&refs);
     let mut clients: Vec<Ws> = nodes.iter().map(|n| subscriber(n.addr)).collect();
+    clients.push(subscriber(nodes[1].addr));
     let streams: Vec<Vec<Value>> = clients.iter_mut().map(|ws| snapshots_for(ws, Duration::from_secs(3))).collect();
     // The clients ran one after another; compare what they all saw.
     let last_start = streams.iter().map(|s| position(&s[0])).max_by_key(|p| p.1).unwrap();

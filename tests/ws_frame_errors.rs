@@ -7,9 +7,8 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
-use std::time::Duration;
 
 use support::*;
 use tungstenite::protocol::Role;
@@ -23,42 +22,9 @@ fn server(extra: &[(&str, &str)]) -> ServerProcess {
 
 /// Opens a WebSocket on `path` over a plain socket, so raw bytes can be written to it.
 fn open(server: &ServerProcess, path: &str) -> WebSocket<TcpStream> {
-    let mut stream = TcpStream::connect(server.addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(stream.read(&mut byte).unwrap(), 1, "handshake answer cut short");
-        head.push(byte[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    let (stream, head) = raw_upgrade(server.addr, path, "");
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     WebSocket::from_raw_socket(stream, Role::Client, None)
-}
-
-/// A masked client frame with first byte `first` (FIN, RSV bits, opcode) carrying `payload`.
-fn masked_frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x5a, 0x0f, 0xc3, 0x81];
-    let mut frame = vec![first];
-    match payload.len() {
-        n if n < 126 => frame.push(0x80 | n as u8),
-        n if n <= 0xffff => {
-            frame.push(0x80 | 126);
-            frame.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            frame.push(0x80 | 127);
-            frame.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    frame.extend_from_slice(&mask);
-    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    frame
 }
 
 const TEXT: u8 = 0x81;

@@ -4,12 +4,17 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::client::ClientStep;
-
 /// Index of a simulated connection (never reused, unlike the core's `ConnId`).
 pub type ConnKey = usize;
 /// Index of a simulated client (a client may open many connections over its life).
 pub type ClientKey = usize;
+
+/// What a client does next: open its connection, or act on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientStep {
+    Connect,
+    Act,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {

@@ -9,6 +9,7 @@ pub mod client;
 pub mod clock;
 pub mod events;
 pub mod invariant;
+pub mod mutations;
 pub mod observe;
 pub mod params;
 pub mod producer;

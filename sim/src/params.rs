@@ -139,6 +139,12 @@ impl Params {
             ws_echo_enabled: false,
             ws_connections_max: rng.random_range(2..=20),
             http_connections_max: rng.random_range(3..=40),
+            // Not drawn (keeps every seed's world as recorded): each simulated client has its own
+            // address (World::peer_addr), so the per-address bounds never bind here; the core's
+            // unit tests and tests/deploy_client_address.rs cover them.
+            ws_connections_per_address_max: 1_000_000,
+            http_connections_per_address_max: 1_000_000,
+            trusted_proxies: Default::default(),
             queue_messages_max: rng.random_range(1..=6),
             queue_bytes_max,
             // Not drawn (keeps every seed's world as recorded): from one to a few hundred of the
@@ -153,6 +159,9 @@ impl Params {
             message_bytes_max: rng.random_range(256..=4096),
             // The echo endpoint is off in the simulation; no draw, so seeds keep their worlds.
             echo_message_bytes_max: 64 * 1024,
+            // Simulated clients offer no compression; no draw, so seeds keep their worlds.
+            ws_compression: false,
+            ws_compression_min_bytes: 512,
             http_head_bytes_max: rng.random_range(512..=8192),
             rate_limit_messages_per_s: rng.random_range(1..=50),
             rate_limit_burst_messages: rng.random_range(1..=40),

@@ -4,9 +4,8 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;
 
-use liquidationheatmap::core::Mutations;
-
 use crate::invariant::{Invariant, Violation};
+use crate::mutations::Mutations;
 use crate::params::Params;
 use crate::world::World;
 

@@ -1,14 +1,19 @@
-//! The simulator's stand-in for the mio shell (`src/shell/mod.rs`): it turns readiness into core
-//! inputs and core outputs into socket operations, in the same order the shell does — pump after
-//! every input, one extra read turn for connections that hit their read budget, accepting paused
-//! while the core is full and resumed once it has room. It holds no server logic.
+//! The simulator's network, as the one driver (`liquidationheatmap::driver`, the code the mio
+//! event loops in `src/shell` run) sees it: the world implements [`Net`], so the order in which
+//! the core is driven — pump after every input, one extra read turn for connections that hit
+//! their read budget, accepting paused while the core is full and resumed once it has room — is
+//! production's own. This file only says how the simulated sockets, backlog and workers answer,
+//! and checks after every core call.
 
-use liquidationheatmap::core::{ConnId, Output, QueryResponse, SnapshotReady};
+use liquidationheatmap::core::{AcceptError, ConnId, Core, Now, QueryRequest, QueryResponse, SnapshotReady};
+use liquidationheatmap::driver::{self, Lookup, LoopEvent, Net, Touched, Waiting};
 use rand::Rng;
 
 use crate::events::{ConnKey, Event};
+use crate::mutations::Mutations;
 use crate::invariant::Invariant;
 use crate::observe::Cause;
+use crate::stream::SimStream;
 use crate::world::World;
 
 /// REST answers take up to this long.
@@ -31,193 +36,35 @@ impl World {
         }
     }
 
-    /// Carries out everything the core asked for, until it asks for nothing more.
-    pub fn pump(&mut self) {
-        loop {
-            let mut progressed = false;
-            while let Some(id) = self.core.poll_transmit() {
-                progressed = true;
-                if let Some(k) = self.live_conn(id, "write to") {
-                    let now = self.now;
-                    self.core
-                        .handle_writable(now, id, &mut self.conns[k].stream);
-                    self.after_io(k);
-                    self.observe(Cause::Conn(id));
-                }
-            }
-            while let Some(output) = self.core.poll_output() {
-                progressed = true;
-                self.on_output(output);
-            }
-            if !progressed || self.violation.is_some() {
-                break;
-            }
-        }
-        if self.accept_paused && self.core.can_accept() {
-            self.accept_all();
-        }
-    }
-
-    /// One more read turn for each connection whose last turn ran out of budget.
-    pub fn read_again_once(&mut self) {
-        let mut ids = Vec::new();
-        while let Some(id) = self.core.poll_read_again() {
-            ids.push(id);
-        }
-        for id in ids {
-            if let Some(k) = self.live_conn(id, "read again from") {
-                let now = self.now;
-                self.core
-                    .handle_readable(now, id, &mut self.conns[k].stream);
-                self.after_io(k);
-                self.observe(Cause::Conn(id));
-            }
-            self.pump();
-        }
-    }
-
-    pub fn accept_all(&mut self) {
-        loop {
-            if !self.listener_open {
-                return;
-            }
-            if !self.core.can_accept() {
-                self.accept_paused = true;
-                return;
-            }
-            let Some(k) = self.backlog.pop_front() else {
-                self.accept_paused = false;
-                return;
-            };
-            let now = self.now;
-            match self.core.handle_accept(now, World::peer_addr(k)) {
-                Ok(id) => {
-                    if let Some(&other) = self.by_core.get(&id) {
-                        self.fail(
-                            Invariant::ReleasedAndTime,
-                            format!("core gave conn{k} id {id}, still held by conn{other}"),
-                        );
-                    }
-                    self.by_core.insert(id, k);
-                    let conn = &mut self.conns[k];
-                    conn.core_id = Some(id);
-                    conn.registered = true;
-                    self.trace
-                        .decision(format!("{} conn{k} accepted as {id}", now.mono.as_nanos()));
-                    self.observe(Cause::Conn(id));
-                    // Registering a socket reports its current readiness.
-                    self.signal(k, true, true, false);
-                }
-                Err(refusal) => {
-                    self.conns[k].refused = true;
-                    self.trace.decision(format!(
-                        "{} conn{k} refused {refusal:?}",
-                        now.mono.as_nanos()
-                    ));
-                    self.observe(Cause::Nothing);
-                    self.on_conn_closed(k);
-                }
-            }
-        }
-    }
-
-    fn on_output(&mut self, output: Output) {
-        match output {
-            Output::Release(id) => {
-                let Some(k) = self.by_core.remove(&id) else {
-                    self.fail(
-                        Invariant::ReleasedAndTime,
-                        format!("core released connection {id}, which the shell does not hold"),
-                    );
-                    return;
-                };
-                if self.core.client_view(id).is_some() {
-                    self.fail(
-                        Invariant::ReleasedAndTime,
-                        format!("core released conn{k} (id {id}) but still holds it"),
-                    );
-                }
-                let conn = &mut self.conns[k];
-                conn.released = true;
-                conn.core_gone = true;
-                conn.owed.clear();
-                self.trace
-                    .decision(format!("{} conn{k} released", self.now.mono.as_nanos()));
-                self.on_conn_closed(k);
-            }
-            Output::Query(request) => {
-                let busy = self.params.faults.query_busy;
-                if !self.quiet && busy > 0.0 && self.query_rng.random_bool(busy) {
-                    let now = self.now;
-                    let body = br#"{"error":{"code":"BUSY","message":"simulated busy worker"}}"#[..].into();
-                    let response = QueryResponse {
-                        status: 503,
-                        content_type: "application/json",
-                        body,
-                    };
-                    self.core
-                        .handle_query_response(now, request.conn, request.token, response);
-                    self.observe(Cause::Conn(request.conn));
-                } else {
-                    let delay = self.query_rng.random_range(1..=QUERY_LATENCY_MS_MAX);
-                    let body_bytes = self.query_rng.random_range(2..=QUERY_BODY_BYTES_MAX);
-                    self.schedule_ms(
-                        delay,
-                        Event::QueryDone {
-                            conn: request.conn,
-                            token: request.token,
-                            body_bytes,
-                        },
-                    );
-                }
-            }
-            Output::Demand(symbols) => self.trace.record(format!("demand {symbols:?}")),
-        }
-    }
-
+    /// A REST answer arrives from the simulated query worker.
     pub fn query_done(&mut self, id: ConnId, token: u64, body_bytes: usize) {
-        let now = self.now;
         let mut body = b"{\"pad\":\"".to_vec();
         body.resize(body_bytes.max(12) - 2, b'q');
         body.extend_from_slice(b"\"}");
-        let response = QueryResponse {
-            status: 200,
-            content_type: "application/json",
-            body: body.into(),
-        };
-        self.core.handle_query_response(now, id, token, response);
-        self.observe(Cause::Conn(id));
-        self.pump();
+        let response = QueryResponse::plain(200, "application/json", body.into());
+        driver::deliver(
+            self,
+            LoopEvent::QueryDone {
+                conn: id,
+                token,
+                response,
+            },
+        );
     }
 
+    /// A readiness event for the connection `k` (ignored once it is released or if it was never
+    /// registered, as a poller would).
     pub fn on_ready(&mut self, k: ConnKey, readable: bool, writable: bool, error: bool) {
         let conn = &self.conns[k];
         if conn.released || !conn.registered {
             return;
         }
         let Some(id) = conn.core_id else { return };
-        let now = self.now;
-        if error {
-            self.core.handle_stream_error(now, id);
-            self.observe(Cause::Conn(id));
-        } else {
-            if readable {
-                self.core
-                    .handle_readable(now, id, &mut self.conns[k].stream);
-                self.after_io(k);
-                self.observe(Cause::Conn(id));
-            }
-            if writable && !self.conns[k].released {
-                self.core
-                    .handle_writable(now, id, &mut self.conns[k].stream);
-                self.after_io(k);
-                self.observe(Cause::Conn(id));
-            }
-        }
-        self.pump();
+        driver::on_ready(self, id, readable, writable, error);
     }
 
-    /// Hands a snapshot to the core, as the shell does for the producer's events.
+    /// Stamps a snapshot once (the process's sequencer, in front of the loops) and hands the
+    /// stamped bytes to the loop.
     pub fn deliver_snapshot(&mut self, snapshot: SnapshotReady) {
         if let Some(symbol) = self
             .params
@@ -228,15 +75,13 @@ impl World {
             self.huge_latest[symbol] = snapshot.data_json.len() >= self.bounds.queue_bytes_max / 2;
         }
         self.note_owed(&snapshot);
-        let now = self.now;
-        self.core.handle_snapshot(now, snapshot);
-        self.observe(Cause::Snapshot);
-        self.pump();
+        let stamped = self.sequencer.stamp(self.now.wall_unix_ms, &snapshot);
+        driver::deliver(self, LoopEvent::Snapshot(stamped));
     }
 
     /// After the core used `k`'s stream: give the client what was written, re-signal a transient
     /// `WouldBlock`, and let the client application read.
-    pub fn after_io(&mut self, k: ConnKey) {
+    pub fn after_stream_use(&mut self, k: ConnKey) {
         let fresh = std::mem::take(&mut self.conns[k].stream.fresh);
         if !fresh.is_empty() {
             self.decode(k, &fresh);
@@ -258,5 +103,138 @@ impl World {
             }
         }
         self.want_client_read(k);
+    }
+}
+
+impl Net for World {
+    type Stream = SimStream;
+    type Pending = ConnKey;
+    type Policy = Mutations;
+
+    fn now(&mut self) -> Now {
+        self.now
+    }
+
+    fn core(&mut self) -> &mut Core<Mutations> {
+        &mut self.core
+    }
+
+    fn split(&mut self, id: ConnId, why: Lookup) -> (&mut Core<Mutations>, Option<&mut SimStream>) {
+        let k = match why {
+            Lookup::Ready => self
+                .by_core
+                .get(&id)
+                .copied()
+                .filter(|&k| !self.conns[k].released),
+            Lookup::Transmit => self.live_conn(id, "write to"),
+            Lookup::ReadAgain => self.live_conn(id, "read again from"),
+        };
+        (&mut self.core, k.map(|k| &mut self.conns[k].stream))
+    }
+
+    fn after_io(&mut self, id: ConnId) {
+        if let Some(&k) = self.by_core.get(&id) {
+            self.after_stream_use(k);
+        }
+    }
+
+    fn touched(&mut self, what: Touched) {
+        self.observe(match what {
+            Touched::Conn(id) => Cause::Conn(id),
+            Touched::Timer => Cause::Timer,
+            Touched::Snapshot => Cause::Snapshot,
+            Touched::Shutdown => Cause::Shutdown,
+            Touched::Nothing => Cause::Nothing,
+        });
+    }
+
+    fn halted(&self) -> bool {
+        self.violation.is_some()
+    }
+
+    fn accept_paused(&mut self) -> &mut bool {
+        &mut self.accept_paused
+    }
+
+    fn next_waiting(&mut self) -> Waiting<ConnKey> {
+        if !self.listener_open {
+            return Waiting::Closed;
+        }
+        match self.backlog.pop_front() {
+            Some(k) => Waiting::Ready(k, World::peer_addr(k)),
+            None => Waiting::Empty,
+        }
+    }
+
+    fn adopt(&mut self, id: ConnId, k: ConnKey) -> bool {
+        if let Some(&other) = self.by_core.get(&id) {
+            self.fail(
+                Invariant::ReleasedAndTime,
+                format!("core gave conn{k} id {id}, still held by conn{other}"),
+            );
+        }
+        self.by_core.insert(id, k);
+        let conn = &mut self.conns[k];
+        conn.core_id = Some(id);
+        conn.registered = true;
+        self.trace
+            .decision(format!("{} conn{k} accepted as {id}", self.now.mono.as_nanos()));
+        // Registering a socket reports its current readiness.
+        self.signal(k, true, true, false);
+        true
+    }
+
+    fn refuse(&mut self, k: ConnKey, why: AcceptError) {
+        self.conns[k].refused = true;
+        self.trace.decision(format!(
+            "{} conn{k} refused {why:?}",
+            self.now.mono.as_nanos()
+        ));
+        self.on_conn_closed(k);
+    }
+
+    fn release(&mut self, id: ConnId) {
+        let Some(k) = self.by_core.remove(&id) else {
+            self.fail(
+                Invariant::ReleasedAndTime,
+                format!("core released connection {id}, which the shell does not hold"),
+            );
+            return;
+        };
+        if self.core.client_view(id).is_some() {
+            self.fail(
+                Invariant::ReleasedAndTime,
+                format!("core released conn{k} (id {id}) but still holds it"),
+            );
+        }
+        let conn = &mut self.conns[k];
+        conn.released = true;
+        conn.core_gone = true;
+        conn.owed.clear();
+        self.trace
+            .decision(format!("{} conn{k} released", self.now.mono.as_nanos()));
+        self.on_conn_closed(k);
+    }
+
+    fn submit_query(&mut self, request: QueryRequest) -> Result<(), QueryRequest> {
+        let busy = self.params.faults.query_busy;
+        if !self.quiet && busy > 0.0 && self.query_rng.random_bool(busy) {
+            return Err(request);
+        }
+        let delay = self.query_rng.random_range(1..=QUERY_LATENCY_MS_MAX);
+        let body_bytes = self.query_rng.random_range(2..=QUERY_BODY_BYTES_MAX);
+        self.schedule_ms(
+            delay,
+            Event::QueryDone {
+                conn: request.conn,
+                token: request.token,
+                body_bytes,
+            },
+        );
+        Ok(())
+    }
+
+    fn set_demand(&mut self, symbols: Vec<String>) {
+        self.trace.record(format!("demand {symbols:?}"));
     }
 }

@@ -1,8 +1,8 @@
 //! Proof that the simulator catches each invariant: every test switches on one deliberate bug in
-//! the core (see `src/core/mutations.rs`), searches the seeds, and asserts that the simulator
+//! the core (see `sim/src/mutations.rs`), searches the seeds, and asserts that the simulator
 //! reports exactly that invariant, and that the reported seed reproduces the same failure.
 
-use liquidationheatmap::core::Mutations;
+use sim::mutations::Mutations;
 use sim::{run_seed, Invariant, Outcome, RunOptions, Violation};
 
 /// Seeds searched for a world that exposes the mutation.

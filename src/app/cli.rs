@@ -54,10 +54,6 @@ pub enum Command {
         #[arg(long)]
         db: Option<PathBuf>,
     },
-    /// Load-test a running server on this host: many WebSocket clients, delivery latency, loss,
-    /// server RSS/CPU; scenarios steady, slow, storm, churn, idle (see docs/load_testing.md).
-    // Boxed: these arguments are large beside the other commands' (clippy::large_enum_variant).
-    Loadgen(Box<crate::loadgen::LoadgenArgs>),
     /// Score the liquidation model against liquidations that really happened: Spearman per side
     /// against the candle rule, the level score, block-bootstrap intervals (docs/model.md).
     Backtest(Box<crate::app::BacktestArgs>),

@@ -107,22 +107,24 @@ pub fn serve(config: AppConfig) -> Result<(), ServeError> {
         sources,
     };
     let queries = Some(market::query_worker(store, rest_ctx));
-    let mut backend = Workers::start(server.waker(), producer, queries)
-        .map_err(|e| ServeError::Runtime(format!("cannot start worker threads: {e}")))?;
-    if let Some((link, handle)) = feed {
-        backend = backend.with_feed(handle, link.metrics.clone());
-    }
-    let backend: Box<dyn crate::shell::Backend> = if config.bus.enabled {
-        info!("event=bus_enabled node={} url={:?} lease_ttl_ms={}", config.bus.node_id, config.bus.url, config.bus.lease_ttl_ms);
-        Box::new(
-            crate::bus::BusBackend::start(config.bus.clone(), server.waker(), Box::new(backend), config.core.supported_symbols.clone())
-                .map_err(|e| ServeError::Runtime(format!("cannot start the Redis bus threads: {e}")))?,
-        )
-    } else {
-        Box::new(backend)
+    let bus = config.bus.enabled.then(|| (config.bus.clone(), config.core.supported_symbols.clone()));
+    let start_workers = move |fanout: std::sync::Arc<crate::driver::SnapshotFanout>| {
+        let workers = Workers::start(std::sync::Arc::clone(&fanout), producer, queries)
+            .map_err(|e| std::io::Error::other(format!("cannot start worker threads: {e}")))?;
+        let workers = match feed {
+            Some((link, handle)) => workers.with_feed(handle, link.metrics.clone()),
+            None => workers,
+        };
+        // REDIS_ENABLED=true: the bus hub takes the producer's snapshots from the fan-out and
+        // decides what every loop shows (src/bus/hub.rs). Without it nothing changes.
+        let Some((settings, supported)) = bus else { return Ok(workers) };
+        info!("event=bus_enabled node={} url={:?} lease_ttl_ms={}", settings.node_id, settings.url, settings.lease_ttl_ms);
+        let handle = crate::bus::BusHandle::start(settings, fanout, workers.demand_control(), supported)
+            .map_err(|e| std::io::Error::other(format!("cannot start the Redis bus threads: {e}")))?;
+        Ok(workers.with_bus(handle))
     };
     server
-        .run(CoreConfig { feed: data_feed, ..config.core.clone() }, files, backend)
+        .run(CoreConfig { feed: data_feed, ..config.core.clone() }, files, config.event_loops, start_workers)
         .map_err(|e| ServeError::Runtime(format!("event loop failed: {e}")))
 }
 

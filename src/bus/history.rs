@@ -41,7 +41,7 @@ fn read(shared: &Shared, con: &mut Option<Connection>, symbol: &str) -> redis::R
     let raw = lease::read_history(c, symbol, shared.settings.history_messages_max)?;
     let mut entries = Vec::with_capacity(raw.len());
     for payload in raw {
-        match wire::decode(&payload, PAYLOAD_BYTES_MAX) {
+        match wire::decode(&payload, PAYLOAD_BYTES_MAX, shared.deflate_min_bytes) {
             Ok(received) if &*received.snapshot.symbol == symbol => entries.push(received.snapshot),
             _ => {
                 shared.metrics.invalid_payloads.inc();

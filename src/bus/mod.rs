@@ -7,19 +7,21 @@
 //! to its clients ([`wire`]), in order, without duplicates, filling holes from the history
 //! ([`follower`], sans-IO).
 //!
-//! Threads (the synchronous `redis` client never runs on the event loop): `bus-control` (lease,
-//! fenced publish, probe), `bus-subscriber` (pub/sub reader: hands off without ever waiting for
-//! the loop), `bus-history` (reads the history on request). They talk to the loop over bounded
-//! crossbeam channels and small mutex-guarded hand-offs, and wake it with its `mio::Waker`.
-//! [`backend::BusBackend`] wraps the workers' [`crate::shell::Backend`]; the loop sees only
-//! [`crate::shell::BackendEvent::Stamped`] and [`crate::shell::BackendEvent::Bus`].
+//! Threads (the synchronous `redis` client never runs on an event loop): `bus-control` (lease,
+//! fenced publish, probe), `bus-subscriber` (pub/sub reader: hands off without ever waiting),
+//! `bus-history` (reads the history on request), and `bus-hub` ([`hub`]: roles, stamping, the
+//! follower). The fan-out ([`crate::driver::SnapshotFanout`]) hands the producer's snapshots to
+//! the hub instead of stamping them; the hub gives every loop what to show through
+//! `SnapshotFanout::deliver_stamped` and its state as `LoopEvent::Bus`. The bus threads talk to
+//! the hub over bounded crossbeam channels and small mutex-guarded hand-offs, and wake it with a
+//! tick channel of capacity 1.
 
 #![allow(clippy::disallowed_methods)]
 
-pub mod backend;
 mod control;
 pub mod follower;
 mod history;
+pub mod hub;
 pub mod lease;
 mod metrics;
 mod shared;
@@ -30,7 +32,8 @@ use std::sync::Arc;
 
 use crate::core::{frame, protocol, StampedSnapshot};
 
-pub use backend::BusBackend;
+pub use hub::BusHandle;
+pub use metrics::BusMetrics;
 
 /// Largest bus payload accepted (the largest synthetic snapshot, 16 MiB, plus its envelope).
 pub const PAYLOAD_BYTES_MAX: usize = 17 * 1024 * 1024;
@@ -117,6 +120,7 @@ pub fn follower_snapshot(symbol: &str, epoch: &str, seq: u64) -> StampedSnapshot
         seq,
         timestamp: Arc::from("2026-06-14T14:55:00Z"),
         frame: Arc::from(frame::text_frame(message.as_bytes())),
+        frame_deflated: None,
         message: Arc::from(message),
         computed_at_unix_ms: 0,
         compute_micros: 0,

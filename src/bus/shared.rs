@@ -3,15 +3,15 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use mio::Waker;
+use crossbeam_channel::Sender;
 
 use super::metrics::BusMetrics;
 use super::wire::Received;
 use super::BusSettings;
-use crate::core::StampedSnapshot;
+use crate::core::{SnapshotReady, StampedSnapshot};
 
 /// What the control thread knows about the lease.
 #[derive(Debug, Clone, Default)]
@@ -44,7 +44,14 @@ pub const SUB_DOWN: u64 = 2;
 
 pub struct Shared {
     pub settings: BusSettings,
-    pub waker: Arc<Waker>,
+    /// Wakes the bus hub (capacity 1: one waiting tick is as good as many).
+    pub tick: Sender<()>,
+    /// `WS_COMPRESSION_MIN_BYTES` when compression is on: received snapshots get a deflated
+    /// frame as the node's own would.
+    pub deflate_min_bytes: Option<usize>,
+    /// The producer's newest snapshot per symbol, not yet taken by the hub (at most one per
+    /// supported symbol: an older one not yet stamped is simply replaced).
+    pub computed: Mutex<BTreeMap<String, SnapshotReady>>,
     pub stop: AtomicBool,
     pub metrics: BusMetrics,
     pub inbox: Mutex<Inbox>,
@@ -60,10 +67,12 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(settings: BusSettings, waker: Arc<Waker>) -> Shared {
+    pub fn new(settings: BusSettings, tick: Sender<()>, deflate_min_bytes: Option<usize>) -> Shared {
         Shared {
             settings,
-            waker,
+            tick,
+            deflate_min_bytes,
+            computed: Mutex::new(BTreeMap::new()),
             stop: AtomicBool::new(false),
             metrics: BusMetrics::default(),
             inbox: Mutex::new(Inbox::default()),
@@ -99,8 +108,20 @@ impl Shared {
         self.wanted_version.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// Wakes the hub without waiting (a tick already waiting is enough).
     pub fn wake(&self) {
-        let _ = self.waker.wake();
+        let _ = self.tick.try_send(());
+    }
+
+    /// The producer computed `snapshot` (called from the fan-out, never blocks for long).
+    pub fn computed(&self, snapshot: SnapshotReady) {
+        self.computed.lock().unwrap_or_else(|e| e.into_inner()).insert(snapshot.symbol.clone(), snapshot);
+        self.wake();
+    }
+
+    /// Takes the computed snapshots waiting for the hub.
+    pub fn take_computed(&self) -> BTreeMap<String, SnapshotReady> {
+        std::mem::take(&mut *self.computed.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 

@@ -107,7 +107,7 @@ fn session(shared: &Shared, queue_max: usize, connected_once: &mut bool, backoff
         shared.last_message_unix_ms.store(shared::wall_unix_ms(), Ordering::Relaxed);
         let channel = message.get_channel_name();
         let Some(symbol) = keys::symbol_of_channel(channel) else { continue };
-        match wire::decode(message.get_payload_bytes(), PAYLOAD_BYTES_MAX) {
+        match wire::decode(message.get_payload_bytes(), PAYLOAD_BYTES_MAX, shared.deflate_min_bytes) {
             Ok(received) if &*received.snapshot.symbol == symbol => {
                 let mut inbox = shared.inbox();
                 let queue = inbox.snapshots.entry(symbol.to_string()).or_default();

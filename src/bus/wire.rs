@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::core::frame;
+use tungstenite::protocol::frame::coding::Data;
+
+use crate::core::{deflate, frame};
 use crate::core::StampedSnapshot;
 
 /// Longest epoch accepted from the bus (the leader's are about 40 characters).
@@ -57,8 +59,10 @@ pub struct Received {
     pub sent_at_unix_ms: i64,
 }
 
-/// Reads a bus payload of at most `bytes_max` bytes into a snapshot framed once for this node.
-pub fn decode(payload: &[u8], bytes_max: usize) -> Result<Received, WireError> {
+/// Reads a bus payload of at most `bytes_max` bytes into a snapshot framed once for this node
+/// (plus its permessage-deflate frame when the payload is at least `deflate_min_bytes` long,
+/// as `Sequencer::with_deflate` builds the node's own).
+pub fn decode(payload: &[u8], bytes_max: usize, deflate_min_bytes: Option<usize>) -> Result<Received, WireError> {
     if payload.len() > bytes_max {
         return Err(WireError::TooLarge { bytes: payload.len(), max: bytes_max });
     }
@@ -79,6 +83,9 @@ pub fn decode(payload: &[u8], bytes_max: usize) -> Result<Received, WireError> {
         return Err(WireError::BadField("seq"));
     }
     let frame: Arc<[u8]> = Arc::from(frame::text_frame(payload));
+    let frame_deflated = deflate_min_bytes.filter(|&min| payload.len() >= min).map(|_| {
+        Arc::from(deflate::deflated_frame(Data::Text, payload, deflate::WINDOW_BITS_MAX))
+    });
     Ok(Received {
         snapshot: StampedSnapshot {
             symbol: Arc::from(envelope.symbol),
@@ -87,6 +94,7 @@ pub fn decode(payload: &[u8], bytes_max: usize) -> Result<Received, WireError> {
             timestamp: Arc::from(envelope.timestamp),
             message: Arc::from(text),
             frame,
+            frame_deflated,
             computed_at_unix_ms: envelope.sent_at_ms,
             // Computed on the leader; this node spent nothing on it.
             compute_micros: 0,
@@ -116,7 +124,7 @@ mod tests {
     #[test]
     fn a_follower_frames_the_leaders_exact_bytes() {
         let stamped = leader_message();
-        let received = decode(stamped.message.as_bytes(), 1 << 20).unwrap();
+        let received = decode(stamped.message.as_bytes(), 1 << 20, None).unwrap();
         assert_eq!(received.snapshot.frame, stamped.frame, "same bytes on every node");
         assert_eq!(received.snapshot.message, stamped.message);
         assert_eq!((&*received.snapshot.epoch, received.snapshot.seq), ("leader-4", 1));
@@ -125,14 +133,14 @@ mod tests {
 
     #[test]
     fn bad_payloads_are_refused_with_the_reason() {
-        assert_eq!(decode(b"x", 0), Err(WireError::TooLarge { bytes: 1, max: 0 }));
-        assert_eq!(decode(&[0xff, 0xfe], 10), Err(WireError::NotUtf8));
-        assert!(matches!(decode(b"{", 10), Err(WireError::NotJson(_))));
+        assert_eq!(decode(b"x", 0, None), Err(WireError::TooLarge { bytes: 1, max: 0 }));
+        assert_eq!(decode(&[0xff, 0xfe], 10, None), Err(WireError::NotUtf8));
+        assert!(matches!(decode(b"{", 10, None), Err(WireError::NotJson(_))));
         let probe = br#"{"type":"probe","symbol":"BTCUSDT","epoch":"e","seq":1,"timestamp":"t","sent_at_ms":1}"#;
-        assert_eq!(decode(probe, 1000), Err(WireError::NotASnapshot));
+        assert_eq!(decode(probe, 1000, None), Err(WireError::NotASnapshot));
         let seq0 = br#"{"type":"snapshot","symbol":"BTCUSDT","epoch":"e","seq":0,"timestamp":"t","sent_at_ms":1}"#;
-        assert_eq!(decode(seq0, 1000), Err(WireError::BadField("seq")));
+        assert_eq!(decode(seq0, 1000, None), Err(WireError::BadField("seq")));
         let lower = br#"{"type":"snapshot","symbol":"btc","epoch":"e","seq":1,"timestamp":"t","sent_at_ms":1}"#;
-        assert_eq!(decode(lower, 1000), Err(WireError::BadField("symbol")));
+        assert_eq!(decode(lower, 1000, None), Err(WireError::BadField("symbol")));
     }
 }

@@ -93,7 +93,12 @@ pub struct AppConfig {
     pub feed_settings: FeedSettings,
     /// The Redis bus between nodes (`REDIS_ENABLED`, issue 15).
     pub bus: crate::bus::BusSettings,
+    /// Event-loop threads (`EVENT_LOOPS`: a number, or `auto` for the available cores).
+    pub event_loops: usize,
 }
+
+/// Most event loops `EVENT_LOOPS` may ask for.
+pub const EVENT_LOOPS_MAX: usize = 256;
 
 impl AppConfig {
     /// Reads the process environment, after loading `.env` from the working directory if present.
@@ -118,33 +123,40 @@ impl AppConfig {
     /// Builds the configuration from a variable map (the environment, or a test's map).
     pub fn from_vars(map: &BTreeMap<String, String>) -> Result<AppConfig, ConfigError> {
         let vars = Vars::new(map);
+        // The core's defaults are the variables' defaults: one value each, in CoreConfig::default.
         let defaults = CoreConfig::default();
-        let supported_symbols = vars.symbols("SUPPORTED_SYMBOLS", "BTCUSDT,ETHUSDT", SYMBOLS_MAX)?;
-        let ws_connections_max = vars.integer("WS_MAX_CONNECTIONS", 1000, 1, 1_000_000)? as usize;
+        let seconds = |ms: u64| ms as f64 / 1000.0;
+        let supported_symbols = vars.symbols("SUPPORTED_SYMBOLS", &defaults.supported_symbols.join(","), SYMBOLS_MAX)?;
+        let ws_connections_max = vars.integer("WS_MAX_CONNECTIONS", defaults.ws_connections_max as u64, 1, 1_000_000)? as usize;
         let core = CoreConfig {
             supported_symbols,
-            ws_enabled: vars.boolean("WS_ENABLED", true)?,
-            ws_echo_enabled: vars.boolean("WS_ECHO_ENABLED", false)?,
+            ws_enabled: vars.boolean("WS_ENABLED", defaults.ws_enabled)?,
+            ws_echo_enabled: vars.boolean("WS_ECHO_ENABLED", defaults.ws_echo_enabled)?,
             ws_connections_max,
-            http_connections_max: vars.integer("HTTP_MAX_CONNECTIONS", 1024, 1, 1_000_000)? as usize,
-            queue_messages_max: vars.integer("WS_MAX_QUEUE_SIZE", 5, 1, 1000)? as usize,
-            queue_bytes_max: vars.integer("WS_MAX_QUEUE_BYTES", 8 * 1024 * 1024, 4096, 1 << 30)? as usize,
-            http_pending_bytes_max: vars.integer("HTTP_MAX_PENDING_BYTES", 256 * 1024 * 1024, 1 << 20, 1 << 40)? as usize,
-            slow_consumer_timeout_ms: vars.seconds_ms("WS_SLOW_CONSUMER_TIMEOUT", 1.0, 0.01, 3600.0)?,
-            slow_consumer_grace_ms: vars.seconds_ms("WS_SLOW_CONSUMER_GRACE", 10.0, 0.0, 3600.0)?,
-            close_timeout_ms: vars.seconds_ms("WS_CLOSE_TIMEOUT", 2.0, 0.01, 600.0)?,
-            idle_timeout_ms: vars.seconds_ms("WS_IDLE_TIMEOUT", 60.0, 1.0, 86_400.0)?,
-            http_request_timeout_ms: vars.seconds_ms("HTTP_REQUEST_TIMEOUT", 10.0, 0.1, 3600.0)?,
-            shutdown_timeout_ms: vars.seconds_ms("SHUTDOWN_TIMEOUT", 5.0, 0.0, 600.0)?,
+            http_connections_max: vars.integer("HTTP_MAX_CONNECTIONS", defaults.http_connections_max as u64, 1, 1_000_000)? as usize,
+            ws_connections_per_address_max: vars.integer("WS_MAX_CONNECTIONS_PER_ADDRESS", defaults.ws_connections_per_address_max as u64, 1, 1_000_000)? as usize,
+            http_connections_per_address_max: vars.integer("HTTP_MAX_CONNECTIONS_PER_ADDRESS", defaults.http_connections_per_address_max as u64, 1, 1_000_000)? as usize,
+            trusted_proxies: vars.trusted_proxies("TRUSTED_PROXIES")?,
+            queue_messages_max: vars.integer("WS_MAX_QUEUE_SIZE", defaults.queue_messages_max as u64, 1, 1000)? as usize,
+            queue_bytes_max: vars.integer("WS_MAX_QUEUE_BYTES", defaults.queue_bytes_max as u64, 4096, 1 << 30)? as usize,
+            http_pending_bytes_max: vars.integer("HTTP_MAX_PENDING_BYTES", defaults.http_pending_bytes_max as u64, 1 << 20, 1 << 40)? as usize,
+            slow_consumer_timeout_ms: vars.seconds_ms("WS_SLOW_CONSUMER_TIMEOUT", seconds(defaults.slow_consumer_timeout_ms), 0.01, 3600.0)?,
+            slow_consumer_grace_ms: vars.seconds_ms("WS_SLOW_CONSUMER_GRACE", seconds(defaults.slow_consumer_grace_ms), 0.0, 3600.0)?,
+            close_timeout_ms: vars.seconds_ms("WS_CLOSE_TIMEOUT", seconds(defaults.close_timeout_ms), 0.01, 600.0)?,
+            idle_timeout_ms: vars.seconds_ms("WS_IDLE_TIMEOUT", seconds(defaults.idle_timeout_ms), 1.0, 86_400.0)?,
+            http_request_timeout_ms: vars.seconds_ms("HTTP_REQUEST_TIMEOUT", seconds(defaults.http_request_timeout_ms), 0.1, 3600.0)?,
+            shutdown_timeout_ms: vars.seconds_ms("SHUTDOWN_TIMEOUT", seconds(defaults.shutdown_timeout_ms), 0.0, 600.0)?,
             message_bytes_max: defaults.message_bytes_max,
-            echo_message_bytes_max: vars.integer("WS_ECHO_MAX_MESSAGE_BYTES", 64 * 1024, 1024, ECHO_MESSAGE_BYTES_LIMIT as u64)? as usize,
+            echo_message_bytes_max: vars.integer("WS_ECHO_MAX_MESSAGE_BYTES", defaults.echo_message_bytes_max as u64, 1024, ECHO_MESSAGE_BYTES_LIMIT as u64)? as usize,
+            ws_compression: vars.boolean("WS_COMPRESSION", defaults.ws_compression)?,
+            ws_compression_min_bytes: vars.integer("WS_COMPRESSION_MIN_BYTES", defaults.ws_compression_min_bytes as u64, 0, 1 << 30)? as usize,
             http_head_bytes_max: defaults.http_head_bytes_max,
-            rate_limit_messages_per_s: vars.integer("WS_RATE_LIMIT", 10, 1, 10_000)? as u32,
-            rate_limit_burst_messages: vars.integer("WS_RATE_BURST", 20, 1, 100_000)? as u32,
+            rate_limit_messages_per_s: vars.integer("WS_RATE_LIMIT", defaults.rate_limit_messages_per_s.into(), 1, 10_000)? as u32,
+            rate_limit_burst_messages: vars.integer("WS_RATE_BURST", defaults.rate_limit_burst_messages.into(), 1, 100_000)? as u32,
             symbols_per_request_max: defaults.symbols_per_request_max,
             read_bytes_per_turn_max: defaults.read_bytes_per_turn_max,
-            queries_in_flight_max: vars.integer("QUERIES_IN_FLIGHT_MAX", 64, 1, 10_000)? as usize,
-            update_interval_ms: vars.seconds_ms("WS_UPDATE_INTERVAL", 5.0, 0.05, 3600.0)?,
+            queries_in_flight_max: vars.integer("QUERIES_IN_FLIGHT_MAX", defaults.queries_in_flight_max as u64, 1, 10_000)? as usize,
+            update_interval_ms: vars.seconds_ms("WS_UPDATE_INTERVAL", seconds(defaults.update_interval_ms), 0.05, 3600.0)?,
             feed: defaults.feed.clone(),
         };
         if core.ws_echo_enabled && core.echo_queue_bytes_min() > core.queue_bytes_max {
@@ -192,6 +204,7 @@ impl AppConfig {
             feed,
             feed_settings,
             bus,
+            event_loops: vars.threads("EVENT_LOOPS", 1, EVENT_LOOPS_MAX)?,
         })
     }
 
@@ -208,14 +221,15 @@ impl fmt::Display for AppConfig {
         write!(
             f,
             "host={} port={} ws_enabled={} ws_echo_enabled={} ws_echo_max_message_bytes={} ws_update_interval_ms={} \
-             ws_max_connections={} http_max_connections={} ws_max_queue_size={} ws_max_queue_bytes={} \
+             ws_max_connections={} http_max_connections={} ws_max_connections_per_address={} \
+             http_max_connections_per_address={} trusted_proxies={:?} ws_max_queue_size={} ws_max_queue_bytes={} \
              http_max_pending_bytes={} \
              ws_slow_consumer_timeout_ms={} ws_slow_consumer_grace_ms={} ws_close_timeout_ms={} \
              ws_idle_timeout_ms={} http_request_timeout_ms={} shutdown_timeout_ms={} \
              ws_rate_limit={} ws_rate_burst={} supported_symbols={} duckdb_path={:?} \
              frontend_dir={:?} ingest_dir={:?} log_level={} demo_seed={} demo_replay_interval_ms={} \
              warmup_days={} rest_max_levels={} demo_snapshot_bytes={} model_preset={} feed={} feed_ws_url={:?} \
-             feed_rest_url={:?} feed_oi_wait_ms={} feed_connection_max_age_s={} redis_enabled={} redis_url={:?} \
+             feed_rest_url={:?} feed_oi_wait_ms={} feed_connection_max_age_s={} event_loops={} redis_enabled={} redis_url={:?} \
              node_id={:?} redis_lease_ttl_ms={} redis_history_messages_max={} redis_probe_interval_ms={} \
              redis_probe_timeout_ms={}",
             self.host,
@@ -226,6 +240,9 @@ impl fmt::Display for AppConfig {
             c.update_interval_ms,
             c.ws_connections_max,
             c.http_connections_max,
+            c.ws_connections_per_address_max,
+            c.http_connections_per_address_max,
+            c.trusted_proxies.to_string(),
             c.queue_messages_max,
             c.queue_bytes_max,
             c.http_pending_bytes_max,
@@ -253,6 +270,7 @@ impl fmt::Display for AppConfig {
             self.feed_settings.rest_url.join(UrlKind::Rest, ""),
             self.feed_settings.oi_wait_ms,
             self.feed_settings.connection_max_age.as_secs(),
+            self.event_loops,
             self.bus.enabled,
             self.bus.url,
             self.bus.node_id,

@@ -58,6 +58,24 @@ impl<'a> Vars<'a> {
         Ok(value)
     }
 
+    /// A count of threads: an integer from 1 to `max`, or `auto` for the cores this process may
+    /// use (`std::thread::available_parallelism`, capped at `max`).
+    pub fn threads(&self, name: &str, default: usize, max: usize) -> Result<usize, ConfigError> {
+        match self.get(name) {
+            Some(raw) if raw.eq_ignore_ascii_case("auto") => {
+                Ok(std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, max))
+            }
+            Some(raw) => {
+                let accepted = format!("an integer from 1 to {max}, or auto");
+                match raw.parse::<usize>() {
+                    Ok(n) if (1..=max).contains(&n) => Ok(n),
+                    _ => Err(ConfigError::new(name, raw, &accepted)),
+                }
+            }
+            None => Ok(default),
+        }
+    }
+
     /// A duration given in (possibly fractional) seconds, returned in milliseconds.
     pub fn seconds_ms(&self, name: &str, default_s: f64, min_s: f64, max_s: f64) -> Result<u64, ConfigError> {
         let seconds = match self.get(name) {
@@ -145,6 +163,18 @@ impl<'a> Vars<'a> {
             return Err(ConfigError::new(name, raw, "1 to 64 letters, digits, '.', '_', ':' or '-'"));
         }
         Ok(raw.to_string())
+    }
+
+    /// A comma-separated list of trusted proxy addresses and ranges (empty: none).
+    pub fn trusted_proxies(&self, name: &str) -> Result<crate::core::TrustedProxies, ConfigError> {
+        let raw = self.get(name).unwrap_or("");
+        crate::core::TrustedProxies::parse(raw).map_err(|why| ConfigError {
+            variable: name.to_string(),
+            message: format!(
+                "{why}; expected a comma-separated list of up to {} IPv4/IPv6 addresses or ADDRESS/BITS ranges, e.g. 127.0.0.1,10.0.0.0/8",
+                crate::core::TRUSTED_PROXIES_MAX
+            ),
+        })
     }
 
     /// A comma-separated list of distinct symbols.

@@ -142,3 +142,59 @@ fn bad_redis_variables_name_the_variable() {
         assert_eq!(&err.variable, name, "{value}: {err}");
     }
 }
+
+#[test]
+fn the_env_template_states_every_default_the_code_uses() {
+    // .env.template documents each variable with its default; set to those values, the
+    // configuration must equal the one built with no variable at all. The defaults themselves are
+    // written once, in CoreConfig::default and the config's parsers.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".env.template");
+    let pairs: Vec<(String, String)> = dotenvy::from_path_iter(&path).unwrap().map(|item| item.unwrap()).collect();
+    assert!(pairs.iter().any(|(k, v)| k == "HTTP_MAX_CONNECTIONS" && v == "1024"), "{pairs:?}");
+    let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let from_template = config(&borrowed).unwrap();
+    let from_nothing = config(&[]).unwrap();
+    assert_eq!(from_template, from_nothing);
+}
+
+#[test]
+fn trusted_proxies_and_per_address_bounds_are_read_and_checked() {
+    let c = config(&[]).unwrap();
+    assert!(c.core.trusted_proxies.is_empty());
+    assert_eq!((c.core.ws_connections_per_address_max, c.core.http_connections_per_address_max), (100, 128));
+    let c = config(&[("TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8,::1"), ("WS_MAX_CONNECTIONS_PER_ADDRESS", "7")]).unwrap();
+    assert!(c.core.trusted_proxies.contains("10.9.8.7".parse().unwrap()));
+    assert_eq!(c.core.ws_connections_per_address_max, 7);
+    let e = config(&[("TRUSTED_PROXIES", "10.0.0.1/8")]).unwrap_err();
+    assert_eq!(e.variable, "TRUSTED_PROXIES");
+    assert!(e.to_string().contains("beyond its /8 prefix"), "{e}");
+    assert_eq!(config(&[("TRUSTED_PROXIES", "nginx")]).unwrap_err().variable, "TRUSTED_PROXIES");
+    assert_eq!(config(&[("HTTP_MAX_CONNECTIONS_PER_ADDRESS", "0")]).unwrap_err().variable, "HTTP_MAX_CONNECTIONS_PER_ADDRESS");
+}
+
+#[test]
+fn event_loops_take_a_count_or_auto_and_refuse_anything_else() {
+    assert_eq!(config(&[]).unwrap().event_loops, 1);
+    assert_eq!(config(&[("EVENT_LOOPS", "3")]).unwrap().event_loops, 3);
+    let auto = config(&[("EVENT_LOOPS", "auto")]).unwrap().event_loops;
+    assert_eq!(auto, std::thread::available_parallelism().unwrap().get().min(super::EVENT_LOOPS_MAX));
+    for bad in ["0", "257", "two", "-1"] {
+        let e = config(&[("EVENT_LOOPS", bad)]).unwrap_err();
+        assert_eq!(e.variable, "EVENT_LOOPS", "{bad}");
+        assert!(e.to_string().contains("or auto"), "{e}");
+    }
+}
+
+#[test]
+fn compression_is_on_by_default_and_its_variables_are_validated() {
+    let defaults = config(&[]).unwrap().core;
+    assert!(defaults.ws_compression);
+    assert_eq!(defaults.ws_compression_min_bytes, 512);
+    let off = config(&[("WS_COMPRESSION", "false"), ("WS_COMPRESSION_MIN_BYTES", "0")]).unwrap().core;
+    assert!(!off.ws_compression);
+    assert_eq!(off.ws_compression_min_bytes, 0);
+    for (name, bad) in [("WS_COMPRESSION", "maybe"), ("WS_COMPRESSION_MIN_BYTES", "-1"), ("WS_COMPRESSION_MIN_BYTES", "1k")] {
+        let e = config(&[(name, bad)]).unwrap_err();
+        assert_eq!(e.variable, name, "{bad}");
+    }
+}

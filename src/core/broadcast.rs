@@ -8,7 +8,7 @@ use super::sequencer::StampedSnapshot;
 use super::queue::{Chunk, SnapshotPush};
 use super::symbols::{LatestSnapshot, ProducerStatus};
 use super::time::Now;
-use super::{ConnId, Core};
+use super::{ConnId, Core, MutationPolicy};
 
 /// A snapshot computed by the producer thread. The [`super::Sequencer`] adds the envelope
 /// (sequence number, epoch, send time) and frames it once; every subscriber shares the frame.
@@ -27,8 +27,8 @@ pub struct SnapshotReady {
     pub compute_micros: u64,
 }
 
-impl Core {
-    /// A new snapshot arrived from the producer: stamped by this core's own [`Sequencer`], then
+impl<M: MutationPolicy> Core<M> {
+    /// A new snapshot arrived from the producer: stamped by this core's own [`super::Sequencer`], then
     /// fanned out. (A process with a sequencer in front of its loops, or a node fed by a bus,
     /// calls [`Core::handle_stamped_snapshot`] with the stamped bytes instead.)
     pub fn handle_snapshot(&mut self, now: Now, snapshot: SnapshotReady) {
@@ -48,10 +48,12 @@ impl Core {
         let state = &mut self.symbols[index];
         let seq = snapshot.seq;
         let framed = Arc::clone(&snapshot.frame);
+        let deflated = snapshot.frame_deflated.clone();
         state.latest = Some(LatestSnapshot {
             seq,
             epoch: snapshot.epoch,
             frame: Arc::clone(&framed),
+            frame_deflated: deflated.clone(),
             timestamp: snapshot.timestamp,
             arrived_at: now.mono,
             computed_at_unix_ms: snapshot.computed_at_unix_ms,
@@ -67,9 +69,10 @@ impl Core {
         state.broadcast.start(seq, now.mono, subscribers.len());
         // The set is out for the fan-out; demand is recomputed once it is back.
         self.demand_frozen = true;
-        let skipped = subscribers.first().copied().filter(|_| self.mutations.skip_lowest_subscriber);
+        let skipped = subscribers.first().copied().filter(|_| self.mutations.skip_lowest_subscriber());
         for &id in subscribers.iter().filter(|&&id| Some(id) != skipped) {
-            self.enqueue_snapshot(now, id, index, seq, Chunk::Shared(Arc::clone(&framed)));
+            let chunk = self.snapshot_chunk(id, &framed, deflated.as_ref());
+            self.enqueue_snapshot(now, id, index, seq, chunk);
         }
         // Clients closed during the fan-out unsubscribed from a set that was taken out; drop them
         // from it before putting it back.
@@ -91,6 +94,22 @@ impl Core {
             framed.len()
         );
         self.update_demand();
+    }
+
+    /// Which of a snapshot's two shared frames client `id` gets: the deflated one when it
+    /// negotiated permessage-deflate with the full window and one was built, the plain one
+    /// otherwise. Either way a pointer is copied, never the bytes.
+    pub(super) fn snapshot_chunk(&self, id: ConnId, plain: &Arc<[u8]>, deflated: Option<&Arc<[u8]>>) -> Chunk {
+        let takes_deflated = self
+            .clients
+            .get(id)
+            .and_then(|c| c.ws())
+            .and_then(|ws| ws.deflate)
+            .is_some_and(|agreed| agreed.takes_shared_frames());
+        match deflated {
+            Some(deflated) if takes_deflated => Chunk::Shared(Arc::clone(deflated)),
+            _ => Chunk::Shared(Arc::clone(plain)),
+        }
     }
 
     /// Queues a snapshot for one client, applying conflation and the queue bounds.

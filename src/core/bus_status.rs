@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use super::time::Now;
-use super::Core;
+use super::{Core, MutationPolicy};
 
 /// The bus as last reported.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -64,7 +64,7 @@ impl BusReport {
     }
 }
 
-impl Core {
+impl<M: MutationPolicy> Core<M> {
     /// The bus reported its state.
     pub fn handle_bus_report(&mut self, now: Now, report: BusReport) {
         self.advance_clock(now);

@@ -1,9 +1,12 @@
 //! One connection's state.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use tungstenite::protocol::WebSocketContext;
 
+use super::addresses::Held;
+use super::deflate::Agreed;
+use super::inflate::Inflate;
 use super::limits::CoreConfig;
 use super::queue::OutQueue;
 use super::rate::TokenBucket;
@@ -61,12 +64,20 @@ pub struct ResponseLog {
 }
 
 /// A request whose answer is being computed off the loop thread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingQuery {
     pub token: u64,
     pub keep_alive: bool,
     pub head_only: bool,
+    /// The request's `Accept-Encoding` allows gzip.
+    pub accepts_gzip: bool,
+    /// The request's `If-None-Match` value, at most [`IF_NONE_MATCH_BYTES_MAX`] bytes (longer is
+    /// ignored: the answer is sent in full).
+    pub if_none_match: Option<Box<str>>,
 }
+
+/// Longest `If-None-Match` value kept for a REST request (a few ETags of 34 bytes).
+pub const IF_NONE_MATCH_BYTES_MAX: usize = 256;
 
 /// Which WebSocket endpoint the client connected to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +101,11 @@ pub struct WsState {
     pub warned_at: Option<MonoTime>,
     /// Snapshots dropped for this client (conflated or over the message bound).
     pub dropped_messages: u64,
+    /// permessage-deflate as agreed in the handshake (`None`: plain frames only).
+    pub deflate: Option<Agreed>,
+    /// Inbound rewriting of compressed client messages; present only with `deflate` and boxed,
+    /// so a connection without compression pays one word for it.
+    pub inflate: Option<Box<Inflate>>,
 }
 
 /// Set once the connection is on its way out.
@@ -104,6 +120,11 @@ pub struct Closing {
 
 pub struct Client {
     pub peer: SocketAddr,
+    /// The client's address: the peer's, or the one a trusted proxy forwarded (`addresses`).
+    /// Logged as `client=` and counted against the per-address bounds.
+    pub address: IpAddr,
+    /// Where this connection is counted in the per-address ledger, released when it goes.
+    pub held: Option<Held>,
     pub phase: Phase,
     pub out: OutQueue,
     /// Last time the socket accepted bytes, or when the queue last went from empty to non-empty.
@@ -122,6 +143,8 @@ impl Client {
     pub fn new_http(peer: SocketAddr, now: MonoTime) -> Client {
         Client {
             peer,
+            address: peer.ip(),
+            held: None,
             phase: Phase::Http(HttpState {
                 buf: Vec::new(),
                 ready_since: now,

@@ -8,6 +8,7 @@
 use tungstenite::handshake::derive_accept_key;
 use tungstenite::http::{Method, Version};
 
+use super::deflate::{self, Agreed};
 use super::http::Request;
 
 /// The only protocol version this server speaks (RFC 6455 §4.1).
@@ -35,8 +36,18 @@ fn bad_request(message: impl Into<String>) -> Refusal {
     Refusal { status: 400, code: "BAD_REQUEST", message: message.into(), extra_headers: &[] }
 }
 
-/// Checks an upgrade request and returns the head of the 101 answer, or why it is refused.
-pub fn accept(request: &Request) -> Result<Vec<u8>, Refusal> {
+/// An accepted upgrade: the head of the 101 answer and the compression agreed, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub head: Vec<u8>,
+    /// permessage-deflate was offered, `compression` allows it, and an offer was acceptable.
+    pub deflate: Option<Agreed>,
+}
+
+/// Checks an upgrade request and returns the 101 answer, or why it is refused. With
+/// `compression`, an acceptable permessage-deflate offer is taken (see [`deflate::negotiate`]);
+/// an unacceptable one is ignored, as RFC 6455 §9.1 allows.
+pub fn accept(request: &Request, compression: bool) -> Result<Accepted, Refusal> {
     if !request.has_token("upgrade", "websocket") {
         return Err(Refusal {
             status: 426,
@@ -75,10 +86,12 @@ pub fn accept(request: &Request) -> Result<Vec<u8>, Refusal> {
         )));
     }
     let accept = derive_accept_key(key.as_bytes());
-    Ok(format!(
-        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-    )
-    .into_bytes())
+    let agreed = request.field("sec-websocket-extensions").filter(|_| compression).and_then(deflate::negotiate);
+    let extensions = agreed.as_ref().map_or(String::new(), |(_, value)| format!("Sec-WebSocket-Extensions: {value}\r\n"));
+    let head = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {accept}\r\n{extensions}\r\n"
+    );
+    Ok(Accepted { head: head.into_bytes(), deflate: agreed.map(|(agreed, _)| agreed) })
 }
 
 fn truncate(text: &str, chars_max: usize) -> String {
@@ -102,8 +115,8 @@ mod tests {
 
     #[test]
     fn the_rfc_example_key_gets_the_rfc_example_accept() {
-        let head = accept(&request(&format!("Upgrade: websocket\r\nConnection: Upgrade\r\n{KEY}Sec-WebSocket-Version: 13\r\n"))).unwrap();
-        let head = String::from_utf8(head).unwrap();
+        let head = accept(&request(&format!("Upgrade: websocket\r\nConnection: Upgrade\r\n{KEY}Sec-WebSocket-Version: 13\r\n")), true).unwrap();
+        let head = String::from_utf8(head.head).unwrap();
         assert!(head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
         // RFC 6455 §1.3.
         assert!(head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
@@ -112,20 +125,37 @@ mod tests {
     #[test]
     fn upgrade_token_may_sit_on_any_line_of_a_list() {
         let extra = format!("Upgrade: h2c\r\nUpgrade: WebSocket\r\nConnection: keep-alive\r\nConnection: upgrade\r\n{KEY}Sec-WebSocket-Version: 13\r\n");
-        assert!(accept(&request(&extra)).is_ok());
+        assert!(accept(&request(&extra), true).is_ok());
     }
 
     #[test]
     fn other_versions_get_426_naming_version_13() {
-        let refusal = accept(&request(&format!("Upgrade: websocket\r\nConnection: Upgrade\r\n{KEY}Sec-WebSocket-Version: 8\r\n"))).unwrap_err();
+        let refusal = accept(&request(&format!("Upgrade: websocket\r\nConnection: Upgrade\r\n{KEY}Sec-WebSocket-Version: 8\r\n")), true).unwrap_err();
         assert_eq!(refusal.status, 426);
         assert!(refusal.extra_headers.contains(&("Sec-WebSocket-Version", "13")));
     }
 
     #[test]
     fn a_key_that_is_not_16_bytes_is_400() {
-        let refusal = accept(&request("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: c2hvcnQ=\r\nSec-WebSocket-Version: 13\r\n")).unwrap_err();
+        let refusal = accept(&request("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: c2hvcnQ=\r\nSec-WebSocket-Version: 13\r\n"), true).unwrap_err();
         assert_eq!(refusal.status, 400);
         assert!(refusal.message.contains("Sec-WebSocket-Key"));
+    }
+
+    #[test]
+    fn a_deflate_offer_is_answered_only_when_compression_is_on() {
+        let extra = format!(
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n{KEY}Sec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+        );
+        let on = accept(&request(&extra), true).unwrap();
+        assert_eq!(on.deflate.map(|a| a.server_window_bits), Some(15));
+        let head = String::from_utf8(on.head).unwrap();
+        assert!(
+            head.contains("\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n\r\n"),
+            "{head}"
+        );
+        let off = accept(&request(&extra), false).unwrap();
+        assert_eq!(off.deflate, None);
+        assert!(!String::from_utf8(off.head).unwrap().contains("Extensions"));
     }
 }

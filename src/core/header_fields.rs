@@ -21,8 +21,10 @@ pub enum FieldKind {
 
 /// List-based fields (lower case): RFC 9110 §7.6.1 `Connection`, §7.8 `Upgrade`, §12.5.3
 /// `Accept-Encoding`, §12.5.1 `Accept`, §10.1.4 `TE`, RFC 9112 §6.1 `Transfer-Encoding`, RFC 9111
-/// §5.2 `Cache-Control`, RFC 6455 §11.3.2-3 `Sec-WebSocket-Extensions`, `Sec-WebSocket-Protocol`.
-const LIST_FIELDS: [&str; 9] = [
+/// §5.2 `Cache-Control`, RFC 6455 §11.3.2-3 `Sec-WebSocket-Extensions`, `Sec-WebSocket-Protocol`,
+/// `X-Forwarded-For` (a list by use: each proxy appends one address; RFC 7239 §5.2 describes it),
+/// and RFC 9110 §13.1.2 `If-None-Match`.
+const LIST_FIELDS: [&str; 11] = [
     "connection",
     "upgrade",
     "accept-encoding",
@@ -32,6 +34,8 @@ const LIST_FIELDS: [&str; 9] = [
     "cache-control",
     "sec-websocket-extensions",
     "sec-websocket-protocol",
+    "x-forwarded-for",
+    "if-none-match",
 ];
 
 /// Singleton fields (lower case): RFC 9110 §8.6 `Content-Length`; RFC 6455 §11.3.1 and §11.3.5

@@ -136,9 +136,13 @@ pub fn response_head(
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("Unknown");
-    let mut head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {content_length}\r\n"
-    );
+    let mut head = if status == 304 {
+        // RFC 9110 §8.6, §15.4.5: a 304 has no content, and a Content-Length of 0 would misstate
+        // the length of the representation it stands for.
+        format!("HTTP/1.1 {status} {reason}\r\n")
+    } else {
+        format!("HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {content_length}\r\n")
+    };
     head.push_str(if keep_alive { "Connection: keep-alive\r\n" } else { "Connection: close\r\n" });
     for (name, value) in extra_headers {
         head.push_str(name);

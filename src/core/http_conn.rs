@@ -7,13 +7,14 @@ use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 
 use super::client::{Endpoint, Phase, RequestLog, ResponseLog, WsState, ACCESS_LOG_REQUEST_BYTES_MAX};
 use super::handshake;
+use super::inflate::Inflate;
 use super::http::{self, Parsed, Request};
 use super::io::read_retrying;
 use super::queue::Chunk;
 use super::rate::TokenBucket;
 use super::stats::DisconnectReason;
 use super::time::Now;
-use super::{ConnId, Core, QueryResponse};
+use super::{ConnId, Core, MutationPolicy, QueryResponse};
 
 /// Bytes read from an HTTP connection per read call.
 const HTTP_READ_CHUNK_BYTES: usize = 4096;
@@ -30,7 +31,7 @@ pub(super) struct ResponseMeta<'a> {
     pub extra_headers: &'a [(&'a str, &'a str)],
 }
 
-impl Core {
+impl<M: MutationPolicy> Core<M> {
     pub(super) fn read_http<S: Read + Write>(&mut self, now: Now, id: ConnId, stream: &mut S) {
         let mut budget = self.config.read_bytes_per_turn_max;
         let mut chunk = [0u8; HTTP_READ_CHUNK_BYTES];
@@ -112,6 +113,11 @@ impl Core {
             Parsed::Partial => {}
             Parsed::Bad(bad) => self.respond_error(now, id, bad.status, &bad.message, false),
             Parsed::Complete(request) => {
+                let trusted = &self.config.trusted_proxies;
+                if let Some(client) = self.clients.get_mut(id).filter(|c| trusted.contains(c.peer.ip())) {
+                    // Each request of a proxy's connection may come from another client.
+                    client.address = super::addresses::client_address(client.peer.ip(), request.field("x-forwarded-for"), trusted);
+                }
                 if let Some(http) = self.http_state(id) {
                     http.buf.drain(..request.head_bytes);
                     let mut line = format!("{} {}", request.head.method(), request.head.uri());
@@ -184,11 +190,11 @@ impl Core {
     /// ends (`connection_ends`), a request it never got an answer to is logged too.
     pub(super) fn log_http_outcome(&mut self, now: Now, id: ConnId, outcome: &str, connection_ends: bool) {
         let Some(client) = self.clients.get_mut(id) else { return };
-        let peer = client.peer;
+        let (peer, address) = (client.peer, client.address);
         let Some(http) = client.http_mut() else { return };
         if let Some(response) = http.response.take() {
             info!(
-                "event=http_response peer={peer} conn={id} request={:?} status={} bytes={} sent={} outcome={outcome} duration_ms={}",
+                "event=http_response peer={peer} client={address} conn={id} request={:?} status={} bytes={} sent={} outcome={outcome} duration_ms={}",
                 response.request.line,
                 response.status,
                 response.bytes_total,
@@ -197,7 +203,7 @@ impl Core {
             );
         } else if let Some(request) = http.request.take_if(|_| connection_ends) {
             info!(
-                "event=http_response peer={peer} conn={id} request={:?} status=- bytes=0 sent=0 outcome={outcome} duration_ms={}",
+                "event=http_response peer={peer} client={address} conn={id} request={:?} status=- bytes=0 sent=0 outcome={outcome} duration_ms={}",
                 request.line,
                 now.mono.since(request.received_at).as_millis(),
             );
@@ -224,7 +230,9 @@ impl Core {
             self.respond_json(now, id, 503, body, keep_alive, request.is_head());
             return;
         }
-        if self.ws_connections >= self.config.ws_connections_max && !self.mutations.ignore_ws_connection_limit {
+        // The slot is taken here, process-wide, before the handshake is checked; it is given
+        // back below if the handshake is refused.
+        if !self.ledger.try_upgrade(self.config.ws_connections_max, self.mutations.ignore_ws_connection_limit()) {
             self.stats.rejected_full_total += 1;
             let body = http::error_body(
                 "SERVER_FULL",
@@ -239,9 +247,22 @@ impl Core {
             self.respond(now, id, 503, meta, Chunk::Owned(body.into_boxed_slice()));
             return;
         }
-        let head = match handshake::accept(&request) {
-            Ok(head) => head,
+        let Some(ws_held) = self.acquire_ws_slot(id) else {
+            self.ledger.undo_upgrade();
+            let bound = self.config.ws_connections_per_address_max;
+            let body = http::error_body(
+                "TOO_MANY_CONNECTIONS",
+                &format!("your address holds this server's maximum of {bound} WebSocket connections per address (WS_MAX_CONNECTIONS_PER_ADDRESS); close one or retry later"),
+            );
+            let meta = ResponseMeta { content_type: "application/json", keep_alive: false, head_only: false, extra_headers: &[("Retry-After", "5")] };
+            self.respond(now, id, 429, meta, Chunk::Owned(body.into_boxed_slice()));
+            return;
+        };
+        let accepted = match handshake::accept(&request, self.config.ws_compression) {
+            Ok(accepted) => accepted,
             Err(refusal) => {
+                self.addresses.release(ws_held);
+                self.ledger.undo_upgrade();
                 // A client that asked to switch protocols may already be sending frames, which
                 // would be misread as requests: close after the answer. A plain GET keeps its
                 // connection.
@@ -262,11 +283,23 @@ impl Core {
             .max_message_size(Some(message_bytes_max))
             .max_frame_size(Some(message_bytes_max));
         let rate = TokenBucket::new(self.config.rate_limit_messages_per_s, self.config.rate_limit_burst_messages, now.mono);
+        let Some(Phase::Http(_)) = self.clients.get(id).map(|c| &c.phase) else {
+            self.ledger.undo_upgrade();
+            self.addresses.release(ws_held);
+            return;
+        };
         let Some(client) = self.clients.get_mut(id) else { return };
         let Phase::Http(http) = &mut client.phase else { return };
-        // Frames the client sent right behind its request are already in our buffer.
+        // Frames the client sent right behind its request are already in our buffer. With
+        // compression they go through the inflating layer first, like everything after them.
         let early_frames = std::mem::take(&mut http.buf);
-        let ctx = WebSocketContext::from_partially_read(early_frames, Role::Server, Some(ws_config));
+        let (ctx, inflate) = match accepted.deflate {
+            Some(_) => (
+                WebSocketContext::new(Role::Server, Some(ws_config)),
+                Some(Box::new(Inflate::new(message_bytes_max, early_frames))),
+            ),
+            None => (WebSocketContext::from_partially_read(early_frames, Role::Server, Some(ws_config)), None),
+        };
         client.phase = Phase::WebSocket(Box::new(WsState {
             ctx,
             endpoint,
@@ -276,20 +309,26 @@ impl Core {
             rate_limited_notice_at: None,
             warned_at: None,
             dropped_messages: 0,
+            deflate: accepted.deflate,
+            inflate,
         }));
-        client.out.push_handshake(Chunk::Owned(head.into_boxed_slice()));
+        client.out.push_handshake(Chunk::Owned(accepted.head.into_boxed_slice()));
         client.write_progress_at = now.mono;
-        let peer = client.peer;
+        let (peer, address) = (client.peer, client.address);
+        if let Some(http_held) = client.held.replace(ws_held) {
+            self.addresses.release(http_held);
+        }
         self.http_connections -= 1;
         self.ws_connections += 1;
         self.stats.ws_connections_total += 1;
         info!(
-            "event=ws_connect peer={peer} conn={id} endpoint={} active={}",
+            "event=ws_connect peer={peer} client={address} conn={id} endpoint={} deflate={} active={}",
             match endpoint {
                 Endpoint::Heatmap => "/ws/heatmap",
                 Endpoint::Echo => "/ws/echo",
             },
-            self.ws_connections
+            accepted.deflate.is_some(),
+            self.ledger.ws_open()
         );
         self.want_transmit(id);
         self.reschedule(id);
@@ -299,27 +338,50 @@ impl Core {
     pub fn handle_query_response(&mut self, now: Now, conn: ConnId, token: u64, response: QueryResponse) {
         let now = self.advance_clock(now);
         let Some(http) = self.http_state(conn) else { return };
-        let Some(pending) = http.awaiting_query else { return };
-        if pending.token != token {
+        let Some(pending) = http.awaiting_query.take_if(|pending| pending.token == token) else {
             // The connection that asked is gone and its slot was reused.
             return;
-        }
-        http.awaiting_query = None;
+        };
         self.queries_in_flight -= 1;
-        let cost = if pending.head_only { 0 } else { self.answers.cost_of(&response.body) };
+        // The representation this request gets (gzip when allowed and built), chosen before the
+        // memory bound is applied to it; a 304 when its ETag is what the client holds.
+        let (body, etag, is_gzip) = match &response.encoded {
+            Some(encoded) if response.status == 200 => {
+                let (body, etag, is_gzip) = encoded.select(pending.accepts_gzip.then_some("gzip"));
+                (body, Some(etag), is_gzip)
+            }
+            _ => (std::sync::Arc::clone(&response.body), None, false),
+        };
+        let not_modified = etag
+            .as_deref()
+            .is_some_and(|etag| super::http_encoding::none_match_hits(pending.if_none_match.as_deref(), etag));
+        let cost = if pending.head_only || not_modified { 0 } else { self.answers.cost_of(&body) };
         let pending_bytes = self.answers.pending_bytes();
         if cost > 0 && pending_bytes > 0 && pending_bytes + cost > self.config.http_pending_bytes_max {
             // Bounded memory: this answer would push the bytes waiting to be sent over the bound.
             self.respond_busy(now, conn, pending.keep_alive, cost);
             return;
         }
-        let meta = ResponseMeta {
-            content_type: response.content_type,
-            keep_alive: pending.keep_alive,
-            head_only: pending.head_only,
-            extra_headers: &[],
+        let Some(etag) = etag else {
+            let meta = ResponseMeta {
+                content_type: response.content_type,
+                keep_alive: pending.keep_alive,
+                head_only: pending.head_only,
+                extra_headers: &[],
+            };
+            self.respond(now, conn, response.status, meta, Chunk::Answer(body));
+            return;
         };
-        self.respond(now, conn, response.status, meta, Chunk::Answer(response.body));
+        let varies = response.encoded.as_ref().is_some_and(|e| e.gzip.is_some());
+        let mut headers = vec![("ETag", etag.as_str())];
+        self.respond_encoded(
+            now,
+            conn,
+            (response.content_type, pending.keep_alive, pending.head_only),
+            &mut headers,
+            (body, is_gzip, varies, not_modified),
+            true,
+        );
     }
 
     /// 503 `BUSY`: the answers waiting to be sent to other clients hold `http_pending_bytes_max`.

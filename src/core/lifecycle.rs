@@ -12,7 +12,7 @@ use super::protocol::{self, close_code};
 use super::queue::{Chunk, EntryKind};
 use super::stats::DisconnectReason;
 use super::time::Now;
-use super::{ConnId, Core};
+use super::{ConnId, Core, MutationPolicy};
 
 /// Slices handed to one vectored write.
 const WRITE_SLICES_MAX: usize = 16;
@@ -29,7 +29,7 @@ enum Unsent {
     RepliesKept,
 }
 
-impl Core {
+impl<M: MutationPolicy> Core<M> {
     /// Writes queued bytes of `id` until the stream would block or the queue is empty.
     pub(super) fn write_queued<S: Write>(&mut self, now: Now, id: ConnId, stream: &mut S) {
         loop {
@@ -146,7 +146,7 @@ impl Core {
         if client.closing.is_some() || client.out.bytes_queued() + WARNING_FRAME_BYTES_MAX <= self.config.queue_bytes_max {
             return true;
         }
-        if self.mutations.ignore_queue_byte_bound {
+        if self.mutations.ignore_queue_byte_bound() {
             return true;
         }
         self.begin_close(now, id, close_code::SLOW_CONSUMER, "slow consumer: queue over its byte bound", DisconnectReason::SlowConsumer);
@@ -168,7 +168,7 @@ impl Core {
     }
 
     fn close_dropping(&mut self, now: Now, id: ConnId, code: u16, reason: &str, why: DisconnectReason, unsent: Unsent) {
-        let close_timeout_ms = if self.mutations.ignore_close_deadline { u64::MAX } else { self.config.close_timeout_ms };
+        let close_timeout_ms = if self.mutations.ignore_close_deadline() { u64::MAX } else { self.config.close_timeout_ms };
         let Some(client) = self.clients.get_mut(id) else { return };
         if client.closing.is_some() {
             return;
@@ -196,12 +196,13 @@ impl Core {
         });
         if why == DisconnectReason::SlowConsumer {
             warn!(
-                "event=slow_consumer action=close peer={} conn={} code={} dropped_messages={} active={}",
+                "event=slow_consumer action=close peer={} client={} conn={} code={} dropped_messages={} active={}",
                 client.peer,
+                client.address,
                 id,
                 code,
                 client.ws().map_or(0, |w| w.dropped_messages),
-                self.ws_connections
+                self.ledger.ws_open()
             );
         }
         self.unsubscribe_all(id);
@@ -217,6 +218,9 @@ impl Core {
         self.unsubscribe_all(id);
         self.log_http_outcome(now, id, reason.as_str(), true);
         let client = self.clients.remove(id);
+        if let Some(held) = client.held {
+            self.addresses.release(held);
+        }
         if let Some(at) = client.deadline {
             self.timers.remove(&(at, id));
         }
@@ -228,21 +232,24 @@ impl Core {
         match &client.phase {
             Phase::Http(http) => {
                 self.http_connections -= 1;
+                self.ledger.close(self.loop_index, false);
                 if http.awaiting_query.is_some() {
                     self.queries_in_flight -= 1;
                 }
             }
             Phase::WebSocket(_) => {
                 self.ws_connections -= 1;
+                self.ledger.close(self.loop_index, true);
                 let reason = client.closing.map_or(reason, |c| c.reason);
                 *self.stats.disconnects_total.entry(reason).or_insert(0) += 1;
                 self.metrics.disconnected(reason);
                 info!(
-                    "event=ws_disconnect peer={} conn={} reason={} active={}",
+                    "event=ws_disconnect peer={} client={} conn={} reason={} active={}",
                     client.peer,
+                    client.address,
                     id,
                     reason.as_str(),
-                    self.ws_connections
+                    self.ledger.ws_open()
                 );
             }
         }
@@ -287,7 +294,7 @@ impl Core {
                                 return;
                             }
                             None if now.mono >= since.plus_ms(config.slow_consumer_timeout_ms) => {
-                                if self.mutations.close_slow_consumer_without_warning {
+                                if self.mutations.close_slow_consumer_without_warning() {
                                     self.begin_close(now, id, close_code::SLOW_CONSUMER, "slow consumer", DisconnectReason::SlowConsumer);
                                     return;
                                 }
@@ -306,7 +313,7 @@ impl Core {
     fn warn_slow_consumer(&mut self, now: Now, id: ConnId) {
         let grace_ms = self.config.slow_consumer_grace_ms;
         let Some(client) = self.clients.get_mut(id) else { return };
-        let peer = client.peer;
+        let (peer, address) = (client.peer, client.address);
         let Some(ws) = client.ws_mut() else { return };
         ws.warned_at = Some(now.mono);
         let dropped = ws.dropped_messages;
@@ -325,8 +332,8 @@ impl Core {
             }
         }
         warn!(
-            "event=slow_consumer action=warn peer={peer} conn={id} dropped_messages={dropped} active={}",
-            self.ws_connections
+            "event=slow_consumer action=warn peer={peer} client={address} conn={id} dropped_messages={dropped} active={}",
+            self.ledger.ws_open()
         );
         self.want_transmit(id);
     }
@@ -364,7 +371,7 @@ impl Core {
 
     pub(super) fn check_shutdown_deadline(&mut self, now: Now) {
         let Some(deadline) = self.shutdown_deadline else { return };
-        if now.mono < deadline || self.mutations.ignore_shutdown_deadline {
+        if now.mono < deadline || self.mutations.ignore_shutdown_deadline() {
             return;
         }
         let ids: Vec<ConnId> = self.clients.iter().map(|(id, _)| id).collect();
@@ -376,6 +383,6 @@ impl Core {
     /// True while new connections may be accepted (the caller stops accepting otherwise, leaving
     /// them in the kernel's backlog, and tries again once this is true).
     pub fn can_accept(&self) -> bool {
-        self.shutdown_deadline.is_none() && self.http_connections < self.config.http_connections_max
+        self.shutdown_deadline.is_none() && self.ledger.http_open() < self.config.http_connections_max
     }
 }

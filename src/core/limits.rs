@@ -1,5 +1,6 @@
 //! Every bound the core enforces, in one place, with its unit last.
 
+use super::addresses::TrustedProxies;
 use super::feed::Feed;
 
 /// Configuration of the server core. Every queue, buffer, message and connection count has a bound
@@ -16,6 +17,14 @@ pub struct CoreConfig {
     pub ws_connections_max: usize,
     /// Plain HTTP connections (not upgraded) held at once; more are refused at accept.
     pub http_connections_max: usize,
+    /// `WS_MAX_CONNECTIONS_PER_ADDRESS`: open WebSockets one client address may hold (IPv6 by /64,
+    /// see `addresses`); an upgrade beyond it gets 429 `TOO_MANY_CONNECTIONS`.
+    pub ws_connections_per_address_max: usize,
+    /// `HTTP_MAX_CONNECTIONS_PER_ADDRESS`: plain HTTP connections one peer address may hold; more
+    /// are closed at accept. Trusted proxies are not held to it (they bound their clients).
+    pub http_connections_per_address_max: usize,
+    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client (see `addresses`).
+    pub trusted_proxies: TrustedProxies,
     /// `WS_MAX_QUEUE_SIZE`: snapshot messages queued per client, but never fewer than one per
     /// subscribed symbol (each symbol's latest snapshot must reach the client eventually).
     pub queue_messages_max: usize,
@@ -48,6 +57,11 @@ pub struct CoreConfig {
     /// [`ECHO_MESSAGE_BYTES_LIMIT`]; larger closes with 1009. Its echo must fit `queue_bytes_max`
     /// (see [`CoreConfig::echo_queue_bytes_min`]).
     pub echo_message_bytes_max: usize,
+    /// `WS_COMPRESSION`: negotiate permessage-deflate (RFC 7692) with clients that offer it.
+    pub ws_compression: bool,
+    /// `WS_COMPRESSION_MIN_BYTES`: server messages shorter than this go out plain even to a client
+    /// that negotiated compression (a few hundred bytes gain little and still cost a deflate).
+    pub ws_compression_min_bytes: usize,
     /// HTTP request head (request line + headers); larger answers 431.
     pub http_head_bytes_max: usize,
     /// Client messages allowed per second, sustained.
@@ -84,7 +98,10 @@ impl Default for CoreConfig {
             ws_enabled: true,
             ws_echo_enabled: false,
             ws_connections_max: 1000,
-            http_connections_max: 256,
+            http_connections_max: 1024,
+            ws_connections_per_address_max: 100,
+            http_connections_per_address_max: 128,
+            trusted_proxies: TrustedProxies::default(),
             queue_messages_max: 5,
             queue_bytes_max: 8 * 1024 * 1024,
             http_pending_bytes_max: 256 * 1024 * 1024,
@@ -96,6 +113,8 @@ impl Default for CoreConfig {
             shutdown_timeout_ms: 5000,
             message_bytes_max: 4096,
             echo_message_bytes_max: 64 * 1024,
+            ws_compression: true,
+            ws_compression_min_bytes: 512,
             http_head_bytes_max: 8192,
             rate_limit_messages_per_s: 10,
             rate_limit_burst_messages: 20,

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use super::frame;
 use super::queue::{Chunk, EventPush};
 use super::time::Now;
-use super::Core;
+use super::{Core, MutationPolicy};
 
 /// Liquidation messages one client may have unsent; beyond it the oldest unsent one is dropped
 /// (counted like a dropped snapshot). Bursts are short: the exchange sends at most one
@@ -65,7 +65,7 @@ impl FeedReport {
     }
 }
 
-impl Core {
+impl<M: MutationPolicy> Core<M> {
     /// The feed's state changed.
     pub fn handle_feed_report(&mut self, now: Now, report: FeedReport) {
         self.advance_clock(now);

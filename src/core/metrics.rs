@@ -14,6 +14,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets_range, Histogram
 use prometheus_client::registry::{Registry, Unit};
 use std::sync::atomic::AtomicU64;
 
+use super::addresses::ConnKind;
 use super::protocol::ErrorCode;
 use super::stats::DisconnectReason;
 
@@ -25,6 +26,11 @@ struct SymbolLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
     reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -94,6 +100,9 @@ pub struct Metrics {
     pub active_connections: Gauge,
     pub queue_bytes: Gauge,
     pub http_pending_bytes: Gauge,
+    /// Distinct client addresses holding counted connections.
+    pub connection_addresses: Gauge,
+    refused_per_address: Family<KindLabel, Counter>,
     pub symbols: Vec<SymbolMetrics>,
     disconnects: Family<ReasonLabel, Counter>,
     errors: Family<CodeLabel, Counter>,
@@ -120,6 +129,22 @@ impl Metrics {
             "Bytes of distinct HTTP answers not yet sent, counted once however many clients share them (bound: HTTP_MAX_PENDING_BYTES)",
             http_pending_bytes.clone(),
         );
+
+        let connection_addresses = Gauge::default();
+        registry.register(
+            "connection_addresses",
+            "Distinct client addresses holding connections counted against the per-address bounds (IPv6 by /64)",
+            connection_addresses.clone(),
+        );
+        let refused_per_address = Family::<KindLabel, Counter>::default();
+        registry.register(
+            "connections_refused_per_address",
+            "Connections refused because their client address held its bound (kind=ws: WS_MAX_CONNECTIONS_PER_ADDRESS, 429; kind=http: HTTP_MAX_CONNECTIONS_PER_ADDRESS, closed at accept)",
+            refused_per_address.clone(),
+        );
+        for kind in [ConnKind::Http, ConnKind::WebSocket] {
+            let _ = refused_per_address.get_or_create(&KindLabel { kind: kind.as_str().to_string() });
+        }
 
         let subscriptions = Family::<SymbolLabel, Gauge>::default();
         registry.register("ws_subscriptions", "Subscribed clients per symbol", subscriptions.clone());
@@ -195,6 +220,8 @@ impl Metrics {
             active_connections,
             queue_bytes,
             http_pending_bytes,
+            connection_addresses,
+            refused_per_address,
             symbols,
             disconnects,
             errors,
@@ -216,6 +243,10 @@ impl Metrics {
 
     pub fn disconnected(&self, reason: DisconnectReason) {
         self.disconnects.get_or_create(&ReasonLabel { reason: reason.as_str().to_string() }).inc();
+    }
+
+    pub fn refused_per_address(&self, kind: ConnKind) {
+        self.refused_per_address.get_or_create(&KindLabel { kind: kind.as_str().to_string() }).inc();
     }
 
     pub fn error_sent(&self, code: ErrorCode) {

@@ -14,17 +14,22 @@
 
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
 
+mod addresses;
 mod answers;
 mod broadcast;
 mod bus_status;
 mod client;
+pub mod deflate;
 mod feed;
 pub mod frame;
 mod handshake;
 mod header_fields;
 pub mod http;
+pub mod http_encoding;
 mod http_conn;
+mod inflate;
 mod io;
+mod ledger;
 mod lifecycle;
 mod limits;
 mod live_feed;
@@ -50,20 +55,23 @@ use std::sync::Arc;
 
 use slab::Slab;
 
+pub use addresses::{client_address, AddressRange, TrustedProxies, TRUSTED_PROXIES_MAX};
 pub use broadcast::SnapshotReady;
 pub use bus_status::BusReport;
 pub use client::{ClientView, PhaseView};
 pub use feed::{DemoReplay, Feed};
+pub use ledger::{ConnectionLedger, LoopFigures, FIGURES_REFRESH_MS};
 pub use limits::{CoreConfig, CONTROL_MESSAGES_MAX, ECHO_MESSAGE_BYTES_LIMIT, SYMBOLS_MAX};
 pub use live_feed::{FeedReport, EVENTS_QUEUED_MAX};
 pub use metrics::{IngestTotals, ProcessStats};
-pub use mutations::Mutations;
+pub use mutations::{MutationPolicy, NoMutations};
 pub use sequencer::{Sequencer, StampedSnapshot};
 pub use static_files::StaticFiles;
 pub use stats::DisconnectReason;
 pub use symbols::ProducerStatus;
 pub use time::{MonoTime, Now};
 
+use addresses::{AddressLedger, ConnKind};
 use answers::AnswerLedger;
 use client::Client;
 use metrics::Metrics;
@@ -92,6 +100,23 @@ pub struct QueryResponse {
     pub content_type: &'static str,
     /// Shared with the answer cache: queueing it for a client copies a pointer, not the bytes.
     pub body: Arc<[u8]>,
+    /// The body's gzip representation and ETag, built once on the query worker (and cached with
+    /// the answer); `None`: sent plain, without a validator.
+    pub encoded: Option<http_encoding::Encoded>,
+}
+
+impl QueryResponse {
+    /// An answer sent as it is (errors, metrics).
+    pub fn plain(status: u16, content_type: &'static str, body: Arc<[u8]>) -> QueryResponse {
+        QueryResponse { status, content_type, body, encoded: None }
+    }
+
+    /// A JSON answer with its gzip representation and ETag: compression happens here, so call
+    /// this on the worker thread, once per answer (the answer cache keeps the result).
+    pub fn encoded_json(body: Arc<[u8]>) -> QueryResponse {
+        let encoded = http_encoding::Encoded::new(Arc::clone(&body), true);
+        QueryResponse { status: 200, content_type: "application/json", body, encoded: Some(encoded) }
+    }
 }
 
 /// Something the caller must do.
@@ -112,10 +137,13 @@ pub enum AcceptError {
     Full,
     /// The server is shutting down.
     ShuttingDown,
+    /// This peer address holds `http_connections_per_address_max` connections already.
+    AddressFull,
 }
 
-/// The server core. See the module documentation.
-pub struct Core {
+/// The server core. See the module documentation. `M` is the deliberate-bug policy: production's
+/// [`NoMutations`] (the default) or the simulator's switches (see [`MutationPolicy`]).
+pub struct Core<M: MutationPolicy = NoMutations> {
     config: CoreConfig,
     /// Distinguishes this process's streams from any earlier one's.
     /// Stamps snapshots handed over unstamped ([`Core::handle_snapshot`]).
@@ -133,12 +161,21 @@ pub struct Core {
     outputs: VecDeque<Output>,
     /// The newest time seen; time handed in is never allowed to run backwards past it.
     now: Now,
+    /// This loop's open WebSocket and other connections.
     ws_connections: usize,
     http_connections: usize,
+    /// The process's counts, shared with the other loops (the bounds apply to them).
+    ledger: Arc<ConnectionLedger>,
+    /// This core's loop, as the ledger numbers it.
+    loop_index: usize,
+    /// When this core last published its figures to the ledger.
+    figures_published_at: Option<MonoTime>,
     queries_in_flight: usize,
     next_query_token: u64,
     /// REST answer bytes queued and not yet sent, bounded by `http_pending_bytes_max`.
     answers: AnswerLedger,
+    /// Connections per client address, bounded by the `*_per_address_max` limits.
+    addresses: AddressLedger,
     /// Symbols with subscribers as last told to the producer.
     demand_sent: Vec<String>,
     /// True while a symbol's subscriber set is taken out for a fan-out.
@@ -153,20 +190,31 @@ pub struct Core {
     feed: Option<FeedReport>,
     /// The Redis bus's newest report (`REDIS_ENABLED=true`), shown in `/health` and `/ws/stats`.
     bus: Option<BusReport>,
-    /// Deliberate bugs the simulator switches on to prove it catches them; all off in production.
-    mutations: Mutations,
+    /// Deliberate bugs the simulator switches on to prove it catches them; none in production.
+    mutations: M,
 }
 
 impl Core {
     /// A core with these limits, serving these files. `boot_id` goes into every stream epoch so
     /// that a client can tell a restarted server from a gap.
     pub fn new(config: CoreConfig, static_files: StaticFiles, boot_id: String, now: Now) -> Core {
+        Core::with_mutations(config, static_files, boot_id, now, NoMutations)
+    }
+}
+
+impl<M: MutationPolicy> Core<M> {
+    /// [`Core::new`] with deliberate bugs: only the simulator's proof tests run a core with a
+    /// policy other than [`NoMutations`].
+    pub fn with_mutations(config: CoreConfig, static_files: StaticFiles, boot_id: String, now: Now, mutations: M) -> Core<M> {
         let symbols = config.supported_symbols.iter().cloned().map(SymbolState::new).collect();
         let metrics = Metrics::new(&config.supported_symbols);
         let stats = Stats { started_at: now.mono, ..Stats::default() };
+        let addresses = AddressLedger::new(config.http_connections_per_address_max, config.ws_connections_per_address_max);
+        let mut sequencer = Sequencer::new(boot_id).with_deflate(config.ws_compression.then_some(config.ws_compression_min_bytes));
+        sequencer.set_repeat_seq(mutations.repeat_snapshot_seq());
         Core {
             config,
-            sequencer: Sequencer::new(boot_id),
+            sequencer,
             clients: Slab::new(),
             symbols,
             timers: BTreeSet::new(),
@@ -176,9 +224,13 @@ impl Core {
             now,
             ws_connections: 0,
             http_connections: 0,
+            ledger: Arc::new(ConnectionLedger::new(1)),
+            loop_index: 0,
+            figures_published_at: None,
             queries_in_flight: 0,
             next_query_token: 1,
             answers: AnswerLedger::default(),
+            addresses,
             demand_sent: Vec::new(),
             demand_frozen: false,
             shutdown_deadline: None,
@@ -188,15 +240,22 @@ impl Core {
             clock_regressions: 0,
             feed: None,
             bus: None,
-            mutations: Mutations::default(),
+            mutations,
         }
     }
 
-    /// Switches on deliberate bugs. Only the simulator's proof tests call this; see
-    /// [`Mutations`].
-    pub fn set_mutations(&mut self, mutations: Mutations) {
-        self.mutations = mutations;
-        self.sequencer.set_repeat_seq(mutations.repeat_snapshot_seq);
+    /// Makes this core loop `loop_index` of a process whose loops share `ledger`, so the
+    /// connection bounds apply to the process. Call before the first connection.
+    pub fn share_ledger(&mut self, ledger: Arc<ConnectionLedger>, loop_index: usize) {
+        assert!(self.clients.is_empty(), "the ledger is shared before the first connection");
+        assert!(loop_index < ledger.loops(), "loop {loop_index} of a ledger for {}", ledger.loops());
+        self.ledger = ledger;
+        self.loop_index = loop_index;
+    }
+
+    /// The ledger this core counts its connections in.
+    pub fn ledger(&self) -> &Arc<ConnectionLedger> {
+        &self.ledger
     }
 
     pub fn config(&self) -> &CoreConfig {
@@ -221,11 +280,28 @@ impl Core {
         if self.shutdown_deadline.is_some() {
             return Err(AcceptError::ShuttingDown);
         }
-        if self.http_connections >= self.config.http_connections_max {
+        // The process-wide bound (with several loops, the others' connections count too).
+        if !self.ledger.try_open_http(self.loop_index, self.config.http_connections_max) {
             self.stats.rejected_full_total += 1;
             return Err(AcceptError::Full);
         }
-        let id = self.clients.insert(Client::new_http(peer, now.mono));
+        // A trusted proxy carries many clients; it bounds them itself (nginx `limit_conn`).
+        let held = if self.config.trusted_proxies.contains(peer.ip()) {
+            None
+        } else {
+            let key = addresses::ledger_key(peer.ip());
+            match self.addresses.try_acquire(ConnKind::Http, key) {
+                Some(held) => Some(held),
+                None => {
+                    self.metrics.refused_per_address(ConnKind::Http);
+                    log::info!("event=refused reason=address_full kind=http peer={peer} bound={}", self.config.http_connections_per_address_max);
+                    return Err(AcceptError::AddressFull);
+                }
+            }
+        };
+        let mut client = Client::new_http(peer, now.mono);
+        client.held = held;
+        let id = self.clients.insert(client);
         self.http_connections += 1;
         self.reschedule(id);
         Ok(id)
@@ -285,6 +361,25 @@ impl Core {
             }
         }
         self.check_shutdown_deadline(now);
+        if self.figures_published_at.is_none_or(|at| now.mono.since(at).as_millis() as u64 >= ledger::FIGURES_REFRESH_MS) {
+            self.publish_figures(now);
+        }
+    }
+
+    /// This loop's figures, published to the ledger for the process-wide `/ws/stats` and
+    /// `/metrics` answered by any loop.
+    fn publish_figures(&mut self, now: Now) {
+        self.figures_published_at = Some(now.mono);
+        let figures = LoopFigures {
+            subscriptions: self.symbols.iter().map(|s| s.subscribers.len()).collect(),
+            queued_bytes: self.queued_bytes_total(),
+            messages_sent_1m: self.stats.messages_sent_window.total(now.mono),
+            slow_consumers: self.stats.slow_consumer_episodes_total,
+            dropped_snapshots: self.symbols.iter().map(|s| s.dropped_total).sum(),
+            connections_total: self.stats.ws_connections_total,
+            rejected_full: self.stats.rejected_full_total,
+        };
+        self.ledger.publish(self.loop_index, figures);
     }
 
     /// The earliest time the core wants [`Core::handle_timeout`] called.
@@ -404,11 +499,14 @@ impl Core {
 
     pub fn render_metrics(&mut self, now: Now, process: ProcessStats) -> String {
         let now = self.advance_clock(now);
-        self.metrics.active_connections.set(self.ws_connections as i64);
-        self.metrics.queue_bytes.set(self.queued_bytes_total() as i64);
+        self.publish_figures(now);
+        let figures = self.ledger.process_figures();
+        self.metrics.active_connections.set(self.ledger.ws_open() as i64);
+        self.metrics.queue_bytes.set(figures.queued_bytes as i64);
         self.metrics.http_pending_bytes.set(self.answers.pending_bytes() as i64);
-        for (state, handles) in self.symbols.iter().zip(&self.metrics.symbols) {
-            handles.subscriptions.set(state.subscribers.len() as i64);
+        self.metrics.connection_addresses.set(self.addresses.addresses() as i64);
+        for (i, (state, handles)) in self.symbols.iter().zip(&self.metrics.symbols).enumerate() {
+            handles.subscriptions.set(figures.subscriptions.get(i).copied().unwrap_or(0) as i64);
             if let Some(latest) = &state.latest {
                 let age_ms = now.wall_unix_ms.saturating_sub(latest.computed_at_unix_ms).max(0);
                 handles.snapshot_age_seconds.set(age_ms as f64 / 1000.0);
@@ -428,7 +526,7 @@ impl Core {
     }
 
     fn want_read_again(&mut self, id: ConnId) {
-        if self.mutations.forget_read_again {
+        if self.mutations.forget_read_again() {
             return;
         }
         if let Some(client) = self.clients.get_mut(id) {
@@ -486,7 +584,7 @@ impl Core {
     /// The time deadlines are judged by: `now` itself, unless a mutation lets a forward
     /// wall-clock jump since `before` leak into it.
     fn mutated_deadline_clock(&self, before: Now, mut now: Now) -> Now {
-        if self.mutations.wall_clock_drives_timeouts {
+        if self.mutations.wall_clock_drives_timeouts() {
             let wall_ms = now.wall_unix_ms.saturating_sub(before.wall_unix_ms);
             let mono_ms = now.mono.as_millis().saturating_sub(before.mono.as_millis()) as i64;
             if wall_ms > mono_ms {

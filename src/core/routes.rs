@@ -6,14 +6,15 @@ use std::io::{Read, Write};
 use serde_json::{json, Map, Value};
 use tungstenite::http::Method;
 
-use super::client::{Endpoint, PendingQuery, Phase};
+use super::client::{Endpoint, PendingQuery, Phase, IF_NONE_MATCH_BYTES_MAX};
+use super::http_encoding;
 use super::http::Request;
 use super::http_conn::ResponseMeta;
 use super::queue::Chunk;
 use super::static_files::LookupError;
 use super::symbols::ProducerStatus;
 use super::time::Now;
-use super::{ConnId, Core, Output, QueryRequest};
+use super::{ConnId, Core, MutationPolicy, Output, QueryRequest};
 
 /// The page served at `/`.
 pub const INDEX_FILE: &str = "coinglass_heatmap.html";
@@ -21,7 +22,7 @@ pub const INDEX_FILE: &str = "coinglass_heatmap.html";
 /// Paths answered by the query worker.
 pub const QUERY_PATHS: [&str; 4] = ["/liquidations/heatmap-timeseries", "/liquidations/realised", "/prices/klines", "/metrics"];
 
-impl Core {
+impl<M: MutationPolicy> Core<M> {
     pub(super) fn route<S: Read + Write>(&mut self, now: Now, id: ConnId, request: Request, _stream: &mut S) {
         let keep_alive = request.keep_alive;
         let head_only = request.is_head();
@@ -53,22 +54,57 @@ impl Core {
                 self.respond_json(now, id, 200, body, keep_alive, head_only);
             }
             p if QUERY_PATHS.contains(&p) => self.start_query(now, id, &request),
-            "/" => self.serve_static(now, id, &format!("/{INDEX_FILE}"), keep_alive, head_only),
-            p => self.serve_static(now, id, p, keep_alive, head_only),
+            "/" => self.serve_static(now, id, &format!("/{INDEX_FILE}"), &request),
+            p => self.serve_static(now, id, p, &request),
         }
     }
 
-    fn serve_static(&mut self, now: Now, id: ConnId, path: &str, keep_alive: bool, head_only: bool) {
+    /// A file from memory: gzip when the request allows it and the file has a gzip
+    /// representation, 304 when `If-None-Match` names the representation's ETag.
+    fn serve_static(&mut self, now: Now, id: ConnId, path: &str, request: &Request) {
+        let (keep_alive, head_only) = (request.keep_alive, request.is_head());
         match self.static_files.lookup(path) {
             Ok(file) => {
-                let body = Chunk::Shared(file.body.clone());
                 let content_type = file.content_type;
-                let meta = ResponseMeta { content_type, keep_alive, head_only, extra_headers: &[("Cache-Control", "no-cache")] };
-                self.respond(now, id, 200, meta, body);
+                let (body, etag, is_gzip) = file.body.select(request.field("accept-encoding"));
+                let varies = file.body.gzip.is_some();
+                let not_modified = http_encoding::none_match_hits(request.field("if-none-match"), &etag);
+                let mut headers = vec![("Cache-Control", "no-cache"), ("ETag", etag.as_str())];
+                self.respond_encoded(now, id, (content_type, keep_alive, head_only), &mut headers, (body, is_gzip, varies, not_modified), false);
             }
             Err(LookupError::BadPath(why)) => self.respond_error(now, id, 400, why, keep_alive),
             Err(LookupError::NotFound) => self.respond_error(now, id, 404, &format!("no such path: {path}"), keep_alive),
         }
+    }
+
+    /// Queues a 200 (or a 304 when `not_modified`) of a body in the representation chosen:
+    /// `Content-Encoding: gzip` when `is_gzip`, `Vary: Accept-Encoding` when the answer depends on
+    /// that field (`varies`). `answer` marks a REST answer body (counted against
+    /// `HTTP_MAX_PENDING_BYTES`) rather than a static file.
+    pub(super) fn respond_encoded(
+        &mut self,
+        now: Now,
+        id: ConnId,
+        (content_type, keep_alive, head_only): (&str, bool, bool),
+        headers: &mut Vec<(&str, &str)>,
+        (body, is_gzip, varies, not_modified): (std::sync::Arc<[u8]>, bool, bool, bool),
+        answer: bool,
+    ) {
+        if varies {
+            headers.push(("Vary", "Accept-Encoding"));
+        }
+        if not_modified {
+            // RFC 9110 §15.4.5: no content; the validator and Vary of the 200 it stands for.
+            let meta = ResponseMeta { content_type, keep_alive, head_only, extra_headers: headers };
+            self.respond(now, id, 304, meta, Chunk::Owned(Box::default()));
+            return;
+        }
+        if is_gzip {
+            headers.push(("Content-Encoding", "gzip"));
+        }
+        let meta = ResponseMeta { content_type, keep_alive, head_only, extra_headers: headers };
+        let chunk = if answer { Chunk::Answer(body) } else { Chunk::Shared(body) };
+        self.respond(now, id, 200, meta, chunk);
     }
 
     fn start_query(&mut self, now: Now, id: ConnId, request: &Request) {
@@ -87,7 +123,13 @@ impl Core {
         self.next_query_token += 1;
         let Some(client) = self.clients.get_mut(id) else { return };
         let Phase::Http(http) = &mut client.phase else { return };
-        http.awaiting_query = Some(PendingQuery { token, keep_alive: request.keep_alive, head_only: request.is_head() });
+        http.awaiting_query = Some(PendingQuery {
+            token,
+            keep_alive: request.keep_alive,
+            head_only: request.is_head(),
+            accepts_gzip: http_encoding::accepts_gzip(request.field("accept-encoding")),
+            if_none_match: request.field("if-none-match").filter(|v| v.len() <= IF_NONE_MATCH_BYTES_MAX).map(Box::from),
+        });
         self.queries_in_flight += 1;
         self.outputs.push_back(Output::Query(QueryRequest {
             conn: id,
@@ -137,8 +179,8 @@ impl Core {
             "ws_enabled": self.config.ws_enabled,
             "feed": feed,
             "connections": {
-                "websocket": self.ws_connections,
-                "http": self.http_connections,
+                "websocket": self.ledger.ws_open(),
+                "http": self.ledger.http_open(),
                 "websocket_max": self.config.ws_connections_max,
             },
             "snapshots": snapshots,
@@ -151,20 +193,25 @@ impl Core {
 
     /// `/ws/stats`.
     pub fn stats_json(&mut self, now: Now) -> Value {
+        // Process-wide: this loop's figures fresh, the other loops' as they last published them
+        // (at most FIGURES_REFRESH_MS old).
+        self.publish_figures(now);
+        let process = self.ledger.process_figures();
         let mut by_symbol = Map::new();
-        for state in &self.symbols {
-            by_symbol.insert(state.name.clone(), json!(state.subscribers.len()));
+        for (i, state) in self.symbols.iter().enumerate() {
+            by_symbol.insert(state.name.clone(), json!(process.subscriptions.get(i).copied().unwrap_or(0)));
         }
         let mut stats = json!({
-            "active_connections": self.ws_connections,
-            "messages_sent_1m": self.stats.messages_sent_window.total(now.mono),
-            "slow_consumers": self.stats.slow_consumer_episodes_total,
+            "active_connections": self.ledger.ws_open(),
+            "connections_per_loop": self.ledger.per_loop_open(),
+            "messages_sent_1m": process.messages_sent_1m,
+            "slow_consumers": process.slow_consumers,
             "subscriptions_by_symbol": by_symbol,
-            "queued_bytes": self.queued_bytes_total(),
+            "queued_bytes": process.queued_bytes,
             "http_pending_bytes": self.answers.pending_bytes(),
-            "dropped_snapshots": self.symbols.iter().map(|s| s.dropped_total).sum::<u64>(),
-            "connections_total": self.stats.ws_connections_total,
-            "rejected_full": self.stats.rejected_full_total,
+            "dropped_snapshots": process.dropped_snapshots,
+            "connections_total": process.connections_total,
+            "rejected_full": process.rejected_full,
         });
         if let (Some((bus, _)), Some(object)) = (self.bus_json(now), stats.as_object_mut()) {
             object.insert("bus".into(), bus);

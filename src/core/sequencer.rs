@@ -2,7 +2,9 @@
 //!
 //! The producer computes a snapshot ([`SnapshotReady`]); the [`Sequencer`] gives it its place in
 //! the symbol's stream (`epoch`, `seq`, see `docs/websocket_api.md`, "Sequence numbers") and
-//! encodes it once: the JSON message and its WebSocket frame. The result, a
+//! encodes it once: the JSON message, its WebSocket frame and, when compression is on and the
+//! message is long enough, its permessage-deflate frame (RFC 7692, compressed without context so
+//! any connection that negotiated it can take it). The result, a
 //! [`StampedSnapshot`], holds those bytes behind `Arc`s, so every event loop (and, with the
 //! Redis bus, every node) queues the very same bytes: "encode once, share everywhere".
 //!
@@ -13,6 +15,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::broadcast::SnapshotReady;
+use tungstenite::protocol::frame::coding::Data;
+
+use super::deflate;
 use super::frame;
 use super::protocol::{self, SnapshotEnvelope};
 
@@ -30,6 +35,10 @@ pub struct StampedSnapshot {
     pub message: Arc<str>,
     /// The unmasked WebSocket text frame of `message` (RFC 6455 §5.2), built once.
     pub frame: Arc<[u8]>,
+    /// The same message as a compressed frame (RSV1, raw DEFLATE with a 15-bit window, no
+    /// context), built once; `None` when compression is off or the message is shorter than the
+    /// configured minimum. Queued for connections that negotiated permessage-deflate.
+    pub frame_deflated: Option<Arc<[u8]>>,
     /// Wall time the producer finished computing it, Unix milliseconds.
     pub computed_at_unix_ms: i64,
     /// How long the producer took to compute it, microseconds.
@@ -45,11 +54,20 @@ pub struct Sequencer {
     streams: BTreeMap<String, (Arc<str>, u64)>,
     /// Test-only switch (simulator): reuse the previous `seq` instead of the next one.
     repeat_seq: bool,
+    /// Messages at least this long also get a deflated frame; `None`: never.
+    deflate_min_bytes: Option<usize>,
 }
 
 impl Sequencer {
     pub fn new(boot_id: String) -> Sequencer {
-        Sequencer { boot_id, streams: BTreeMap::new(), repeat_seq: false }
+        Sequencer { boot_id, streams: BTreeMap::new(), repeat_seq: false, deflate_min_bytes: None }
+    }
+
+    /// Also builds the deflated frame of every message of at least `min_bytes` (`None`: never;
+    /// `WS_COMPRESSION`, `WS_COMPRESSION_MIN_BYTES`).
+    pub fn with_deflate(mut self, min_bytes: Option<usize>) -> Sequencer {
+        self.deflate_min_bytes = min_bytes;
+        self
     }
 
     /// The simulator's `repeat_snapshot_seq` mutation (see `mutations.rs`).
@@ -70,18 +88,19 @@ impl Sequencer {
         };
         debug_assert!(seq >= 1, "seq starts at 1");
         self.streams.insert(snapshot.symbol.clone(), (Arc::clone(&epoch), seq));
-        encode(
-            &snapshot.symbol,
-            epoch,
-            seq,
-            sent_at_unix_ms,
-            snapshot,
-        )
+        encode(&snapshot.symbol, epoch, seq, sent_at_unix_ms, snapshot, self.deflate_min_bytes)
     }
 }
 
 /// Builds the message and frame of a snapshot whose position is already decided.
-fn encode(symbol: &str, epoch: Arc<str>, seq: u64, sent_at_unix_ms: i64, snapshot: &SnapshotReady) -> StampedSnapshot {
+fn encode(
+    symbol: &str,
+    epoch: Arc<str>,
+    seq: u64,
+    sent_at_unix_ms: i64,
+    snapshot: &SnapshotReady,
+    deflate_min_bytes: Option<usize>,
+) -> StampedSnapshot {
     let message = protocol::snapshot_message(&SnapshotEnvelope {
         symbol,
         seq,
@@ -92,6 +111,9 @@ fn encode(symbol: &str, epoch: Arc<str>, seq: u64, sent_at_unix_ms: i64, snapsho
         data_json: &snapshot.data_json,
     });
     let frame: Arc<[u8]> = Arc::from(frame::text_frame(message.as_bytes()));
+    let frame_deflated = deflate_min_bytes
+        .filter(|&min| message.len() >= min)
+        .map(|_| Arc::from(deflate::deflated_frame(Data::Text, message.as_bytes(), deflate::WINDOW_BITS_MAX)));
     StampedSnapshot {
         symbol: Arc::from(symbol),
         epoch,
@@ -99,6 +121,7 @@ fn encode(symbol: &str, epoch: Arc<str>, seq: u64, sent_at_unix_ms: i64, snapsho
         timestamp: Arc::from(snapshot.timestamp.as_str()),
         message: Arc::from(message),
         frame,
+        frame_deflated,
         computed_at_unix_ms: snapshot.computed_at_unix_ms,
         compute_micros: snapshot.compute_micros,
     }
@@ -152,6 +175,20 @@ mod tests {
         // Text frame, FIN, payload = the message.
         assert_eq!(stamped.frame[0], 0x81);
         assert!(stamped.frame.ends_with(stamped.message.as_bytes()));
+    }
+
+    #[test]
+    fn the_deflated_frame_is_built_once_only_for_messages_over_the_minimum() {
+        let mut big = snapshot("BTCUSDT", 0);
+        big.data_json = format!("{{\"levels\":[{}]}}", vec!["12345.5"; 400].join(","));
+        let mut sequencer = Sequencer::new("b".into()).with_deflate(Some(1000));
+        let stamped = sequencer.stamp(1, &big);
+        let deflated = stamped.frame_deflated.expect("a long message gets a deflated frame");
+        assert_eq!(deflated[0], 0xC1, "FIN, RSV1, text");
+        assert!(deflated.len() * 3 < stamped.frame.len(), "{} vs {}", deflated.len(), stamped.frame.len());
+        assert_eq!(sequencer.stamp(1, &snapshot("BTCUSDT", 0)).frame_deflated, None, "short message");
+        let mut plain = Sequencer::new("b".into());
+        assert_eq!(plain.stamp(1, &big).frame_deflated, None, "compression off");
     }
 
     #[test]

@@ -10,11 +10,14 @@ use std::sync::Arc;
 
 use percent_encoding::percent_decode_str;
 
-/// A file ready to send: its bytes are shared by every response.
+use super::http_encoding::{compressible, Encoded};
+
+/// A file ready to send: its bytes, and its gzip bytes when worth having, built once at load and
+/// shared by every response, with its strong ETag.
 #[derive(Debug, Clone)]
 pub struct StaticFile {
     pub content_type: &'static str,
-    pub body: Arc<[u8]>,
+    pub body: Encoded,
 }
 
 /// Files keyed by their path relative to the frontend folder, with `/` separators.
@@ -39,7 +42,8 @@ impl StaticFiles {
 
     pub fn insert(&mut self, relative_path: String, body: Vec<u8>) {
         let content_type = content_type_for(&relative_path);
-        self.files.insert(relative_path, StaticFile { content_type, body: Arc::from(body) });
+        let body = Encoded::new(Arc::from(body), compressible(content_type));
+        self.files.insert(relative_path, StaticFile { content_type, body });
     }
 
     pub fn len(&self) -> usize {

@@ -13,6 +13,8 @@ pub struct LatestSnapshot {
     pub epoch: Arc<str>,
     /// The complete WebSocket frame.
     pub frame: Arc<[u8]>,
+    /// The complete permessage-deflate frame, when one was built.
+    pub frame_deflated: Option<Arc<[u8]>>,
     /// Data time of the snapshot (ISO-8601), as reported by the producer.
     pub timestamp: Arc<str>,
     pub arrived_at: MonoTime,

@@ -55,10 +55,32 @@ impl Now {
     }
 }
 
-/// Formats Unix milliseconds as ISO-8601 UTC with second precision, e.g. `2026-06-14T14:55:00Z`.
+/// Formats Unix milliseconds as ISO-8601 UTC, the one format of every time the server writes (REST
+/// answers, snapshots, docs/rest_api.md): `2026-06-14T14:55:00Z` on a whole second, else with
+/// milliseconds, `2026-06-14T14:55:00.250Z`, so no precision is dropped. A time outside chrono's
+/// range (±262,000 years; no bar or clock reading is) is written as its milliseconds, visibly not
+/// a date.
 pub fn iso8601_utc_ms(unix_ms: i64) -> String {
     match chrono::DateTime::<chrono::Utc>::from_timestamp_millis(unix_ms) {
-        Some(t) => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        None => String::from("1970-01-01T00:00:00Z"),
+        Some(t) if unix_ms % 1000 == 0 => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        None => unix_ms.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::iso8601_utc_ms;
+
+    #[test]
+    fn iso_time_of_a_whole_minute_has_no_fraction() {
+        // 2026-06-14T14:55:00Z = 1781448900 s since the epoch (date -u -d @1781448900).
+        assert_eq!(iso8601_utc_ms(1_781_448_900_000), "2026-06-14T14:55:00Z");
+    }
+
+    #[test]
+    fn iso_time_keeps_milliseconds() {
+        assert_eq!(iso8601_utc_ms(1_500), "1970-01-01T00:00:01.500Z");
+        assert_eq!(iso8601_utc_ms(-1), "1969-12-31T23:59:59.999Z");
     }
 }

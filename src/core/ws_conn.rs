@@ -4,16 +4,18 @@ use std::io::{Read, Write};
 
 use log::{error, info};
 use tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
+use tungstenite::protocol::frame::coding::Data;
 use tungstenite::Message;
 
 use super::client::Endpoint;
+use super::deflate;
 use super::frame;
+use super::inflate::InflatingReader;
 use super::io::ReadSide;
 use super::protocol::{self, close_code, ClientRequest, ErrorCode};
-use super::queue::Chunk;
 use super::stats::DisconnectReason;
 use super::time::Now;
-use super::{ConnId, Core};
+use super::{ConnId, Core, MutationPolicy};
 
 /// RATE_LIMITED errors are sent at most this often per client, so a flood does not turn into a
 /// flood of errors.
@@ -30,7 +32,7 @@ enum Step {
     Violation(u16, &'static str, DisconnectReason),
 }
 
-impl Core {
+impl<M: MutationPolicy> Core<M> {
     pub(super) fn read_websocket<S: Read + Write>(&mut self, now: Now, id: ConnId, stream: &mut S) {
         let mut budget = self.config.read_bytes_per_turn_max;
         loop {
@@ -38,7 +40,10 @@ impl Core {
             let step = {
                 let Some(ws) = self.clients.get_mut(id).and_then(|c| c.ws_mut()) else { return };
                 let mut side = ReadSide::new(stream, &mut replies, budget);
-                let result = ws.ctx.read(&mut side);
+                let result = match ws.inflate.as_deref_mut() {
+                    Some(state) => ws.ctx.read(&mut InflatingReader { inner: &mut side, state }),
+                    None => ws.ctx.read(&mut side),
+                };
                 // tungstenite answers pings and close frames on its next write; take those
                 // answers now so they are queued in order behind everything already queued.
                 let _ = ws.ctx.flush(&mut side);
@@ -46,7 +51,13 @@ impl Core {
                 if side.bytes_read > 0 {
                     ws.last_received = now.mono;
                 }
-                classify(result, side.eof, side.failed.is_some(), side.budget_exhausted)
+                match ws.inflate.as_ref().and_then(|state| state.failure()) {
+                    Some((code, reason)) => {
+                        let why = if code == close_code::MESSAGE_TOO_BIG { DisconnectReason::MessageTooBig } else { DisconnectReason::ProtocolError };
+                        Step::Violation(code, reason, why)
+                    }
+                    None => classify(result, side.eof, side.failed.is_some(), side.budget_exhausted),
+                }
             };
             self.push_raw_reply(now, id, replies);
             match step {
@@ -90,7 +101,7 @@ impl Core {
             }
             None => {
                 self.remove(now, id, DisconnectReason::PeerGone);
-                if self.mutations.peer_gone_removes_neighbour {
+                if self.mutations.peer_gone_removes_neighbour() {
                     if let Some(other) = self.clients.iter().map(|(other, _)| other).next() {
                         self.remove(now, other, DisconnectReason::PeerGone);
                     }
@@ -122,11 +133,11 @@ impl Core {
                 }
             }
             Message::Text(text) if endpoint == Endpoint::Echo => {
-                let bytes = frame::text_frame(text.as_bytes());
+                let bytes = echo_frame(ws.deflate, self.config.ws_compression_min_bytes, Data::Text, text.as_bytes());
                 self.push_raw_reply(now, id, bytes);
             }
             Message::Binary(data) if endpoint == Endpoint::Echo => {
-                let bytes = frame::binary_frame(&data);
+                let bytes = echo_frame(ws.deflate, self.config.ws_compression_min_bytes, Data::Binary, &data);
                 self.push_raw_reply(now, id, bytes);
             }
             Message::Text(text) => {
@@ -189,7 +200,7 @@ impl Core {
                 id,
                 code.as_str(),
                 message,
-                self.ws_connections
+                self.ledger.ws_open()
             );
         }
         let text = protocol::error(code, message, symbols);
@@ -259,7 +270,7 @@ impl Core {
                     client.peer,
                     id,
                     names.join(","),
-                    self.ws_connections
+                    self.ledger.ws_open()
                 );
             }
             self.push_reply(now, id, &text);
@@ -271,7 +282,8 @@ impl Core {
         }
         for index in newly {
             if let Some(latest) = self.symbols[index].latest.clone() {
-                self.enqueue_snapshot(now, id, index, latest.seq, Chunk::Shared(latest.frame));
+                let chunk = self.snapshot_chunk(id, &latest.frame, latest.frame_deflated.as_ref());
+                self.enqueue_snapshot(now, id, index, latest.seq, chunk);
             }
         }
         self.update_demand();
@@ -295,7 +307,7 @@ impl Core {
             info!(
                 "event=ws_unsubscribe peer={peer} conn={id} symbols={} active={}",
                 names.join(","),
-                self.ws_connections
+                self.ledger.ws_open()
             );
             let text = protocol::symbols_reply("unsubscribed", &names);
             self.push_reply(now, id, &text);
@@ -326,6 +338,16 @@ impl Core {
             }
         }
         self.update_demand();
+    }
+}
+
+/// The echo of one message: compressed with the agreed window when the connection negotiated
+/// permessage-deflate and the message is at least `min_bytes` long, plain otherwise.
+fn echo_frame(agreed: Option<deflate::Agreed>, min_bytes: usize, kind: Data, payload: &[u8]) -> Vec<u8> {
+    match agreed {
+        Some(agreed) if payload.len() >= min_bytes => deflate::deflated_frame(kind, payload, agreed.server_window_bits),
+        _ if kind == Data::Text => frame::text_frame(payload),
+        _ => frame::binary_frame(payload),
     }
 }
 

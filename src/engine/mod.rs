@@ -8,10 +8,12 @@
 mod bar;
 mod bar_check;
 mod bins;
+mod grid_slots;
 mod open_interest_check;
 mod opening;
 mod outcome;
 mod params;
+mod price_grid;
 mod side_book;
 mod snapshot;
 mod state_machine;
@@ -29,5 +31,5 @@ pub use params::{
     MMR_LIMIT, PRESET_NAMES, PRICE_STEP_MAX, TIERS_MAX, WEIGHT_MAX,
 };
 pub use snapshot::{Level, Snapshot, SnapshotError};
-pub use state_machine::{Engine, DUST_USD, POSITIONS_MAX_PER_SIDE};
+pub use state_machine::{Engine, DUST_USD, GRID_SLOTS_MAX_PER_SIDE, POSITIONS_MAX_PER_SIDE};
 pub use timeseries::{PriceRange, Timeseries, TimeseriesError};

@@ -76,7 +76,7 @@ pub fn build(
     let long_bins = bin_sorted(longs, grid);
     let short_bins = bin_sorted(shorts, grid);
     Snapshot {
-        timestamp: iso_utc(mark.open_time_ms),
+        timestamp: crate::core::time::iso8601_utc_ms(mark.open_time_ms),
         timestamp_ms: mark.open_time_ms,
         levels: merge_sides(&long_bins, &short_bins, grid),
         current_price: mark.close,
@@ -150,33 +150,12 @@ fn cents(usd: f64) -> f64 {
     (usd * 100.0).round() / 100.0
 }
 
-/// "2026-06-14T14:55:00Z"; milliseconds are added only when the time is not on a whole second.
-/// The engine accepts only times within chrono's range (bar_check.rs), so the fallback is unused.
-pub fn iso_utc(time_ms: i64) -> String {
-    match chrono::DateTime::from_timestamp_millis(time_ms) {
-        Some(time) if time_ms % 1000 == 0 => time.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        Some(time) => time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-        None => time_ms.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn grid(size: f64) -> BinGrid {
         BinGrid::new(size).unwrap()
-    }
-
-    #[test]
-    fn iso_time_of_a_whole_minute() {
-        // 2026-06-14T14:55:00Z = 1781448900 s since the epoch (date -u -d @1781448900).
-        assert_eq!(iso_utc(1_781_448_900_000), "2026-06-14T14:55:00Z");
-    }
-
-    #[test]
-    fn iso_time_keeps_milliseconds() {
-        assert_eq!(iso_utc(1_500), "1970-01-01T00:00:01.500Z");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::open_interest_check::{OpenInterestCheck, OpenInterestVerdict};
 use super::opening::{entry_prices, long_share};
 use super::outcome::BarOutcome;
 use super::params::{EngineParams, OpeningSplit, ParamsError};
+use super::price_grid::PriceGrid;
 use super::side_book::SideBook;
 use super::snapshot::{self, BarMark, Snapshot, SnapshotError};
 
@@ -24,6 +25,9 @@ pub const DUST_USD: f64 = 0.01;
 /// Most distinct liquidation prices per side (about 50 MB per side when full). Real and
 /// synthetic series hold thousands; beyond the bound new slices join the nearest price.
 pub const POSITIONS_MAX_PER_SIDE: usize = 1_000_000;
+/// With the price grid on: most grid points a side's book spans, empty ones included (16 MB per
+/// side when full; at a 1-basis-point step a year of BTC spans tens of thousands).
+pub const GRID_SLOTS_MAX_PER_SIDE: usize = 1_000_000;
 /// When the global scale falls below this, it is folded into the stored amounts (O(n), rare:
 /// about 230 halvings of all open interest) so stored amounts never overflow.
 const SCALE_RENORMALISE_BELOW: f64 = 1e-70;
@@ -38,6 +42,9 @@ struct Tier {
     long_factor: f64,
     /// Short liquidation price = entry * this = 1 + 1/L - mmr.
     short_factor: f64,
+    /// ln(long_factor), ln(short_factor): snapping works in log space.
+    long_factor_ln: f64,
+    short_factor_ln: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -56,8 +63,8 @@ pub struct Engine {
     split: OpeningSplit,
     turnover_per_hour: f64,
     decay_per_hour: f64,
-    /// ln(1 + price_step): liquidation prices snap to multiples of it in log space; 0 = exact.
-    price_step_ln: f64,
+    /// Liquidation prices snap to this grid (inactive: exact prices).
+    price_grid: PriceGrid,
     last_bar: Option<BarMark>,
     totals: BarOutcome,
 }
@@ -70,16 +77,23 @@ impl Engine {
             .tiers
             .iter()
             .filter(|tier| tier.weight > 0.0)
-            .map(|tier| Tier {
-                share: tier.weight / weight_sum,
-                long_factor: 1.0 - 1.0 / tier.leverage + params.mmr,
-                short_factor: 1.0 + 1.0 / tier.leverage - params.mmr,
+            .map(|tier| {
+                let long_factor = 1.0 - 1.0 / tier.leverage + params.mmr;
+                let short_factor = 1.0 + 1.0 / tier.leverage - params.mmr;
+                Tier {
+                    share: tier.weight / weight_sum,
+                    long_factor,
+                    short_factor,
+                    long_factor_ln: long_factor.ln(),
+                    short_factor_ln: short_factor.ln(),
+                }
             })
             .collect();
+        let price_grid = PriceGrid::new(params.price_step.ln_1p());
         Ok(Self {
             tiers,
-            longs: SideBook::new(POSITIONS_MAX_PER_SIDE),
-            shorts: SideBook::new(POSITIONS_MAX_PER_SIDE),
+            longs: side_book(&price_grid),
+            shorts: side_book(&price_grid),
             scale: 1.0,
             previous_open_interest: None,
             open_interest_check: params.open_interest_jump_max.map(OpenInterestCheck::new),
@@ -87,7 +101,7 @@ impl Engine {
             split: params.split,
             turnover_per_hour: params.turnover_per_hour,
             decay_per_hour: params.decay_per_hour,
-            price_step_ln: params.price_step.ln_1p(),
+            price_grid,
             last_bar: None,
             totals: BarOutcome::default(),
         })
@@ -124,17 +138,22 @@ impl Engine {
             _ => 0.0,
         };
         self.previous_open_interest = open_interest;
-        if open_interest_change > 0.0 {
-            self.open(bar, open_interest_change, &mut outcome);
-        } else if open_interest_change < 0.0 {
+        if open_interest_change < 0.0 {
             outcome.closed += self.close_proportionally(-open_interest_change);
         }
-        if hours > 0.0 && self.turnover_per_hour > 0.0 {
+        let reopened = if hours > 0.0 && self.turnover_per_hour > 0.0 {
             // Replaced at this bar: the turnover share of the open interest, or, when the bar's
             // open interest is unknown, what the turnover closed.
             let fraction = 1.0 - (1.0 - self.turnover_per_hour).powf(hours);
-            let reopened = open_interest.map_or(turned_over, |value| value * fraction);
-            self.open(bar, reopened, &mut outcome);
+            open_interest.map_or(turned_over, |value| value * fraction)
+        } else {
+            0.0
+        };
+        // New open interest and the turnover's replacements open at the same entry prices, split
+        // and tiers: one opening of their sum (half the snaps and inserts of two).
+        let opened = open_interest_change.max(0.0) + reopened;
+        if opened > 0.0 {
+            self.open(bar, opened, &mut outcome);
         }
         self.last_bar = Some(BarMark {
             open_time_ms: bar.open_time_ms,
@@ -213,18 +232,28 @@ impl Engine {
         let per_entry = notional / f64::from(self.entry_points);
         let long_notional = per_entry * share;
         let short_notional = per_entry - long_notional;
+        let snapping = self.price_grid.is_active();
         for entry in entry_prices(bar, self.entry_points) {
+            let entry_ln = if snapping { entry.ln() } else { 0.0 };
             for tier in &self.tiers {
                 let long_usd = long_notional * tier.share;
                 if long_usd >= DUST_USD {
-                    let price = snap(entry * tier.long_factor, self.price_step_ln);
-                    self.longs.add(price, long_usd / self.scale);
+                    if snapping {
+                        let (k, price) = self.price_grid.snap_ln(entry_ln + tier.long_factor_ln);
+                        self.longs.add_on_grid(k, price, long_usd / self.scale);
+                    } else {
+                        self.longs.add(entry * tier.long_factor, long_usd / self.scale);
+                    }
                     outcome.created_long += long_usd;
                 }
                 let short_usd = short_notional * tier.share;
                 if short_usd >= DUST_USD {
-                    let price = snap(entry * tier.short_factor, self.price_step_ln);
-                    self.shorts.add(price, short_usd / self.scale);
+                    if snapping {
+                        let (k, price) = self.price_grid.snap_ln(entry_ln + tier.short_factor_ln);
+                        self.shorts.add_on_grid(k, price, short_usd / self.scale);
+                    } else {
+                        self.shorts.add(entry * tier.short_factor, short_usd / self.scale);
+                    }
                     outcome.created_short += short_usd;
                 }
             }
@@ -266,15 +295,13 @@ impl Engine {
     }
 }
 
-/// `price` snapped to the nearest point of the geometric grid `exp(k * step_ln)`; unchanged
-/// when `step_ln` is 0. Deterministic: the same price always lands on the same grid point.
-fn snap(price: f64, step_ln: f64) -> f64 {
-    if step_ln == 0.0 {
-        return price;
+/// The book that fits the grid: slots indexed by grid point, or an ordered map of exact prices.
+fn side_book(price_grid: &PriceGrid) -> SideBook {
+    if price_grid.is_active() {
+        SideBook::on_grid(GRID_SLOTS_MAX_PER_SIDE)
+    } else {
+        SideBook::new(POSITIONS_MAX_PER_SIDE)
     }
-    let snapped = ((price.ln() / step_ln).round() * step_ln).exp();
-    debug_assert!(snapped.is_finite() && snapped > 0.0);
-    snapped
 }
 
 #[cfg(test)]
@@ -714,12 +741,12 @@ mod tests {
 
     #[test]
     fn snapped_prices_lie_within_half_a_step_and_repeat_exactly() {
-        let step_ln = 1e-4_f64.ln_1p();
-        for price in [904.0, 61_234.5, 0.123] {
-            let snapped = snap(price, step_ln);
+        let mut grid = PriceGrid::new(1e-4_f64.ln_1p());
+        for price in [904.0_f64, 61_234.5, 0.123] {
+            let (_, snapped) = grid.snap_ln(price.ln());
             assert!((snapped / price - 1.0).abs() <= 0.5e-4 + 1e-12, "{price} -> {snapped}");
-            assert_eq!(snap(price, step_ln), snapped);
+            assert_eq!(grid.snap_ln(price.ln()).1, snapped);
         }
-        assert_eq!(snap(904.0, 0.0), 904.0);
+        assert!(!PriceGrid::new(0.0).is_active());
     }
 }

@@ -8,9 +8,6 @@ mod params;
 mod realised;
 mod timeseries;
 
-use std::sync::Arc;
-
-use serde_json::json;
 
 use crate::core::{QueryRequest, QueryResponse};
 use crate::engine::EngineParams;
@@ -29,13 +26,13 @@ pub struct RestContext {
     /// 65 bytes of JSON each); a larger one is refused with 422 `ANSWER_TOO_LARGE`.
     pub levels_max: usize,
     pub engine_params: EngineParams,
-    /// Where each symbol's data came from ("binance", "synthetic"); unknown symbols say "unknown".
+    /// Where each symbol's data came from ("binance", "synthetic"); see [`crate::store::source_of`].
     pub sources: Vec<(String, String)>,
 }
 
 impl RestContext {
     pub fn source_of(&self, symbol: &str) -> &str {
-        self.sources.iter().find(|(s, _)| s == symbol).map_or("unknown", |(_, src)| src.as_str())
+        crate::store::source_of(&self.sources, symbol)
     }
 }
 
@@ -61,8 +58,8 @@ impl RestError {
     }
 
     fn into_response(self) -> QueryResponse {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
-        QueryResponse { status: self.status, content_type: "application/json", body: body.to_string().into_bytes().into() }
+        let body = crate::core::http::error_body(self.code, &self.message);
+        QueryResponse::plain(self.status, "application/json", body.into())
     }
 }
 
@@ -72,25 +69,19 @@ pub fn handle(store: &Store, ctx: &RestContext, cache: &mut ResponseCache, reque
         "/liquidations/heatmap-timeseries" => {
             let key = format!("{}?{}", request.path, request.query);
             let version = store.data_version();
-            if let Some(body) = cache.get(&key, version) {
-                return ok(body);
+            if let Some(answer) = cache.get(&key, version) {
+                return answer;
             }
+            // Compressed here, on the worker thread, once per cached answer.
             timeseries::handle(store, ctx, &request.query).map(|body| {
-                let body: Arc<[u8]> = body.into();
-                cache.put(key, version, Arc::clone(&body));
-                body
+                let answer = QueryResponse::encoded_json(body.into());
+                cache.put(key, version, answer.clone());
+                answer
             })
         }
-        "/prices/klines" => klines::handle(store, ctx, &request.query).map(Arc::from),
-        "/liquidations/realised" => realised::handle(store, ctx, &request.query).map(Arc::from),
+        "/prices/klines" => klines::handle(store, ctx, &request.query).map(|body| QueryResponse::encoded_json(body.into())),
+        "/liquidations/realised" => realised::handle(store, ctx, &request.query).map(|body| QueryResponse::encoded_json(body.into())),
         other => Err(RestError { status: 404, code: "NOT_FOUND", message: format!("no such path: {other}") }),
     };
-    match result {
-        Ok(body) => ok(body),
-        Err(error) => error.into_response(),
-    }
-}
-
-fn ok(body: Arc<[u8]>) -> QueryResponse {
-    QueryResponse { status: 200, content_type: "application/json", body }
+    result.unwrap_or_else(RestError::into_response)
 }

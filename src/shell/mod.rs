@@ -1,43 +1,49 @@
-//! The thin mio shell: the only code that owns the poller, the listener, the sockets, the waker
-//! and the clock. It turns readiness into core inputs and core outputs into socket operations,
-//! and does nothing else.
+//! The thin mio shell: the only code that owns pollers, the listener, the sockets, the wakers and
+//! the clock.
+//!
+//! `EVENT_LOOPS` loops run, each on its own thread with its own `mio::Poll`, [`Core`] and
+//! sockets ([`event_loop`]), all driven by the one [`crate::driver`] the simulator runs too. One
+//! [`acceptor`] thread owns the listener and the signals and hands each accepted socket to the
+//! least loaded loop. Worker results reach the loops through one [`SnapshotFanout`], which stamps
+//! each snapshot once, so every loop queues the same bytes. The thread that calls
+//! [`Server::run`] supervises the workers.
 
 #![allow(clippy::disallowed_methods)]
 
-mod backend;
+mod acceptor;
+mod event_loop;
 mod process_stats;
 pub mod sockets;
 pub mod static_loader;
 
-use std::io::{self, ErrorKind};
+use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use log::{error, info, warn};
-use mio::event::Event;
-use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Token, Waker};
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook_mio::v1_0::Signals;
+use crossbeam_channel::bounded;
+use log::{error, info};
+use mio::net::TcpListener;
+use mio::{Interest, Poll, Waker};
 
-pub use backend::{Backend, BackendEvent};
+use crate::core::{ConnectionLedger, Core, CoreConfig, MonoTime, Now, StaticFiles};
+use crate::driver::{LoopInbox, SnapshotFanout};
+use crate::worker::Workers;
 
-use crate::core::{ConnId, Core, CoreConfig, MonoTime, Now, Output, QueryResponse, StaticFiles};
+pub use acceptor::order_by_load;
 
-const LISTENER: Token = Token(usize::MAX - 1);
-const WAKER: Token = Token(usize::MAX - 2);
-const SIGNALS: Token = Token(usize::MAX - 3);
-
-/// Readiness events taken per poll call.
-const EVENTS_PER_POLL_MAX: usize = 1024;
-/// The loop wakes at least this often to supervise workers.
+/// Worker events waiting for one loop.
+pub const EVENTS_QUEUE_MAX: usize = 256;
+/// Accepted sockets waiting for one loop to adopt them.
+pub const HANDOFF_QUEUE_MAX: usize = 1024;
+/// The workers are supervised this often.
 const SUPERVISE_INTERVAL: Duration = Duration::from_secs(1);
-/// After the process runs out of file descriptors, accepting is retried this much later.
-const ACCEPT_RETRY_AFTER_EMFILE: Duration = Duration::from_millis(100);
 
 /// Reads the clocks; the core only ever sees the values.
-struct Clock {
+#[derive(Clone, Copy)]
+pub(crate) struct Clock {
     origin: Instant,
 }
 
@@ -55,290 +61,145 @@ impl Clock {
 
 /// A bound, not yet running server.
 pub struct Server {
-    poll: Poll,
     listener: TcpListener,
-    waker: Arc<Waker>,
     local_addr: SocketAddr,
 }
 
 impl Server {
-    /// Binds the listener and creates the poller and waker.
+    /// Binds the listener.
     pub fn bind(addr: SocketAddr) -> io::Result<Server> {
-        let poll = Poll::new()?;
-        let mut listener = sockets::listen(addr, sockets::LISTEN_BACKLOG)?;
+        let listener = sockets::listen(addr, sockets::LISTEN_BACKLOG)?;
         let local_addr = listener.local_addr()?;
-        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        Ok(Server { poll, listener, waker, local_addr })
+        Ok(Server { listener, local_addr })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
-    /// The waker worker threads use to tell the loop that an event is ready.
-    pub fn waker(&self) -> Arc<Waker> {
-        Arc::clone(&self.waker)
-    }
-
-    /// Runs until SIGINT/SIGTERM and a graceful shutdown complete.
-    pub fn run(self, config: CoreConfig, files: StaticFiles, backend: Box<dyn Backend>) -> io::Result<()> {
+    /// Runs `loops` event loops (at least one) and the acceptor until SIGINT/SIGTERM and a
+    /// graceful shutdown complete. `start_workers` starts the worker threads, which hand their
+    /// results to the given fan-out; this thread supervises them.
+    pub fn run(
+        self,
+        config: CoreConfig,
+        files: StaticFiles,
+        loops: usize,
+        start_workers: impl FnOnce(Arc<SnapshotFanout>) -> io::Result<Workers>,
+    ) -> io::Result<()> {
+        let loops = loops.max(1);
         let clock = Clock { origin: Instant::now() };
-        let now = clock.now();
-        let boot_id = format!("{:x}", now.wall_unix_ms);
-        let mut signals = Signals::new([SIGINT, SIGTERM])?;
-        self.poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
-        let mut core = Core::new(config, files, boot_id, now);
-        backend.register_metrics(core.metrics_registry());
-        let mut shell = Shell {
-            core,
-            poll: self.poll,
-            listener: Some(self.listener),
-            sockets: Vec::new(),
-            backend,
-            clock,
-            accept_paused: false,
-            accept_retry_at: None,
-            next_supervise: Instant::now() + SUPERVISE_INTERVAL,
-            signals,
+        let boot_id = format!("{:x}", clock.now().wall_unix_ms);
+        let ledger = Arc::new(ConnectionLedger::new(loops));
+        let pending: Arc<Vec<AtomicUsize>> = Arc::new((0..loops).map(|_| AtomicUsize::new(0)).collect());
+        let shutdown = Arc::new(AtomicBool::new(false));
+
+        let acceptor_poll = Poll::new()?;
+        let acceptor_waker = Arc::new(Waker::new(acceptor_poll.registry(), acceptor::ACCEPTOR_WAKER)?);
+        let mut listener = self.listener;
+        acceptor_poll.registry().register(&mut listener, acceptor::LISTENER, Interest::READABLE)?;
+
+        let mut inboxes = Vec::new();
+        let mut doors = Vec::new();
+        let mut loop_wakers = Vec::new();
+        let mut parts = Vec::new();
+        for _ in 0..loops {
+            let poll = Poll::new()?;
+            let waker = Arc::new(Waker::new(poll.registry(), event_loop::WAKER)?);
+            let (events_tx, events_rx) = bounded(EVENTS_QUEUE_MAX);
+            let (handoff_tx, handoff_rx) = bounded(HANDOFF_QUEUE_MAX);
+            inboxes.push(LoopInbox { events: events_tx, waker: waker.clone() });
+            loop_wakers.push(Arc::clone(&waker));
+            doors.push(acceptor::LoopDoor { handoffs: handoff_tx, waker });
+            parts.push((poll, events_rx, handoff_rx));
+        }
+        let fanout = Arc::new(SnapshotFanout::new(boot_id.clone(), config.ws_compression.then_some(config.ws_compression_min_bytes), inboxes));
+        let mut workers = start_workers(fanout)?;
+
+        let mut loop_threads: Vec<JoinHandle<io::Result<()>>> = Vec::new();
+        for (index, (poll, events, handoffs)) in parts.into_iter().enumerate() {
+            let mut core = Core::new(config.clone(), files.clone(), boot_id.clone(), clock.now());
+            core.share_ledger(Arc::clone(&ledger), index);
+            let link = workers.link(index);
+            link.register_metrics(core.metrics_registry());
+            let event_loop = event_loop::EventLoop {
+                index,
+                poll,
+                core,
+                sockets: Vec::new(),
+                handoffs,
+                events,
+                link,
+                shared: event_loop::LoopShared {
+                    pending: Arc::clone(&pending),
+                    shutdown: Arc::clone(&shutdown),
+                    acceptor_waker: Arc::clone(&acceptor_waker),
+                },
+                clock,
+                accept_paused: false,
+                shutting_down: false,
+            };
+            let handle = std::thread::Builder::new().name(format!("event-loop-{index}")).spawn(move || event_loop.run())?;
+            loop_threads.push(handle);
+        }
+        info!("event=event_loops count={loops}");
+
+        let (shutdown_tx, shutdown_rx) = bounded(1);
+        let acceptor = acceptor::Acceptor {
+            poll: acceptor_poll,
+            listener: Some(listener),
+            loops: doors,
+            ledger: Arc::clone(&ledger),
+            pending,
+            http_connections_max: config.http_connections_max,
+            shutdown: Arc::clone(&shutdown),
+            on_shutdown: shutdown_tx,
+            retry_at: None,
+            paused: false,
         };
-        shell.run()
-    }
-}
+        let acceptor_thread = std::thread::Builder::new().name("acceptor".into()).spawn(move || acceptor.run())?;
 
-struct Shell {
-    core: Core,
-    poll: Poll,
-    listener: Option<TcpListener>,
-    /// Sockets indexed by the core's connection id.
-    sockets: Vec<Option<TcpStream>>,
-    backend: Box<dyn Backend>,
-    clock: Clock,
-    /// The core is at its connection limit; accept again when it has room.
-    accept_paused: bool,
-    accept_retry_at: Option<Instant>,
-    next_supervise: Instant,
-    signals: Signals,
-}
-
-impl Shell {
-    fn run(&mut self) -> io::Result<()> {
-        let mut events = Events::with_capacity(EVENTS_PER_POLL_MAX);
-        loop {
-            let timeout = self.poll_timeout();
-            match self.poll.poll(&mut events, Some(timeout)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+        // Supervise the workers until shutdown begins, then stop them while the loops close
+        // their clients.
+        let mut stopped = false;
+        let mut result = Ok(());
+        while loop_threads.iter().any(|h| !h.is_finished()) {
+            if !stopped && shutdown_rx.recv_timeout(SUPERVISE_INTERVAL).is_ok() {
+                workers.stop();
+                stopped = true;
+                continue;
             }
-            for event in events.iter() {
-                self.on_event(event);
-            }
-            let now = self.clock.now();
-            self.core.handle_timeout(now);
-            self.pump();
-            self.read_again_once();
-            if self.accept_retry_at.is_some_and(|at| Instant::now() >= at) {
-                self.accept_retry_at = None;
-                self.accept_all();
-            }
-            if Instant::now() >= self.next_supervise {
-                self.next_supervise = Instant::now() + SUPERVISE_INTERVAL;
-                self.backend.supervise();
-                self.drain_backend();
-            }
-            if self.core.is_finished() {
-                info!("event=shutdown_complete");
-                self.backend.stop();
-                return Ok(());
-            }
-        }
-    }
-
-    fn poll_timeout(&mut self) -> Duration {
-        let mut deadline = self.next_supervise;
-        if let Some(at) = self.core.poll_timeout() {
-            deadline = deadline.min(self.clock.instant_of(at));
-        }
-        if let Some(at) = self.accept_retry_at {
-            deadline = deadline.min(at);
-        }
-        if self.core.has_read_again() {
-            return Duration::ZERO;
-        }
-        deadline.saturating_duration_since(Instant::now())
-    }
-
-    fn on_event(&mut self, event: &Event) {
-        match event.token() {
-            LISTENER => self.accept_all(),
-            WAKER => self.drain_backend(),
-            SIGNALS => self.on_signal(),
-            Token(id) => self.on_socket_event(id, event),
-        }
-    }
-
-    fn on_socket_event(&mut self, id: ConnId, event: &Event) {
-        let now = self.clock.now();
-        let Some(Some(socket)) = self.sockets.get_mut(id) else { return };
-        if event.is_error() {
-            self.core.handle_stream_error(now, id);
-        } else {
-            if event.is_readable() || event.is_read_closed() {
-                self.core.handle_readable(now, id, socket);
-            }
-            if event.is_writable() {
-                if let Some(Some(socket)) = self.sockets.get_mut(id) {
-                    self.core.handle_writable(now, id, socket);
+            if !stopped {
+                workers.supervise();
+                if acceptor_thread.is_finished() && !shutdown.load(std::sync::atomic::Ordering::Acquire) {
+                    // Without an acceptor no client can connect: shut the loops down.
+                    error!("event=acceptor_failed");
+                    shutdown.store(true, std::sync::atomic::Ordering::Release);
+                    for waker in &loop_wakers {
+                        let _ = waker.wake();
+                    }
+                    workers.stop();
+                    stopped = true;
                 }
+            } else {
+                std::thread::sleep(Duration::from_millis(10));
             }
         }
-        self.pump();
-    }
-
-    fn on_signal(&mut self) {
-        let received: Vec<i32> = self.signals.pending().collect();
-        if received.is_empty() {
-            return;
-        }
-        info!("event=shutdown_begin signal={:?} connections={}", received, self.core.connections());
-        if let Some(mut listener) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
-        }
-        self.backend.stop();
-        let now = self.clock.now();
-        self.core.handle_shutdown(now);
-        self.pump();
-    }
-
-    fn accept_all(&mut self) {
-        loop {
-            let Some(listener) = self.listener.as_ref() else { return };
-            if !self.core.can_accept() {
-                self.accept_paused = true;
-                return;
-            }
-            match listener.accept() {
-                Ok((socket, peer)) => self.adopt(socket, peer),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    self.accept_paused = false;
-                    return;
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // Usually EMFILE/ENFILE: out of descriptors. The listener stays readable but
-                    // edge-triggered readiness will not say so again, so retry on a timer.
-                    warn!("event=accept_error error={:?} retry_ms={}", e.to_string(), ACCEPT_RETRY_AFTER_EMFILE.as_millis());
-                    self.accept_retry_at = Some(Instant::now() + ACCEPT_RETRY_AFTER_EMFILE);
-                    return;
-                }
+        for handle in loop_threads {
+            match handle.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => result = Err(e),
+                Err(_) => result = Err(io::Error::other("an event loop panicked")),
             }
         }
-    }
-
-    fn adopt(&mut self, mut socket: TcpStream, peer: SocketAddr) {
-        let now = self.clock.now();
-        let Ok(id) = self.core.handle_accept(now, peer) else { return };
-        let _ = socket.set_nodelay(true);
-        let _ = sockets::set_notsent_lowat(&socket, sockets::NOTSENT_LOWAT_BYTES);
-        if let Err(e) = self.poll.registry().register(&mut socket, Token(id), Interest::READABLE | Interest::WRITABLE) {
-            error!("event=register_error peer={peer} error={:?}", e.to_string());
-            self.core.handle_stream_error(now, id);
-            self.pump();
-            return;
+        if !stopped {
+            workers.stop();
         }
-        if self.sockets.len() <= id {
-            self.sockets.resize_with(id + 1, || None);
+        match acceptor_thread.join() {
+            Ok(Err(e)) if result.is_ok() => result = Err(e),
+            _ => {}
         }
-        self.sockets[id] = Some(socket);
-    }
-
-    /// Carries out everything the core asked for, until it asks for nothing more.
-    fn pump(&mut self) {
-        loop {
-            let mut progressed = false;
-            while let Some(id) = self.core.poll_transmit() {
-                progressed = true;
-                let now = self.clock.now();
-                if let Some(Some(socket)) = self.sockets.get_mut(id) {
-                    self.core.handle_writable(now, id, socket);
-                }
-            }
-            while let Some(output) = self.core.poll_output() {
-                progressed = true;
-                self.on_output(output);
-            }
-            if !progressed {
-                break;
-            }
-        }
-        if self.accept_paused && self.core.can_accept() {
-            self.accept_all();
-        }
-    }
-
-    /// Gives connections whose last read turn ran out of budget one more turn each, after every
-    /// other connection has had its events handled.
-    fn read_again_once(&mut self) {
-        let mut ids = Vec::new();
-        while let Some(id) = self.core.poll_read_again() {
-            ids.push(id);
-        }
-        for id in ids {
-            let now = self.clock.now();
-            if let Some(Some(socket)) = self.sockets.get_mut(id) {
-                self.core.handle_readable(now, id, socket);
-            }
-            self.pump();
-        }
-    }
-
-    fn on_output(&mut self, output: Output) {
-        match output {
-            Output::Release(id) => {
-                if let Some(mut socket) = self.sockets.get_mut(id).and_then(Option::take) {
-                    let _ = self.poll.registry().deregister(&mut socket);
-                }
-            }
-            Output::Query(request) if request.path == "/metrics" => {
-                let now = self.clock.now();
-                let stats = process_stats::read_process_stats(self.backend.ingest_totals());
-                let body = self.core.render_metrics(now, stats).into_bytes().into();
-                let response = QueryResponse { status: 200, content_type: "text/plain; version=0.0.4; charset=utf-8", body };
-                self.core.handle_query_response(now, request.conn, request.token, response);
-            }
-            Output::Query(request) => {
-                if let Err(request) = self.backend.submit_query(request) {
-                    let now = self.clock.now();
-                    let body = crate::core::http::error_body("BUSY", "the query worker is busy; retry shortly");
-                    self.core.handle_query_response(
-                        now,
-                        request.conn,
-                        request.token,
-                        QueryResponse { status: 503, content_type: "application/json", body: body.into() },
-                    );
-                }
-            }
-            Output::Demand(symbols) => self.backend.set_demand(symbols),
-        }
-    }
-
-    fn drain_backend(&mut self) {
-        while let Some(event) = self.backend.poll_event() {
-            let now = self.clock.now();
-            match event {
-                BackendEvent::Snapshot(snapshot) => self.core.handle_snapshot(now, snapshot),
-                // The bus's plug (src/bus/backend.rs): stamped snapshots go to the core as they are.
-                BackendEvent::Stamped(stamped) => self.core.handle_stamped_snapshot(now, stamped),
-                BackendEvent::Bus(report) => self.core.handle_bus_report(now, report),
-                BackendEvent::Status { symbol, status } => self.core.handle_producer_status(now, &symbol, status),
-                BackendEvent::QueryDone { conn, token, response } => {
-                    self.core.handle_query_response(now, conn, token, response)
-                }
-                BackendEvent::Feed(report) => self.core.handle_feed_report(now, report),
-                BackendEvent::Liquidation { symbol, message_json } => self.core.handle_liquidation(now, &symbol, &message_json),
-            }
-            self.pump();
-        }
+        info!("event=shutdown_complete");
+        result
     }
 }

@@ -29,6 +29,7 @@ pub use rows::{
 };
 pub use realised::{RealisedBar, RealisedLiquidations, RealisedSeries};
 pub use schema::SCHEMA_VERSION;
+pub use sources::{source_of, SOURCE_UNKNOWN};
 
 /// Most bars one `bars`/`bars_after` call returns: about four years of 1-minute bars (~150 MB).
 pub const BARS_PER_QUERY_MAX: usize = 2_000_000;

@@ -14,6 +14,16 @@ const CREATE_SOURCES: &str = "CREATE TABLE IF NOT EXISTS sources (
     demo   BOOLEAN NOT NULL
 )";
 
+/// The `source` (REST `meta.source`, snapshots' `source`) of a symbol whose origin was never
+/// recorded (data ingested from files): the server does not know where it came from, and says so.
+pub const SOURCE_UNKNOWN: &str = "unknown";
+
+/// The recorded source of `symbol` in `sources` (`(symbol, source)` pairs from [`Store::sources`]),
+/// else [`SOURCE_UNKNOWN`]. The one rule REST answers and snapshots both label their data by.
+pub fn source_of<'a>(sources: &'a [(String, String)], symbol: &str) -> &'a str {
+    sources.iter().find(|(s, _)| s == symbol).map_or(SOURCE_UNKNOWN, |(_, source)| source.as_str())
+}
+
 fn query_error(context: &'static str) -> impl Fn(duckdb::Error) -> StoreError {
     move |source| StoreError::Query { context, source }
 }

@@ -16,12 +16,12 @@ use log::{error, info, warn};
 
 use super::{DemandRx, ProducerSpawn, QuerySpawn, WorkerCtx};
 use crate::core::time::iso8601_utc_ms;
-use crate::core::{ProducerStatus, QueryRequest, SnapshotReady};
+use crate::core::{ProducerStatus, SnapshotReady};
 use crate::demo::{Replay, ReplayStep};
 use crate::engine::{default_bin_size, BarOutcome, Engine, EngineParams};
 use crate::feed::{FeedRow, FeedWriter};
 use crate::rest::{self, ResponseCache, RestContext};
-use crate::shell::BackendEvent;
+use crate::driver::{QueryJob, WorkerEvent};
 use crate::store::Store;
 
 /// New bars read per symbol per update; a backlog larger than this is worked off over updates.
@@ -80,13 +80,14 @@ pub fn query_worker(store: Store, rest_ctx: RestContext) -> QuerySpawn {
     })
 }
 
-fn run_queries(ctx: WorkerCtx, requests: Receiver<QueryRequest>, store: Store, rest_ctx: RestContext) {
+fn run_queries(ctx: WorkerCtx, requests: Receiver<QueryJob>, store: Store, rest_ctx: RestContext) {
     let mut cache = ResponseCache::new();
     loop {
         match requests.recv_timeout(Duration::from_millis(200)) {
-            Ok(request) => {
+            Ok(job) => {
+                let request = &job.request;
                 let started = Instant::now();
-                let response = rest::handle(&store, &rest_ctx, &mut cache, &request);
+                let response = rest::handle(&store, &rest_ctx, &mut cache, request);
                 // What was computed; what reached the client is the core's event=http_response.
                 info!(
                     "event=rest_answer_computed path={} status={} bytes={} duration_ms={:.3}",
@@ -95,7 +96,7 @@ fn run_queries(ctx: WorkerCtx, requests: Receiver<QueryRequest>, store: Store, r
                     response.body.len(),
                     started.elapsed().as_secs_f64() * 1000.0
                 );
-                ctx.send(BackendEvent::QueryDone { conn: request.conn, token: request.token, response });
+                ctx.send(WorkerEvent::QueryDone { loop_index: job.loop_index, conn: request.conn, token: request.token, response });
             }
             Err(RecvTimeoutError::Timeout) if !ctx.stopping() => {}
             Err(_) => return,
@@ -203,10 +204,10 @@ impl Producer {
         match writer.step(&self.store, row, now_ms) {
             Ok(step) => {
                 for (symbol, message_json) in step.liquidation_messages {
-                    self.ctx.send(BackendEvent::Liquidation { symbol, message_json });
+                    self.ctx.send(WorkerEvent::Liquidation { symbol, message_json });
                 }
                 if let Some(report) = step.report {
-                    self.ctx.send(BackendEvent::Feed(report));
+                    self.ctx.send(WorkerEvent::Feed(report));
                 }
                 step.released
             }
@@ -274,16 +275,16 @@ impl Producer {
             match self.update_symbol(symbol) {
                 Ok(snapshots) => {
                     for snapshot in snapshots {
-                        self.ctx.send(BackendEvent::Snapshot(snapshot));
+                        self.ctx.send(WorkerEvent::Snapshot(snapshot));
                     }
                 }
                 Err(UpdateError::NoData) => {
-                    self.ctx.send(BackendEvent::Status { symbol: symbol.clone(), status: ProducerStatus::NoData });
+                    self.ctx.send(WorkerEvent::Status { symbol: symbol.clone(), status: ProducerStatus::NoData });
                 }
                 Err(UpdateError::Store(message)) => {
                     failed = true;
                     error!("event=snapshot_error symbol={symbol} error={message:?} backoff_ms={}", self.backoff.as_millis());
-                    self.ctx.send(BackendEvent::Status { symbol: symbol.clone(), status: ProducerStatus::Error(message) });
+                    self.ctx.send(WorkerEvent::Status { symbol: symbol.clone(), status: ProducerStatus::Error(message) });
                 }
             }
         }
@@ -296,13 +297,7 @@ impl Producer {
     fn update_symbol(&mut self, symbol: &str) -> Result<Vec<SnapshotReady>, UpdateError> {
         let update_started = Instant::now();
         let db = |e: crate::store::StoreError| UpdateError::Store(e.to_string());
-        let source = self
-            .settings
-            .sources
-            .iter()
-            .find(|(s, _)| s == symbol)
-            .map_or("binance", |(_, src)| src.as_str())
-            .to_string();
+        let source = crate::store::source_of(&self.settings.sources, symbol).to_string();
         let mut out = Vec::new();
         // With a live feed, only bars it released (complete, in order) are applied.
         let released = self.feed.as_ref().map(|w| w.released_ms(symbol));

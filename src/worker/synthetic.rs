@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{DemandRx, WorkerCtx};
 use crate::core::SnapshotReady;
-use crate::shell::BackendEvent;
+use crate::driver::WorkerEvent;
 
 /// Approximate bytes of one serialised price level.
 const LEVEL_BYTES_APPROX: usize = 64;
@@ -48,7 +48,7 @@ fn run(ctx: WorkerCtx, demand: DemandRx, mut symbols: Vec<String>, snapshot_byte
                 computed_at_unix_ms: wall_ms(),
                 compute_micros: started.elapsed().as_micros() as u64,
             };
-            if !ctx.send(BackendEvent::Snapshot(snapshot)) && ctx.stopping() {
+            if !ctx.send(WorkerEvent::Snapshot(snapshot)) && ctx.stopping() {
                 return;
             }
         }

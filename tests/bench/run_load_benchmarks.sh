@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # The load benchmarks recorded in docs/load_testing_results.md. Each case starts a fresh server
-# (BIN serve, free port, synthetic 16 KiB snapshots every second), runs one `BIN loadgen` scenario
+# (BIN serve, free port, synthetic 16 KiB snapshots every second), runs one `LOADGEN` scenario
 # against it, and stops it; every case runs REPEATS times and the medians are printed as a
 # Markdown table. Bounded: every loadgen run has its own phase lengths and settle timeout, and
 # each run is killed after RUN_TIMEOUT_S.
 #
-#   bash tests/bench/run_load_benchmarks.sh path/to/liquidationheatmap
+#   bash tests/bench/run_load_benchmarks.sh path/to/liquidationheatmap [path/to/loadgen]
+# (the load generator defaults to the `loadgen` binary beside the server's, as `make build` puts it)
 # Environment: REPEATS (3), CASES (default: plan1000 steady10k idle10k idlemax slow10k storm10k churn
 #              split2x5k, the last being two servers of 5,000 clients fanning out together: what
 #              two event loops would give; also plan1000small steady10ksmall, the same fan-outs
 #              with 1 KiB snapshots, and slow10kbounded, stalled clients with small receive buffers),
 #              BENCH_OUT (a new temporary folder; keeps every JSON report), RUN_TIMEOUT_S (300).
+#              A case name with the suffix -2loops (steady10k-2loops, plan1000-2loops, ...) runs that
+#              case against a server with EVENT_LOOPS=2 (issue 14), reported under its own name.
 set -euo pipefail
 
-BIN=${1:?usage: run_load_benchmarks.sh path/to/liquidationheatmap}
+BIN=${1:?usage: run_load_benchmarks.sh path/to/liquidationheatmap [path/to/loadgen]}
+LOADGEN=${2:-$(dirname "$BIN")/loadgen}
+[[ -x "$LOADGEN" ]] || { echo "no load generator at $LOADGEN (make build)" >&2; exit 2; }
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPEATS=${REPEATS:-3}
 CASES=${CASES:-"plan1000 steady10k idle10k idlemax slow10k storm10k churn split2x5k"}
@@ -51,7 +56,8 @@ start_server() {
   WORK=$(mktemp -d)
   (cd "$WORK" && exec env -i PATH="$PATH" HOST=127.0.0.1 PORT=0 DUCKDB_PATH="$WORK/bench.duckdb" \
     FRONTEND_DIR="$HERE/../../frontend" DEMO_SEED=false DEMO_SNAPSHOT_BYTES=16384 WS_UPDATE_INTERVAL=1 \
-    WS_MAX_CONNECTIONS=20000 HTTP_MAX_CONNECTIONS=20000 WS_IDLE_TIMEOUT=600 LOG_LEVEL=warn "$@" \
+    WS_MAX_CONNECTIONS=20000 HTTP_MAX_CONNECTIONS=20000 WS_IDLE_TIMEOUT=600 LOG_LEVEL=warn \
+    WS_MAX_CONNECTIONS_PER_ADDRESS=20000 HTTP_MAX_CONNECTIONS_PER_ADDRESS=20000 ${LOOPS_ENV:-} "$@" \
     "$BIN" serve >"$WORK/stdout" 2>"$WORK/stderr") &
   SERVER_PID=$!
   ADDR=
@@ -68,13 +74,13 @@ start_server() {
 
 # run_case NAME REPEAT "SERVER_ENV..." LOADGEN_ARGS...
 run_case() {
-  local name=$1 repeat=$2 server_env=$3
+  local name=$1${NAME_SUFFIX:-} repeat=$2 server_env=$3
   shift 3
   # shellcheck disable=SC2086 # server_env is a list of VAR=VALUE words
   start_server $server_env
   echo "== $name #$repeat: loadgen $*" >&2
   local status=0
-  timeout "$RUN_TIMEOUT_S" "$BIN" loadgen --target "$ADDR" --json "$OUT/$name-$repeat.json" "$@" >"$OUT/$name-$repeat.txt" 2>&1 || status=$?
+  timeout "$RUN_TIMEOUT_S" "$LOADGEN" --target "$ADDR" --json "$OUT/$name-$repeat.json" "$@" >"$OUT/$name-$repeat.txt" 2>&1 || status=$?
   tail -n 4 "$OUT/$name-$repeat.txt" >&2
   echo "   (exit $status; report $OUT/$name-$repeat.json)" >&2
   stop_server
@@ -94,9 +100,9 @@ run_split_case() {
   start_server
   local pid_b=$SERVER_PID work_b=$WORK addr_b=$ADDR
   echo "== $name #$repeat: two servers, loadgen $* against each" >&2
-  timeout "$RUN_TIMEOUT_S" "$BIN" loadgen --target "$addr_a" --json "$OUT/$name-a-$repeat.json" "$@" >"$OUT/$name-a-$repeat.txt" 2>&1 &
+  timeout "$RUN_TIMEOUT_S" "$LOADGEN" --target "$addr_a" --json "$OUT/$name-a-$repeat.json" "$@" >"$OUT/$name-a-$repeat.txt" 2>&1 &
   local lg_a=$!
-  timeout "$RUN_TIMEOUT_S" "$BIN" loadgen --target "$addr_b" --json "$OUT/$name-b-$repeat.json" "$@" >"$OUT/$name-b-$repeat.txt" 2>&1 || true
+  timeout "$RUN_TIMEOUT_S" "$LOADGEN" --target "$addr_b" --json "$OUT/$name-b-$repeat.json" "$@" >"$OUT/$name-b-$repeat.txt" 2>&1 || true
   wait "$lg_a" || true
   tail -n 3 "$OUT/$name-a-$repeat.txt" "$OUT/$name-b-$repeat.txt" >&2
   SERVER_PID=$pid_b WORK=$work_b
@@ -109,11 +115,19 @@ run_split_case() {
 
 for repeat in $(seq 1 "$REPEATS"); do
   for case in $CASES; do
+    # <case>-2loops: the same case against EVENT_LOOPS=2.
+    if [[ $case == *-2loops ]]; then
+      LOOPS_ENV=EVENT_LOOPS=2 NAME_SUFFIX=-2loops case=${case%-2loops}
+    else
+      LOOPS_ENV= NAME_SUFFIX=
+    fi
     case $case in
       plan1000) run_case plan1000 "$repeat" "" --scenario steady --connections 1000 --duration-s 10 \
           --min-connect-rate 99 --max-p95-ms 500 --max-p99-ms 10 --max-lost 0 ;;
       steady10k) run_case steady10k "$repeat" "" --scenario steady --connections 10000 --duration-s 15 \
           --max-p99-ms 100 --max-lost 0 --max-server-cpu-percent 100 ;;
+      # The same fan-outs with permessage-deflate negotiated by every client (issue 16): compare
+      # snapshot bytes on the wire, server CPU and delivery latency with plan1000 / steady10k.
       # The same fan-outs with 1 KiB snapshots: how much of the cost is bytes, how much per send.
       plan1000small) run_case plan1000small "$repeat" "DEMO_SNAPSHOT_BYTES=1024" --scenario steady --connections 1000 \
           --duration-s 10 --max-p99-ms 10 --max-lost 0 ;;
@@ -224,7 +238,7 @@ for path in sorted(glob.glob(os.path.join(out, "*.json"))):
     with open(path) as f:
         by_case.setdefault(case, []).append((int(repeat), json.load(f)))
 for case, runs in by_case.items():
-    fields = FIELDS.get(case, [])
+    fields = FIELDS.get(case, FIELDS.get(case.removesuffix("-2loops"), []))
     print(f"\n### {case} ({len(runs)} runs)\n")
     print("| run | " + " | ".join(label for label, _ in fields) + " | passed |")
     print("|---" * (len(fields) + 2) + "|")

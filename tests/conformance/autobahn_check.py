@@ -1,11 +1,12 @@
-"""Runs Autobahn TestSuite cases 1-10 with kosoku against URL and judges every result.
+"""Runs Autobahn TestSuite cases 1-13 with kosoku against URL and judges every result.
 
     python3 autobahn_check.py ws://127.0.0.1:PORT/ws/echo REPORT_DIR
 
 A case passes when its message behaviour is OK or INFORMATIONAL and its closing behaviour is OK or
 INFORMATIONAL. NON-STRICT fails too, except for 6.4.3 and 6.4.4: the server notices invalid UTF-8
 only once a whole frame has arrived (tungstenite's reader hands over whole frames; see
-docs/websocket_api.md, "Conformance"). Exit 0 when every case passes, 1 otherwise. The reports
+docs/websocket_api.md, "Conformance"). Cases 12 and 13 (permessage-deflate, RFC 7692) have no
+exception: the server must negotiate compression (UNIMPLEMENTED fails) and echo every message. Exit 0 when every case passes, 1 otherwise. The reports
 (JSON and HTML per case) go to REPORT_DIR.
 """
 
@@ -16,8 +17,8 @@ import sys
 from kosoku import FailureError, run_fuzzingclient
 from kosoku._report import write_reports
 
-# Sections 1 to 10 of the suite (it has no section 8; 12 and 13 are permessage-deflate).
-CASES = [f"{section}.*" for section in (1, 2, 3, 4, 5, 6, 7, 9, 10)]
+# Sections 1 to 10 of the suite (it has no section 8 nor 11) and 12, 13: permessage-deflate.
+CASES = [f"{section}.*" for section in (1, 2, 3, 4, 5, 6, 7, 9, 10, 12, 13)]
 ACCEPTED = {"OK", "INFORMATIONAL"}
 # Case id -> the one verdict it may have besides ACCEPTED, and why.
 EXCEPTIONS = {
@@ -54,7 +55,7 @@ def main():
             bad.append(f"  {result.case_id}: {behavior} / close {close} (remote close code "
                        f"{result.remote_close_code}): {result.result} {result.result_close}")
     summary = ", ".join(f"{count} {verdict}" for verdict, count in sorted(verdicts.items()))
-    print(f"autobahn: {len(results)} cases of 1-10 against {url}: {summary}")
+    print(f"autobahn: {len(results)} cases of 1-13 against {url}: {summary}")
     for case_id, (verdict, why) in EXCEPTIONS.items():
         print(f"autobahn: {case_id} may be {verdict}: {why}")
     if bad:

@@ -45,6 +45,14 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_liquidationheatmap"))
 }
 
+/// The load generator (workspace member tests/loadgen), built into the same folder as the server:
+/// a test of another package cannot name it with `CARGO_BIN_EXE_*`.
+pub fn loadgen_binary() -> PathBuf {
+    let path = binary().with_file_name("loadgen");
+    assert!(path.is_file(), "{} is missing: build the workspace (`make build`)", path.display());
+    path
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -321,4 +329,44 @@ pub fn wait_for_json(addr: SocketAddr, path: &str, timeout: Duration, pred: impl
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// A masked client frame with first byte `first` (FIN, RSV bits, opcode) carrying `payload`.
+pub fn masked_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x5a, 0x0f, 0xc3, 0x81];
+    let mut frame = vec![first];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n if n <= 0xffff => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+/// Sends a WebSocket upgrade request for `path` (with `extra_headers`, each line ending in CRLF) on
+/// a new socket and reads the answer's head byte by byte, so that no frame byte is consumed.
+pub fn raw_upgrade(addr: SocketAddr, path: &str, extra_headers: &str) -> (TcpStream, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra_headers}\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).unwrap(), 1, "handshake answer cut short");
+        head.push(byte[0]);
+    }
+    (stream, String::from_utf8_lossy(&head).into_owned())
 }

@@ -145,7 +145,12 @@ impl Bench {
 
     /// Accepts a TCP connection; returns the peer index.
     pub fn accept(&mut self) -> usize {
-        let id = self.core.handle_accept(self.now, peer_addr(self.peers.len())).expect("accepted");
+        self.accept_from(peer_addr(self.peers.len())).expect("accepted")
+    }
+
+    /// Accepts a TCP connection from `peer`; returns the peer index, or the core's refusal.
+    pub fn accept_from(&mut self, peer: SocketAddr) -> Result<usize, super::super::AcceptError> {
+        let id = self.core.handle_accept(self.now, peer)?;
         self.peers.push(Peer {
             id,
             stream: MemStream::default(),
@@ -153,7 +158,7 @@ impl Bench {
             pending: VecDeque::new(),
             released: false,
         });
-        self.peers.len() - 1
+        Ok(self.peers.len() - 1)
     }
 
     /// Sends raw bytes from peer `p` and lets the core read them.

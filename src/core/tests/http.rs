@@ -167,11 +167,7 @@ fn rest_query_is_handed_out_and_its_answer_returned_on_the_same_connection() {
     assert_eq!(query.query, "symbol=BTCUSDT&limit=2");
     assert!(bench.take_http(p).is_empty(), "nothing is sent before the answer");
     let now = bench.now;
-    bench.core.handle_query_response(now, query.conn, query.token, QueryResponse {
-        status: 200,
-        content_type: "application/json",
-        body: b"{\"count\":2}"[..].into(),
-    });
+    bench.core.handle_query_response(now, query.conn, query.token, QueryResponse::plain(200, "application/json", b"{\"count\":2}"[..].into()));
     bench.pump();
     let response = bench.take_http(p);
     assert_eq!(status(&response), 200);
@@ -189,7 +185,7 @@ fn answer_for_a_connection_that_is_gone_is_ignored() {
     let reused = bench.accept();
     assert_eq!(bench.peers[reused].id, query.conn, "slot reused");
     let now = bench.now;
-    bench.core.handle_query_response(now, query.conn, query.token, QueryResponse { status: 200, content_type: "application/json", body: b"{}"[..].into() });
+    bench.core.handle_query_response(now, query.conn, query.token, QueryResponse::plain(200, "application/json", b"{}"[..].into()));
     bench.pump();
     assert!(bench.take_http(reused).is_empty());
 }
@@ -212,7 +208,7 @@ fn start_query(bench: &mut Bench, path: &str) -> (usize, crate::core::QueryReque
 
 fn answer(bench: &mut Bench, query: &crate::core::QueryRequest, body: &std::sync::Arc<[u8]>) {
     let now = bench.now;
-    let response = QueryResponse { status: 200, content_type: "application/json", body: std::sync::Arc::clone(body) };
+    let response = QueryResponse::plain(200, "application/json", std::sync::Arc::clone(body));
     bench.core.handle_query_response(now, query.conn, query.token, response);
     bench.pump();
 }

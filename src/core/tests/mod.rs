@@ -1,5 +1,6 @@
 //! Behaviour tests of the core, driven through its public inputs with in-memory streams.
 
+mod addresses;
 mod backpressure;
 mod broadcast;
 mod connections;

@@ -230,6 +230,45 @@ test('a live snapshot updates the newest column without a full repaint', async (
   await screenshot('03-live-update');
 });
 
+test('compression: the WebSocket negotiates permessage-deflate, snapshots decode, HTTP answers come gzip', async () => {
+  // A browser of its own, so its cache is empty and every answer is a full 200 (not a 304).
+  const fresh = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  try {
+    const context = await fresh.newContext({ viewport: VIEWPORT });
+    const other = await context.newPage();
+    const cdp = await context.newCDPSession(other);
+    await cdp.send('Network.enable');
+    const handshakes = [];
+    const frames = [];
+    cdp.on('Network.webSocketHandshakeResponseReceived', (e) => handshakes.push(e.response.headers));
+    // Chromium reports a frame's payload after inflating it.
+    cdp.on('Network.webSocketFrameReceived', (e) => frames.push(e.response.payloadData));
+    const encodings = new Map();
+    other.on('response', async (response) => {
+      const headers = await response.allHeaders().catch(() => ({}));
+      encodings.set(new URL(response.url()).pathname, `${response.status()} ${headers['content-encoding'] || 'identity'}`);
+    });
+    await other.goto(`http://127.0.0.1:${port}/`);
+    const snapshot = await waitFor('a snapshot over the WebSocket', LIVE_UPDATE_TIMEOUT_MS, async () => {
+      const text = frames.find((p) => p.includes('"type":"snapshot"'));
+      return text ? JSON.parse(text) : false;
+    });
+    assert.equal(snapshot.symbol, 'BTCUSDT');
+    assert.ok(snapshot.seq >= 1 && snapshot.data, 'the inflated snapshot is a whole message');
+    const extensions = handshakes.map((h) => Object.entries(h).find(([k]) => k.toLowerCase() === 'sec-websocket-extensions')?.[1]);
+    assert.ok(extensions.some((v) => v && v.includes('permessage-deflate')), `negotiated: ${JSON.stringify(extensions)}`);
+    // The page applied what it received: its diagnostics show a live snapshot.
+    const applied = await waitFor('the page to apply a live snapshot', LIVE_UPDATE_TIMEOUT_MS, async () =>
+      other.evaluate(() => (window.__heatmap && window.__heatmap.liveApplied > 0 ? window.__heatmap.liveApplied : false)));
+    assert.ok(applied > 0);
+    assert.equal(encodings.get('/js/app.js'), '200 gzip', JSON.stringify([...encodings]));
+    assert.equal(encodings.get('/liquidations/heatmap-timeseries'), '200 gzip', JSON.stringify([...encodings]));
+    await context.close();
+  } finally {
+    await fresh.close();
+  }
+});
+
 test('hovering the heatmap shows time, price and long/short USD', async () => {
   const box = await page.locator('#heatmap-canvas').boundingBox();
   await page.mouse.move(box.x + box.width * 0.7, box.y + box.height * 0.45);

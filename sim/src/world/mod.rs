@@ -4,16 +4,19 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 
-use liquidationheatmap::core::{
-    ConnId, Core, DisconnectReason, MonoTime, Mutations, Now, StaticFiles,
-};
+use liquidationheatmap::core::{ConnId, Core, DisconnectReason, MonoTime, Now, Sequencer, StaticFiles};
+use liquidationheatmap::driver::{self, LoopEvent};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::client::{Client, ClientStep};
+mod checks;
+mod clients;
+
+use crate::client::Client;
 use crate::clock::Clocks;
-use crate::events::{ClientKey, ConnKey, Event, EventQueue};
+use crate::events::{ClientKey, ClientStep, ConnKey, Event, EventQueue};
 use crate::invariant::{Invariant, Violation};
+use crate::mutations::Mutations;
 use crate::params::{rng_for, Params, ShutdownPlan, Stream};
 use crate::producer::Producer;
 use crate::stream::SimStream;
@@ -86,7 +89,9 @@ pub struct Bounds {
 pub struct World {
     pub params: Params,
     pub bounds: Bounds,
-    pub core: Core,
+    pub core: Core<Mutations>,
+    /// Stamps each snapshot once, in front of the loop (as `SnapshotFanout` does in production).
+    pub sequencer: Sequencer,
     pub clocks: Clocks,
     pub queue: EventQueue,
     pub now_ns: u64,
@@ -137,8 +142,15 @@ impl World {
         let seed = params.seed;
         let mut clocks = Clocks::new(params.clock.wall_drift_ppm, flat_wall);
         let now = clocks.now(0);
-        let mut core = Core::new(params.config.clone(), static_files(), "sim".into(), now);
-        core.set_mutations(mutations);
+        let core = Core::with_mutations(
+            params.config.clone(),
+            static_files(),
+            "sim".into(),
+            now,
+            mutations,
+        );
+        let mut sequencer = Sequencer::new("sim".into());
+        sequencer.set_repeat_seq(mutations.repeat_snapshot_seq);
         let config = &params.config;
         let bounds = Bounds {
             queue_bytes_max: config.queue_bytes_max,
@@ -165,6 +177,7 @@ impl World {
         World {
             bounds,
             core,
+            sequencer,
             clocks,
             queue: EventQueue::default(),
             now_ns: 0,
@@ -288,7 +301,7 @@ impl World {
                 writable,
                 error,
             } => self.on_ready(conn, readable, writable, error),
-            Event::ListenerReady => self.accept_all(),
+            Event::ListenerReady => driver::accept_all(self),
             Event::Timer => {
                 if self.timer_at_ns == Some(self.now_ns) {
                     self.timer_at_ns = None;
@@ -333,11 +346,7 @@ impl World {
 
     /// What the shell does after every batch of events: timers, writes, outputs, re-reads.
     fn after_event(&mut self) {
-        let now = self.now;
-        self.core.handle_timeout(now);
-        self.observe(crate::observe::Cause::Timer);
-        self.pump();
-        self.read_again_once();
+        driver::end_turn(self);
         if self.core.is_finished() {
             // The shell's loop returns here.
             if !self.end_scheduled {
@@ -465,13 +474,8 @@ impl World {
     fn producer_dies(&mut self) {
         self.producer.alive = false;
         for symbol in self.params.symbols().to_vec() {
-            let now = self.now;
-            self.core.handle_producer_status(
-                now,
-                &symbol,
-                liquidationheatmap::core::ProducerStatus::Error("simulated producer died".into()),
-            );
-            self.observe(crate::observe::Cause::Nothing);
+            let status = liquidationheatmap::core::ProducerStatus::Error("simulated producer died".into());
+            driver::deliver(self, LoopEvent::Status { symbol, status });
         }
     }
 
@@ -559,10 +563,7 @@ impl World {
             conn.open_at_shutdown = true;
             conn.closing_at_shutdown = conn.closing_at.is_some();
         }
-        let now = self.now;
-        self.core.handle_shutdown(now);
-        self.observe(crate::observe::Cause::Shutdown);
-        self.pump();
+        driver::shutdown(self);
         let check_at = self.now.mono.plus_ms(self.bounds.shutdown_timeout_ms + 1);
         let at_ns = self.clocks.sim_time_of(check_at, self.now_ns);
         self.queue.push(at_ns, Event::ShutdownCheck);

@@ -7,9 +7,10 @@ use std::time::Instant;
 use mio::net::TcpStream;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::envelope::{classify, Kind};
-use super::frames::{close_frame, pong_frame, text_frame, FrameReader, ReaderEvent};
-use super::handshake::{self, Response, RESPONSE_HEAD_BYTES_MAX};
+use liquidationheatmap::wsclient::frames::{close_frame, pong_frame, text_frame, FrameReader, ReaderEvent};
+use liquidationheatmap::wsclient::handshake::{self, Response, RESPONSE_HEAD_BYTES_MAX};
+
+use super::envelope::{classify, Kind, PREFIX_BYTES_MAX};
 use super::stats::PhaseStats;
 
 /// Bytes a client may have waiting to be written (handshake, subscribe, pings, pongs, close).
@@ -131,7 +132,7 @@ impl Client {
             mask: setup.mask,
             head: Vec::new(),
             out: Vec::new(),
-            reader: FrameReader::default(),
+            reader: FrameReader::new(PREFIX_BYTES_MAX),
             subscribe: setup.subscribe,
             streams: setup.symbols.into_iter().map(|symbol| SymbolStream { symbol, epoch_hash: 0, last_seq: 0, seen: false }).collect(),
             subscribed: false,

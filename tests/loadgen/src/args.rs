@@ -1,4 +1,4 @@
-//! Command-line arguments of `liquidationheatmap loadgen` and their validation.
+//! Command-line arguments of `loadgen` and their validation.
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,9 +1,9 @@
-//! [`BusBackend`]: the workers' [`Backend`] with the Redis bus in front of their snapshots.
+//! The bus hub: the Redis bus in front of the loops' snapshots, on its own `bus-hub` thread.
 //!
-//! Roles (decided on the loop from what `bus-control` reports):
+//! Roles (decided on the hub from what `bus-control` reports):
 //! - **leader** (holds the lease): stamps its producer's snapshots with its own
-//!   [`Sequencer`] (a new one, so a new epoch, per lease acquisition), hands them to the core and
-//!   to `bus-control` for the fenced publish; its producer computes every supported symbol.
+//!   [`Sequencer`] (a new one, so a new epoch, per lease acquisition), hands them to every loop
+//!   and to `bus-control` for the fenced publish; its producer computes every supported symbol.
 //! - **follower**: forwards the leader's snapshots from the bus through the [`Follower`]; its
 //!   producer keeps its clients' symbols warm (so a takeover or a standalone period can start at
 //!   once) but its snapshots are not shown.
@@ -12,8 +12,10 @@
 //!   node-local epoch (`{node}.local{n}...`), so its clients see an epoch change, resync over
 //!   REST, and see another one when the bus returns.
 //!
-//! Everything reaches the loop as [`BackendEvent::Stamped`] (the one place the bus plugs into
-//! the shell) and [`BackendEvent::Bus`] (state for `/health` and `/ws/stats`).
+//! The fan-out hands the producer's snapshots here unstamped ([`SnapshotFanout::set_interceptor`]);
+//! what the loops show leaves through [`SnapshotFanout::deliver_stamped`] (never re-stamped), the
+//! hub's state through [`SnapshotFanout::report_bus`]. Local demand is the loops' union
+//! ([`DemandControl`]); the hub decides what the producer computes.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -21,15 +23,16 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use log::{info, warn};
-use mio::Waker;
 
 use super::follower::{Action, Follower};
+use super::metrics::BusMetrics;
 use super::shared::{self, Shared, SUB_DOWN, SUB_UP};
 use super::{control, history, subscriber, BusSettings};
-use crate::core::{BusReport, IngestTotals, QueryRequest, Sequencer, SnapshotReady};
-use crate::shell::{Backend, BackendEvent};
+use crate::core::{BusReport, Sequencer, SnapshotReady};
+use crate::driver::SnapshotFanout;
+use crate::worker::DemandControl;
 
 /// Stamped snapshots waiting for `bus-control` to publish them.
 const PUBLISH_QUEUE_MAX: usize = 256;
@@ -37,6 +40,11 @@ const PUBLISH_QUEUE_MAX: usize = 256;
 const HISTORY_QUEUE_MAX: usize = 128;
 /// On shutdown the bus threads get this long to end.
 const STOP_TIMEOUT: Duration = Duration::from_secs(3);
+/// The hub looks at the lease clock at least this often even when nothing woke it, so a lease
+/// that runs out (no message says so) changes the role within this bound, ms.
+const HUB_TICK_MAX_MS: u64 = 50;
+/// The hub re-reports its state (and checks its threads) this often, ms.
+const REPORT_INTERVAL_MS: u64 = 1_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
@@ -62,12 +70,88 @@ struct OwnStamps {
     term: Option<u64>,
 }
 
-pub struct BusBackend {
-    inner: Box<dyn Backend>,
+/// The running bus: its threads, for `/metrics` and shutdown.
+pub struct BusHandle {
     shared: Arc<Shared>,
-    publish_tx: Sender<(u64, StampedSnapshotAlias)>,
-    history_tx: Sender<String>,
     threads: Vec<JoinHandle<()>>,
+}
+
+impl BusHandle {
+    /// Starts the bus threads and the hub in front of `fanout`: from now on the producer's
+    /// snapshots go to the hub. `demand` is the workers' (the loops' union); `supported` is what
+    /// a leader computes.
+    pub fn start(
+        settings: BusSettings,
+        fanout: Arc<SnapshotFanout>,
+        demand: DemandControl,
+        supported: Vec<String>,
+    ) -> std::io::Result<BusHandle> {
+        let boot = format!("{:x}", shared::wall_unix_ms());
+        let epoch_prefix = format!("{}.{boot}", settings.node_id);
+        let history_max = settings.history_messages_max as usize;
+        let (tick_tx, tick_rx) = bounded(1);
+        let shared = Arc::new(Shared::new(settings, tick_tx.clone(), fanout.deflate_min_bytes()));
+        demand.notify_on_change(tick_tx);
+        let inlet = Arc::clone(&shared);
+        if !fanout.set_interceptor(Box::new(move |snapshot| inlet.computed(snapshot))) {
+            return Err(std::io::Error::other("the fan-out already has a snapshot interceptor"));
+        }
+        let (publish_tx, publish_rx) = bounded(PUBLISH_QUEUE_MAX);
+        let (history_tx, history_rx) = bounded(HISTORY_QUEUE_MAX);
+        let mut threads = Vec::new();
+        let s = Arc::clone(&shared);
+        let prefix = epoch_prefix.clone();
+        threads.push(std::thread::Builder::new().name("bus-control".into()).spawn(move || control::run(s, publish_rx, prefix))?);
+        let s = Arc::clone(&shared);
+        threads.push(std::thread::Builder::new().name("bus-subscriber".into()).spawn(move || subscriber::run(s))?);
+        let s = Arc::clone(&shared);
+        threads.push(std::thread::Builder::new().name("bus-history".into()).spawn(move || history::run(s, history_rx))?);
+        info!("event=bus_start node={} url={:?}", shared.settings.node_id, shared.settings.url);
+        let hub = Hub {
+            shared: Arc::clone(&shared),
+            fanout,
+            demand,
+            publish_tx,
+            history_tx,
+            follower: Follower::new(history_max.max(4) * 2),
+            role: Role::Follower,
+            own: None,
+            epoch_prefix,
+            local_periods: 0,
+            latest_local: BTreeMap::new(),
+            local_demand: Vec::new(),
+            supported,
+            producer_demand: None,
+            mirrored: Default::default(),
+            reported_link: (u64::MAX, 0),
+        };
+        threads.push(std::thread::Builder::new().name("bus-hub".into()).spawn(move || hub.run(tick_rx))?);
+        Ok(BusHandle { shared, threads })
+    }
+
+    /// The bus's metric handles (shared; each loop registers them in its `/metrics`).
+    pub fn metrics(&self) -> BusMetrics {
+        self.shared.metrics.clone()
+    }
+
+    /// Stops the bus threads (shutdown); returns once they have ended or been abandoned.
+    pub fn stop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.wake();
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        for handle in self.threads.drain(..) {
+            crate::worker::join_before(handle, deadline, "bus");
+        }
+    }
+}
+
+/// What the `bus-hub` thread owns.
+struct Hub {
+    shared: Arc<Shared>,
+    fanout: Arc<SnapshotFanout>,
+    demand: DemandControl,
+    publish_tx: Sender<(u64, crate::core::StampedSnapshot)>,
+    history_tx: Sender<String>,
     follower: Follower,
     role: Role,
     own: Option<OwnStamps>,
@@ -80,55 +164,46 @@ pub struct BusBackend {
     local_demand: Vec<String>,
     supported: Vec<String>,
     producer_demand: Option<Vec<String>>,
-    out: VecDeque<BackendEvent>,
     mirrored: super::follower::FollowerCounters,
     /// Subscriber state and reconnect count in the last report: a change is reported at once.
     reported_link: (u64, u64),
 }
 
-type StampedSnapshotAlias = crate::core::StampedSnapshot;
+impl Hub {
+    fn run(mut self, tick: Receiver<()>) {
+        self.update_producer_demand();
+        // `/health` shows the bus from the first event on, not only after a report interval.
+        self.push_report();
+        let mut next_report = Instant::now() + Duration::from_millis(REPORT_INTERVAL_MS);
+        while !self.shared.stopping() {
+            let _ = tick.recv_timeout(Duration::from_millis(HUB_TICK_MAX_MS));
+            if self.shared.stopping() {
+                break;
+            }
+            self.turn();
+            if Instant::now() >= next_report {
+                next_report = Instant::now() + Duration::from_millis(REPORT_INTERVAL_MS);
+                self.push_report();
+            }
+        }
+    }
 
-impl BusBackend {
-    /// Starts the bus threads in front of `inner`.
-    pub fn start(settings: BusSettings, waker: Arc<Waker>, inner: Box<dyn Backend>, supported: Vec<String>) -> std::io::Result<BusBackend> {
-        let boot = format!("{:x}", shared::wall_unix_ms());
-        let epoch_prefix = format!("{}.{boot}", settings.node_id);
-        let history_max = settings.history_messages_max as usize;
-        let shared = Arc::new(Shared::new(settings, waker));
-        let (publish_tx, publish_rx) = bounded(PUBLISH_QUEUE_MAX);
-        let (history_tx, history_rx) = bounded(HISTORY_QUEUE_MAX);
-        let mut threads = Vec::new();
-        let s = Arc::clone(&shared);
-        let prefix = epoch_prefix.clone();
-        threads.push(std::thread::Builder::new().name("bus-control".into()).spawn(move || control::run(s, publish_rx, prefix))?);
-        let s = Arc::clone(&shared);
-        threads.push(std::thread::Builder::new().name("bus-subscriber".into()).spawn(move || subscriber::run(s))?);
-        let s = Arc::clone(&shared);
-        threads.push(std::thread::Builder::new().name("bus-history".into()).spawn(move || history::run(s, history_rx))?);
-        info!("event=bus_start node={} url={:?}", shared.settings.node_id, shared.settings.url);
-        let mut backend = BusBackend {
-            inner,
-            shared,
-            publish_tx,
-            history_tx,
-            threads,
-            follower: Follower::new(history_max.max(4) * 2),
-            role: Role::Follower,
-            own: None,
-            epoch_prefix,
-            local_periods: 0,
-            latest_local: BTreeMap::new(),
-            local_demand: Vec::new(),
-            supported,
-            producer_demand: None,
-            out: VecDeque::new(),
-            mirrored: Default::default(),
-            reported_link: (u64::MAX, 0),
-        };
-        backend.update_producer_demand();
-        // `/health` shows the bus from the first event on, not only after a supervision tick.
-        backend.push_report();
-        Ok(backend)
+    /// One pass over everything that may have changed: role, local demand, computed snapshots,
+    /// what the bus threads handed over, the subscriber's link.
+    fn turn(&mut self) {
+        self.refresh_role();
+        let union = self.demand.union();
+        if union != self.local_demand {
+            self.set_demand(union);
+        }
+        for (_, ready) in self.shared.take_computed() {
+            self.on_computed(ready);
+        }
+        self.drain_bus();
+        let link = (self.shared.sub_state.load(Ordering::Acquire), self.shared.metrics.reconnects.get());
+        if link != self.reported_link {
+            self.push_report();
+        }
     }
 
     /// The role the lease view and the clock say this node has now.
@@ -161,7 +236,7 @@ impl BusBackend {
         match role {
             Role::Leader { term } => {
                 if self.own.as_ref().and_then(|o| o.term) != Some(term) {
-                    let sequencer = Sequencer::new(format!("{}.{term}", self.epoch_prefix));
+                    let sequencer = Sequencer::new(format!("{}.{term}", self.epoch_prefix)).with_deflate(self.shared.deflate_min_bytes);
                     self.own = Some(OwnStamps { sequencer, term: Some(term) });
                     // A new epoch starts at once with what this node already computed.
                     self.resend_latest_local();
@@ -170,7 +245,8 @@ impl BusBackend {
             Role::Standalone => {
                 if before == Role::Follower {
                     self.local_periods += 1;
-                    let sequencer = Sequencer::new(format!("{}.local{}", self.epoch_prefix, self.local_periods));
+                    let sequencer = Sequencer::new(format!("{}.local{}", self.epoch_prefix, self.local_periods))
+                        .with_deflate(self.shared.deflate_min_bytes);
                     self.own = Some(OwnStamps { sequencer, term: None });
                     self.resend_latest_local();
                 }
@@ -246,7 +322,9 @@ impl BusBackend {
         let mut queue: VecDeque<Action> = actions.into();
         while let Some(action) = queue.pop_front() {
             match action {
-                Action::Deliver(stamped) => self.out.push_back(BackendEvent::Stamped(stamped)),
+                Action::Deliver(stamped) => {
+                    self.fanout.deliver_stamped(stamped);
+                }
                 Action::Fetch(symbol) => {
                     if let Err(e) = self.history_tx.try_send(symbol) {
                         // No history reader to ask: let the hole through now.
@@ -275,7 +353,7 @@ impl BusBackend {
         };
         if self.producer_demand.as_ref() != Some(&demand) {
             self.producer_demand = Some(demand.clone());
-            self.inner.set_demand(demand);
+            self.demand.set_producer_demand(Some(demand));
         }
     }
 
@@ -308,35 +386,10 @@ impl BusBackend {
             stale_rebuilds_total: s.metrics.stale_rebuilds.get(),
             lag_ms: (lag >= 0).then_some(lag),
         };
-        self.out.push_back(BackendEvent::Bus(report));
-    }
-}
-
-impl Backend for BusBackend {
-    fn poll_event(&mut self) -> Option<BackendEvent> {
-        if let Some(event) = self.out.pop_front() {
-            return Some(event);
-        }
-        self.refresh_role();
-        while let Some(event) = self.inner.poll_event() {
-            match event {
-                BackendEvent::Snapshot(ready) => self.on_computed(ready),
-                other => {
-                    self.out.push_back(other);
-                }
-            }
-            if !self.out.is_empty() {
-                return self.out.pop_front();
-            }
-        }
-        self.drain_bus();
-        let link = (self.shared.sub_state.load(Ordering::Acquire), self.shared.metrics.reconnects.get());
-        if link != self.reported_link {
-            self.push_report();
-        }
-        self.out.pop_front()
+        self.fanout.report_bus(report);
     }
 
+    /// The loops' clients now want `symbols`.
     fn set_demand(&mut self, symbols: Vec<String>) {
         for gone in self.local_demand.iter().filter(|s| !symbols.contains(s)) {
             self.follower.forget(gone);
@@ -344,38 +397,5 @@ impl Backend for BusBackend {
         self.local_demand = symbols.clone();
         self.shared.set_wanted(symbols);
         self.update_producer_demand();
-    }
-
-    fn submit_query(&mut self, request: QueryRequest) -> Result<(), QueryRequest> {
-        self.inner.submit_query(request)
-    }
-
-    fn supervise(&mut self) {
-        self.inner.supervise();
-        self.refresh_role();
-        self.push_report();
-        for handle in &self.threads {
-            if handle.is_finished() && !self.shared.stopping() {
-                warn!("event=bus_thread_ended thread={:?}", handle.thread().name());
-            }
-        }
-    }
-
-    fn ingest_totals(&self) -> IngestTotals {
-        self.inner.ingest_totals()
-    }
-
-    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
-        self.inner.register_metrics(registry);
-        self.shared.metrics.register(registry);
-    }
-
-    fn stop(&mut self) {
-        self.shared.stop.store(true, Ordering::Relaxed);
-        self.inner.stop();
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        for handle in self.threads.drain(..) {
-            crate::worker::join_before(handle, deadline, "bus");
-        }
     }
 }

@@ -1,16 +1,21 @@
-//! `liquidationheatmap loadgen`: a load generator that measures what WebSocket clients feel.
+//! `loadgen`: a load generator that measures what WebSocket clients feel.
 //!
 //! One thread drives every connection through one mio poller (so 10,000 clients cost 10,000
 //! sockets and a few kilobytes each, not 10,000 threads); a second thread scrapes the server's
 //! `/metrics`. Clients bind loopback source addresses 127.0.0.2, 127.0.0.3, ... so a run can pass
 //! the ~28k ephemeral ports of one address. Only loopback targets are accepted. See
 //! docs/load_testing.md for the scenarios and how to read the report.
+//!
+//! Its own workspace member (not a subcommand of the server): it shares nothing with the server's
+//! process; it uses the server library's client-side WebSocket codec (`liquidationheatmap::wsclient`,
+//! also the simulator's) and its open-files helper.
+
+// A client of real sockets and clocks; the sans-IO rules (.clippy.toml) are the server core's.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 mod args;
 mod client;
 mod envelope;
-mod frames;
-mod handshake;
 mod histogram;
 mod report;
 mod scenarios;
@@ -57,7 +62,7 @@ pub fn run(args: LoadgenArgs) -> ExitCode {
 /// Runs the scenario and returns its report; errors are setup problems, not failed thresholds.
 pub fn run_report(args: &LoadgenArgs) -> Result<Report, String> {
     let plan = args.plan()?;
-    let fds = crate::shell::sockets::raise_open_files_limit().map_err(|e| format!("raising the open-files limit: {e}"))?;
+    let fds = liquidationheatmap::shell::sockets::raise_open_files_limit().map_err(|e| format!("raising the open-files limit: {e}"))?;
     let needed = plan.args.connections as u64 + SPARE_FDS;
     if fds < needed {
         return Err(format!("--connections {} needs about {needed} open files; the limit here is {fds}", plan.args.connections));

@@ -1,14 +1,22 @@
-//! The client side of WebSocket framing, reduced to what a load generator needs: a streaming
-//! reader that keeps only the first [`PREFIX_BYTES_MAX`] bytes of each message (so 10,000 clients
-//! receiving 16 KiB snapshots need kilobytes, not megabytes, of buffers), and masked client frames.
-//! Frame headers are decoded and encoded by tungstenite's `FrameHeader`.
+//! The client side of WebSocket framing (RFC 6455 5): client frames, masked as every real client
+//! masks them or deliberately malformed (the simulator's hostile clients), and a streaming reader
+//! of the server's frames that keeps only the first `keep_bytes` of each message (so 10,000
+//! load-generator clients receiving 16 KiB snapshots need kilobytes, not megabytes, of buffers,
+//! while the simulator keeps every byte to check it). Frame headers are decoded by tungstenite's
+//! `FrameHeader`.
 
 use std::io::Cursor;
 
-use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
-use tungstenite::protocol::frame::{Frame, FrameHeader};
+use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
+use tungstenite::protocol::frame::FrameHeader;
 
-use super::envelope::PREFIX_BYTES_MAX;
+/// Opcodes (RFC 6455 5.2).
+pub const OP_CONTINUATION: u8 = 0x0;
+pub const OP_TEXT: u8 = 0x1;
+pub const OP_BINARY: u8 = 0x2;
+pub const OP_CLOSE: u8 = 0x8;
+pub const OP_PING: u8 = 0x9;
+pub const OP_PONG: u8 = 0xa;
 
 /// The longest frame header (RFC 6455 5.2: 2 + 8 length + 4 mask bytes).
 const HEADER_BYTES_MAX: usize = 14;
@@ -20,7 +28,8 @@ pub const MESSAGE_BYTES_MAX: u64 = 64 * 1024 * 1024;
 /// A complete unit the reader hands out.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ReaderEvent<'a> {
-    /// A complete data message: its first bytes and its total length.
+    /// A complete data message: its first `keep_bytes` bytes (all of them when it is shorter)
+    /// and its total length in bytes.
     Message {
         text: bool,
         prefix: &'a [u8],
@@ -43,9 +52,16 @@ struct PartialFrame {
     remaining: u64,
 }
 
-/// A streaming frame reader for server-to-client frames.
+/// A streaming frame reader for server-to-client frames. It rejects what no server may send: masked
+/// or reserved-bit frames, reserved opcodes, long or fragmented control frames, stray
+/// continuations, close frames with a 1-byte payload, a code no endpoint may send or a reason that
+/// is not UTF-8 (RFC 6455 5.5.1, 7.4), and any byte after the close frame.
 #[derive(Debug)]
 pub struct FrameReader {
+    /// Bytes of each data message kept for [`ReaderEvent::Message`].
+    keep_bytes: usize,
+    /// A close frame was read: nothing may follow it.
+    closed: bool,
     header: [u8; HEADER_BYTES_MAX],
     header_len: usize,
     frame: Option<PartialFrame>,
@@ -56,24 +72,38 @@ pub struct FrameReader {
     control: Vec<u8>,
 }
 
-impl Default for FrameReader {
-    fn default() -> Self {
+/// Initial capacity of the kept bytes; a reader that keeps whole messages grows beyond it.
+const KEEP_CAPACITY_BYTES: usize = 512;
+
+impl FrameReader {
+    /// A reader that keeps the first `keep_bytes` of each data message (`usize::MAX`: all).
+    pub fn new(keep_bytes: usize) -> FrameReader {
         FrameReader {
+            keep_bytes,
+            closed: false,
             header: [0; HEADER_BYTES_MAX],
             header_len: 0,
             frame: None,
             message_text: None,
             message_bytes: 0,
-            prefix: Vec::with_capacity(PREFIX_BYTES_MAX),
+            prefix: Vec::with_capacity(keep_bytes.min(KEEP_CAPACITY_BYTES)),
             control: Vec::new(),
         }
     }
-}
 
-impl FrameReader {
+    /// Whether the server's close frame has been read.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
     /// Consumes `input`, calling `on_event` for every complete message or control frame.
+    /// `Err` describes a stream no server may send; one starting with "after close" means bytes
+    /// followed the close frame.
     pub fn feed(&mut self, mut input: &[u8], mut on_event: impl FnMut(ReaderEvent<'_>)) -> Result<(), FrameError> {
         while !input.is_empty() {
+            if self.closed {
+                return Err(FrameError(format!("after close: {} bytes followed the close frame", input.len())));
+            }
             match self.frame.as_mut() {
                 None => {
                     let take = (HEADER_BYTES_MAX - self.header_len).min(input.len());
@@ -106,7 +136,7 @@ impl FrameReader {
                     if matches!(frame.opcode, OpCode::Control(_)) {
                         self.control.extend_from_slice(payload);
                     } else {
-                        let room = PREFIX_BYTES_MAX - self.prefix.len();
+                        let room = self.keep_bytes.saturating_sub(self.prefix.len());
                         self.prefix.extend_from_slice(&payload[..room.min(payload.len())]);
                     }
                     if done {
@@ -165,7 +195,8 @@ impl FrameReader {
             OpCode::Control(Control::Ping) => on_event(ReaderEvent::Ping(&self.control)),
             OpCode::Control(Control::Pong) => on_event(ReaderEvent::Pong),
             OpCode::Control(Control::Close) => {
-                let code = (self.control.len() >= 2).then(|| u16::from_be_bytes([self.control[0], self.control[1]]));
+                let code = close_code(&self.control)?;
+                self.closed = true;
                 on_event(ReaderEvent::Close(code));
             }
             OpCode::Data(_) if frame.is_final => {
@@ -178,31 +209,84 @@ impl FrameReader {
     }
 }
 
-/// A masked client frame: text, ping, pong or close (RFC 6455 5.3: clients mask every frame).
-pub fn client_frame(opcode: OpCode, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
-    let mut frame = Frame::message(payload.to_vec(), opcode, true);
-    frame.header_mut().mask = Some(mask);
+/// The status code of a close frame's payload (`None` when empty), checked as RFC 6455 5.5.1 and
+/// 7.4 require: no 1-byte payload, no code an endpoint may not send, a UTF-8 reason.
+fn close_code(payload: &[u8]) -> Result<Option<u16>, FrameError> {
+    match payload {
+        [] => Ok(None),
+        [_] => Err(FrameError("close frame with a 1-byte payload".into())),
+        [high, low, reason @ ..] => {
+            let code = u16::from_be_bytes([*high, *low]);
+            if !CloseCode::from(code).is_allowed() {
+                return Err(FrameError(format!("close code {code} may not be sent")));
+            }
+            if std::str::from_utf8(reason).is_err() {
+                return Err(FrameError("close reason is not UTF-8".into()));
+            }
+            Ok(Some(code))
+        }
+    }
+}
+
+/// A client frame of `opcode` carrying `payload`. Real clients always mask (RFC 6455 5.3) and set
+/// FIN on single-frame messages; the simulator's hostile ones pass `mask: None`, `fin: false` or a
+/// reserved opcode on purpose. Lengths are encoded as RFC 6455 5.2 (7, 16 or 64 bits).
+pub fn client_frame(opcode: u8, payload: &[u8], mask: Option<[u8; 4]>, fin: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + HEADER_BYTES_MAX);
-    // Writing into a Vec cannot fail.
-    let _ = frame.format(&mut out);
+    out.push(if fin { 0x80 } else { 0 } | (opcode & 0x0f));
+    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        len @ 0..=125 => out.push(mask_bit | len as u8),
+        len @ 126..=0xffff => {
+            out.push(mask_bit | 126);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        len => {
+            out.push(mask_bit | 127);
+            out.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    match mask {
+        Some(key) => {
+            out.extend_from_slice(&key);
+            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        }
+        None => out.extend_from_slice(payload),
+    }
     out
 }
 
+/// A masked FIN frame header announcing `len` payload bytes, without the payload (the simulator's
+/// oversized frames).
+pub fn client_frame_header(opcode: u8, len: u64, mask: [u8; 4]) -> Vec<u8> {
+    let mut out = vec![0x80 | opcode, 0x80 | 127];
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&mask);
+    out
+}
+
+/// A masked text frame.
 pub fn text_frame(text: &str, mask: [u8; 4]) -> Vec<u8> {
-    client_frame(OpCode::Data(Data::Text), text.as_bytes(), mask)
+    client_frame(OP_TEXT, text.as_bytes(), Some(mask), true)
 }
 
+/// A masked pong echoing a ping's payload.
 pub fn pong_frame(payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
-    client_frame(OpCode::Control(Control::Pong), payload, mask)
+    client_frame(OP_PONG, payload, Some(mask), true)
 }
 
+/// A masked close frame with a status code and no reason.
 pub fn close_frame(code: u16, mask: [u8; 4]) -> Vec<u8> {
-    client_frame(OpCode::Control(Control::Close), &code.to_be_bytes(), mask)
+    client_frame(OP_CLOSE, &code.to_be_bytes(), Some(mask), true)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tungstenite::protocol::frame::Frame;
+
+    /// What the load generator keeps of a message in these tests.
+    const KEEP_BYTES: usize = 320;
 
     fn server_frame(opcode: OpCode, is_final: bool, payload: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
@@ -231,10 +315,10 @@ mod tests {
     fn a_large_message_split_into_one_byte_reads_keeps_only_its_prefix() {
         let body = format!("{{\"type\":\"snapshot\",{}}}", "x".repeat(70_000));
         let wire = server_frame(OpCode::Data(Data::Text), true, body.as_bytes());
-        let seen = collect(&mut FrameReader::default(), &wire, 1);
+        let seen = collect(&mut FrameReader::new(KEEP_BYTES), &wire, 1);
         assert_eq!(seen.len(), 1);
         assert!(seen[0].starts_with(&format!("msg text=true bytes={} prefix={{\"type\":\"snapshot\"", body.len())));
-        assert_eq!(seen[0].len(), format!("msg text=true bytes={} prefix=", body.len()).len() + PREFIX_BYTES_MAX);
+        assert_eq!(seen[0].len(), format!("msg text=true bytes={} prefix=", body.len()).len() + KEEP_BYTES);
     }
 
     #[test]
@@ -242,20 +326,20 @@ mod tests {
         let mut wire = server_frame(OpCode::Data(Data::Text), false, b"hel");
         wire.extend(server_frame(OpCode::Control(Control::Ping), true, b"p1"));
         wire.extend(server_frame(OpCode::Data(Data::Continue), true, b"lo"));
-        let seen = collect(&mut FrameReader::default(), &wire, 3);
+        let seen = collect(&mut FrameReader::new(KEEP_BYTES), &wire, 3);
         assert_eq!(seen, vec!["ping p1".to_string(), "msg text=true bytes=5 prefix=hello".to_string()]);
     }
 
     #[test]
     fn a_close_frame_reports_its_status_code() {
         let wire = server_frame(OpCode::Control(Control::Close), true, &4001u16.to_be_bytes());
-        assert_eq!(collect(&mut FrameReader::default(), &wire, 64), vec!["close Some(4001)".to_string()]);
+        assert_eq!(collect(&mut FrameReader::new(KEEP_BYTES), &wire, 64), vec!["close Some(4001)".to_string()]);
     }
 
     #[test]
     fn a_masked_server_frame_is_a_protocol_error() {
         let wire = text_frame("hi", [1, 2, 3, 4]);
-        let result = FrameReader::default().feed(&wire, |_| {});
+        let result = FrameReader::new(KEEP_BYTES).feed(&wire, |_| {});
         assert_eq!(result, Err(FrameError("server frame is masked".into())));
     }
 
@@ -267,5 +351,47 @@ mod tests {
         assert_eq!(&wire[2..6], &mask);
         let unmasked: Vec<u8> = wire[6..].iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect();
         assert_eq!(unmasked, b"{\"action\":\"ping\"}");
+    }
+
+    #[test]
+    fn a_reader_that_keeps_everything_hands_out_the_whole_message() {
+        let body = "y".repeat(100_000);
+        let wire = server_frame(OpCode::Data(Data::Text), true, body.as_bytes());
+        let mut kept = Vec::new();
+        FrameReader::new(usize::MAX)
+            .feed(&wire, |event| {
+                if let ReaderEvent::Message { prefix, .. } = event {
+                    kept = prefix.to_vec();
+                }
+            })
+            .unwrap();
+        assert_eq!(kept, body.as_bytes());
+    }
+
+    #[test]
+    fn a_byte_after_the_close_frame_is_an_error() {
+        let mut wire = server_frame(OpCode::Control(Control::Close), true, &1000u16.to_be_bytes());
+        wire.push(0x81);
+        let result = FrameReader::new(KEEP_BYTES).feed(&wire, |_| {});
+        assert_eq!(result, Err(FrameError("after close: 1 bytes followed the close frame".into())));
+    }
+
+    #[test]
+    fn a_close_code_no_endpoint_may_send_is_an_error() {
+        let wire = server_frame(OpCode::Control(Control::Close), true, &1006u16.to_be_bytes());
+        assert_eq!(FrameReader::new(KEEP_BYTES).feed(&wire, |_| {}), Err(FrameError("close code 1006 may not be sent".into())));
+    }
+
+    #[test]
+    fn client_frame_matches_tungstenite_for_every_length_encoding() {
+        let mask = [9, 8, 7, 6];
+        for len in [0, 125, 126, 0xffff, 0x10000] {
+            let payload = vec![b'a'; len];
+            let mut frame = Frame::message(payload.clone(), OpCode::Data(Data::Binary), true);
+            frame.header_mut().mask = Some(mask);
+            let mut expected = Vec::new();
+            frame.format(&mut expected).unwrap();
+            assert_eq!(client_frame(OP_BINARY, &payload, Some(mask), true), expected, "length {len}");
+        }
     }
 }

@@ -1,0 +1,209 @@
+//! The process-wide connection ledger: how many connections every event loop holds, so that
+//! `HTTP_MAX_CONNECTIONS` and `WS_MAX_CONNECTIONS` bound the process, not each loop.
+//!
+//! Each loop's [`super::Core`] holds an `Arc` of the same ledger and changes it only for its own
+//! connections: one increment when it adopts a connection or upgrades one to WebSocket, one
+//! decrement when it forgets one. The WebSocket slot is taken with a compare-and-swap, so two
+//! loops upgrading at once can never pass the bound together. The acceptor (src/shell) reads the
+//! HTTP figure to pause accepting when the process is full, and the per-loop figures to hand each
+//! new connection to the least loaded loop.
+//!
+//! It is plain atomics: no lock, no clock, no I/O, so the core stays sans-IO. A core built with
+//! [`super::Core::new`] gets a ledger of its own (one loop), which behaves exactly as the
+//! per-core counters did.
+//!
+//! A per-address bound (issue 17) belongs here too: a loop-shared count per peer address, taken
+//! and released beside `http`.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// One loop's figures for `/ws/stats` and the `/metrics` gauges, as that loop last published
+/// them (every [`FIGURES_REFRESH_MS`] of its turns, and whenever it answers a stats request).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoopFigures {
+    /// Subscribers per supported symbol, in configuration order.
+    pub subscriptions: Vec<usize>,
+    pub queued_bytes: usize,
+    pub messages_sent_1m: u64,
+    pub slow_consumers: u64,
+    pub dropped_snapshots: u64,
+    pub connections_total: u64,
+    pub rejected_full: u64,
+}
+
+impl LoopFigures {
+    /// Adds `other` into `self` (subscriptions symbol by symbol).
+    fn add(&mut self, other: &LoopFigures) {
+        if self.subscriptions.len() < other.subscriptions.len() {
+            self.subscriptions.resize(other.subscriptions.len(), 0);
+        }
+        for (sum, n) in self.subscriptions.iter_mut().zip(&other.subscriptions) {
+            *sum += n;
+        }
+        self.queued_bytes += other.queued_bytes;
+        self.messages_sent_1m += other.messages_sent_1m;
+        self.slow_consumers += other.slow_consumers;
+        self.dropped_snapshots += other.dropped_snapshots;
+        self.connections_total += other.connections_total;
+        self.rejected_full += other.rejected_full;
+    }
+}
+
+/// A loop republishes its [`LoopFigures`] at most this often (monotonic milliseconds), so the
+/// process-wide figures another loop reports are at most this stale.
+pub const FIGURES_REFRESH_MS: u64 = 100;
+
+/// Connection counts shared by the loops of one process.
+#[derive(Debug)]
+pub struct ConnectionLedger {
+    /// Open connections that are not (yet) WebSocket, all loops.
+    http: AtomicUsize,
+    /// Open WebSocket connections, all loops.
+    ws: AtomicUsize,
+    /// Open connections of any kind, per loop.
+    per_loop: Vec<AtomicUsize>,
+    /// The acceptor stopped accepting because the process was full; a loop that frees a slot
+    /// wakes it (see [`ConnectionLedger::take_acceptor_paused`]).
+    acceptor_paused: AtomicBool,
+    /// Per loop: its published figures. Written by that loop only, read when any loop answers
+    /// `/ws/stats` or `/metrics`; never touched on the send path.
+    figures: Vec<Mutex<LoopFigures>>,
+}
+
+impl ConnectionLedger {
+    /// A ledger for `loops` event loops (at least one).
+    pub fn new(loops: usize) -> ConnectionLedger {
+        ConnectionLedger {
+            http: AtomicUsize::new(0),
+            ws: AtomicUsize::new(0),
+            per_loop: (0..loops.max(1)).map(|_| AtomicUsize::new(0)).collect(),
+            acceptor_paused: AtomicBool::new(false),
+            figures: (0..loops.max(1)).map(|_| Mutex::new(LoopFigures::default())).collect(),
+        }
+    }
+
+    /// Number of loops the ledger counts for.
+    pub fn loops(&self) -> usize {
+        self.per_loop.len()
+    }
+
+    /// Open non-WebSocket connections of the process.
+    pub fn http_open(&self) -> usize {
+        self.http.load(Ordering::Acquire)
+    }
+
+    /// Open WebSocket connections of the process.
+    pub fn ws_open(&self) -> usize {
+        self.ws.load(Ordering::Acquire)
+    }
+
+    /// Open connections of loop `index` (0 for an index out of range).
+    pub fn loop_open(&self, index: usize) -> usize {
+        self.per_loop.get(index).map_or(0, |c| c.load(Ordering::Acquire))
+    }
+
+    /// Open connections per loop, in loop order.
+    pub fn per_loop_open(&self) -> Vec<usize> {
+        self.per_loop.iter().map(|c| c.load(Ordering::Acquire)).collect()
+    }
+
+    /// Counts a new connection on loop `index` if the process holds fewer than `http_max`
+    /// non-WebSocket connections; false when full.
+    pub(super) fn try_open_http(&self, index: usize, http_max: usize) -> bool {
+        let taken = self
+            .http
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < http_max).then_some(n + 1))
+            .is_ok();
+        if taken {
+            self.per_loop[index].fetch_add(1, Ordering::AcqRel);
+        }
+        taken
+    }
+
+    /// Moves one connection from HTTP to WebSocket if the process holds fewer than `ws_max`
+    /// WebSocket connections (`ignore_max`: the simulator's mutation that forgets the bound).
+    pub(super) fn try_upgrade(&self, ws_max: usize, ignore_max: bool) -> bool {
+        let taken = self
+            .ws
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < ws_max || ignore_max).then_some(n + 1))
+            .is_ok();
+        if taken {
+            self.http.fetch_sub(1, Ordering::AcqRel);
+        }
+        taken
+    }
+
+    /// Gives back a WebSocket slot taken by [`ConnectionLedger::try_upgrade`] for an upgrade
+    /// that did not happen.
+    pub(super) fn undo_upgrade(&self) {
+        self.ws.fetch_sub(1, Ordering::AcqRel);
+        self.http.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Forgets a connection of loop `index`.
+    pub(super) fn close(&self, index: usize, websocket: bool) {
+        if websocket {
+            self.ws.fetch_sub(1, Ordering::AcqRel);
+        } else {
+            self.http.fetch_sub(1, Ordering::AcqRel);
+        }
+        self.per_loop[index].fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Loop `index` publishes its figures.
+    pub(super) fn publish(&self, index: usize, figures: LoopFigures) {
+        *self.figures[index].lock().unwrap_or_else(|e| e.into_inner()) = figures;
+    }
+
+    /// The sum of every loop's published figures.
+    pub fn process_figures(&self) -> LoopFigures {
+        let mut sum = LoopFigures::default();
+        for slot in &self.figures {
+            sum.add(&slot.lock().unwrap_or_else(|e| e.into_inner()));
+        }
+        sum
+    }
+
+    /// The acceptor paused because the process was full.
+    pub fn set_acceptor_paused(&self) {
+        self.acceptor_paused.store(true, Ordering::Release);
+    }
+
+    /// True (once) if the acceptor paused and the process has room under `http_max` again: the
+    /// caller then wakes the acceptor.
+    pub fn take_acceptor_paused(&self, http_max: usize) -> bool {
+        self.http_open() < http_max && self.acceptor_paused.swap(false, Ordering::AcqRel)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bounds_hold_for_the_sum_of_all_loops() {
+        let ledger = ConnectionLedger::new(2);
+        assert!(ledger.try_open_http(0, 3));
+        assert!(ledger.try_open_http(1, 3));
+        assert!(ledger.try_open_http(1, 3));
+        assert!(!ledger.try_open_http(0, 3), "the fourth connection of the process is over the bound");
+        assert_eq!(ledger.per_loop_open(), vec![1, 2]);
+        assert!(ledger.try_upgrade(1, false));
+        assert!(!ledger.try_upgrade(1, false), "one WebSocket for the whole process");
+        assert_eq!((ledger.http_open(), ledger.ws_open()), (2, 1));
+        ledger.close(0, true);
+        assert_eq!((ledger.http_open(), ledger.ws_open(), ledger.loop_open(0)), (2, 0, 0));
+    }
+
+    #[test]
+    fn a_paused_acceptor_is_woken_once_when_there_is_room() {
+        let ledger = ConnectionLedger::new(1);
+        assert!(ledger.try_open_http(0, 1));
+        ledger.set_acceptor_paused();
+        assert!(!ledger.take_acceptor_paused(1), "still full");
+        ledger.close(0, false);
+        assert!(ledger.take_acceptor_paused(1));
+        assert!(!ledger.take_acceptor_paused(1), "only once");
+    }
+}

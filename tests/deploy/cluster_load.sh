@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# WebSocket load through nginx to two servers (deploy/local-cluster, with redis-server), using the
+# project's load generator (the `loadgen` binary beside BIN, steady scenario). Gates on correctness only: every
+# client upgraded at least 99 % of attempts, every client served, no snapshot lost or out of
+# order (loadgen --max-lost 0 and the checks below). Prints the latencies, per-server connection
+# counts and the CPU and memory of nginx and each server (docs/load_testing_results.md).
+#
+#   bash tests/deploy/cluster_load.sh BIN [CONNECTIONS] [DURATION_S]   (LOADGEN= overrides the load generator)
+#
+# make test runs 300 connections for 10 s; make bench runs 2,000 for 30 s. Environment:
+# CLIENTS_PER_SOURCE (20: spreads the clients over loopback sources so nginx's hash spreads them,
+# and stays under the per-address bounds of 100), REPORT (a file for loadgen's JSON report),
+# RUN_TIMEOUT_S (300).
+#
+# Every loadgen invocation of the deployment tests is in this script (the one place to adapt
+# when the load generator's command line changes).
+set -euo pipefail
+
+BIN=${1:?usage: cluster_load.sh BIN [CONNECTIONS] [DURATION_S]}
+# The load generator is its own workspace member, built by `make build` beside the server.
+LOADGEN=${LOADGEN:-$(dirname "$BIN")/loadgen}
+[[ -x $LOADGEN ]] || { echo "cluster_load: no load generator at $LOADGEN (run make build)" >&2; exit 2; }
+CONNECTIONS=${2:-300}
+DURATION_S=${3:-10}
+CLIENTS_PER_SOURCE=${CLIENTS_PER_SOURCE:-20}
+RUN_TIMEOUT_S=${RUN_TIMEOUT_S:-300}
+HERE=$(cd "$(dirname "$0")" && pwd)
+OUT=$(mktemp -d -t lhm-cluster-load-XXXXXX)
+REPORT=${REPORT:-$OUT/loadgen.json}
+CLUSTER_PID=
+
+cleanup() {
+  if [[ -n "$CLUSTER_PID" ]]; then
+    kill -TERM "$CLUSTER_PID" 2>/dev/null || true
+    wait "$CLUSTER_PID" 2>/dev/null || true
+  fi
+  rm -rf "$OUT"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Synthetic 16 KiB snapshots every second (as the other load benchmarks), room for the swarm.
+SERVER_ENV="DEMO_SEED=false DEMO_SNAPSHOT_BYTES=16384 WS_UPDATE_INTERVAL=1 WS_MAX_CONNECTIONS=5000 \
+HTTP_MAX_CONNECTIONS=5000 WS_IDLE_TIMEOUT=600 LOG_LEVEL=warn" LHM_BIN=$BIN \
+  bash "$HERE/../../deploy/local-cluster" >"$OUT/cluster.out" &
+CLUSTER_PID=$!
+for _ in $(seq 1 900); do
+  grep -q '^ready ' "$OUT/cluster.out" && break
+  kill -0 "$CLUSTER_PID" 2>/dev/null || { echo "cluster_load: local-cluster exited" >&2; exit 1; }
+  sleep 0.1
+done
+grep -q '^ready ' "$OUT/cluster.out" || { echo "cluster_load: local-cluster did not start" >&2; exit 1; }
+val() { sed -n "s/^$1=//p" "$OUT/cluster.out"; }
+NGINX=$(val nginx)
+NGINX_PID=$(val nginx_pid)
+S1=$(val server1) S2=$(val server2) P1=$(val pid1) P2=$(val pid2)
+
+# CPU seconds (utime+stime) and RSS bytes of a process and its children (nginx's workers).
+proc_tree() { echo "$1" $(pgrep -P "$1" || true); }
+cpu_s() { local t=0 p; for p in $(proc_tree "$1"); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; awk -v t="$t" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz}'; }
+rss_mib() { local t=0 p; for p in $(proc_tree "$1"); do t=$((t + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo $((t / 1024)); }
+active() { curl -fsS "http://$1/metrics" | awk '$1 == "ws_active_connections" {print $2}'; }
+
+declare -A CPU0
+for p in "$NGINX_PID" "$P1" "$P2"; do CPU0[$p]=$(cpu_s "$p"); done
+START=$(date +%s.%N)
+
+# Per-server connection counts and memory, sampled while the load runs.
+(
+  while true; do
+    echo "$(date +%s) s1=$(active "$S1") s2=$(active "$S2") rss_nginx=$(rss_mib "$NGINX_PID") rss_s1=$(rss_mib "$P1") rss_s2=$(rss_mib "$P2")"
+    sleep 2
+  done
+) >"$OUT/samples.txt" 2>/dev/null &
+SAMPLER=$!
+
+status=0
+timeout "$RUN_TIMEOUT_S" "$LOADGEN" --scenario steady --target "$NGINX" --connections "$CONNECTIONS" \
+  --clients-per-source "$CLIENTS_PER_SOURCE" --duration-s "$DURATION_S" --settle-timeout-s 60 --symbols BTCUSDT \
+  --min-connect-rate 99 --max-lost 0 --json "$REPORT" >"$OUT/loadgen.txt" 2>&1 || status=$?
+kill "$SAMPLER" 2>/dev/null || true
+wait "$SAMPLER" 2>/dev/null || true
+END=$(date +%s.%N)
+WALL=$(awk -v a="$START" -v b="$END" 'BEGIN {printf "%.1f", b - a}')
+
+cat "$OUT/loadgen.txt"
+echo "--- through nginx $NGINX to $S1 (pid $P1) and $S2 (pid $P2)"
+echo "per-server WebSockets and RSS (MiB) during the run:"
+cat "$OUT/samples.txt"
+for p in "$NGINX_PID" "$P1" "$P2"; do
+  name=$([[ $p == "$NGINX_PID" ]] && echo nginx || echo "server pid $p")
+  echo "$name: CPU $(awk -v a="${CPU0[$p]}" -v b="$(cpu_s "$p")" -v w="$WALL" 'BEGIN {printf "%.1f", (b - a) * 100 / w}') % of one core over ${WALL%.*} s, RSS $(rss_mib "$p") MiB at the end"
+done
+
+[[ $status == 0 ]] || { echo "cluster_load: loadgen failed (exit $status)" >&2; exit 1; }
+# Correctness beyond loadgen's own gates: every client was served a first snapshot, none saw a
+# reorder or an epoch change (no server restarted), and both servers carried clients.
+python3 - "$REPORT" "$OUT/samples.txt" "$CONNECTIONS" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+phases = report["phases"] if "phases" in report else [report]
+problems = []
+for phase in phases:
+    if phase.get("reordered", 0) or phase.get("lost", 0) or phase.get("epoch_changes", 0):
+        problems.append(f"{phase['name']}: lost {phase['lost']} reordered {phase['reordered']} epoch changes {phase['epoch_changes']}")
+    if phase.get("server_closes"):
+        problems.append(f"{phase['name']}: the server closed clients: {phase['server_closes']}")
+first = phases[0]
+if first["served"]["count"] < first["connect"]["upgraded"]:
+    problems.append(f"served {first['served']['count']} of {first['connect']['upgraded']} upgraded clients")
+both = False
+for line in open(sys.argv[2]):
+    fields = dict(f.split("=") for f in line.split()[1:] if "=" in f)
+    try:
+        if float(fields.get("s1") or 0) > 0 and float(fields.get("s2") or 0) > 0:
+            both = True
+    except ValueError:
+        pass
+if not both:
+    problems.append("the clients were not spread over both servers")
+if problems:
+    print("cluster_load: FAILED:\n  " + "\n  ".join(problems), file=sys.stderr)
+    sys.exit(1)
+print(f"cluster_load: ok ({sys.argv[3]} connections through nginx, every snapshot in order)")
+PY
