@@ -5,7 +5,10 @@
 //! while the simulator keeps every byte to check it). Frame headers are decoded by tungstenite's
 //! `FrameHeader`.
 
+use std::cell::RefCell;
 use std::io::Cursor;
+
+use flate2::{Decompress, FlushDecompress};
 
 use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
@@ -24,6 +27,27 @@ const HEADER_BYTES_MAX: usize = 14;
 const CONTROL_PAYLOAD_BYTES_MAX: usize = 125;
 /// Largest message accepted from the server; far above any snapshot (DEMO_SNAPSHOT_BYTES ≤ 16 MiB).
 pub const MESSAGE_BYTES_MAX: u64 = 64 * 1024 * 1024;
+
+thread_local! {
+    /// One inflater per thread, reset for every compressed message: with the server's
+    /// `server_no_context_takeover` each message inflates on its own, so 10,000 load-generator
+    /// clients need no 40 KiB inflater each.
+    static INFLATER: RefCell<Decompress> = RefCell::new(Decompress::new(false));
+}
+
+/// The first `keep_bytes` of what the kept start of a compressed message inflates to (RFC 7692
+/// §7.2.2: the payload is raw DEFLATE whose blocks up to the cut inflate on their own).
+fn inflate_prefix(compressed: &[u8], keep_bytes: usize) -> Vec<u8> {
+    INFLATER.with(|inflater| {
+        let mut inflater = inflater.borrow_mut();
+        inflater.reset(false);
+        let mut out = Vec::with_capacity(keep_bytes.min(1 << 20));
+        // A cut stream inflates as far as it goes; the error a cut may cause is irrelevant here.
+        let _ = inflater.decompress_vec(compressed, &mut out, FlushDecompress::Sync);
+        out.truncate(keep_bytes);
+        out
+    })
+}
 
 /// A complete unit the reader hands out.
 #[derive(Debug, PartialEq, Eq)]
@@ -70,6 +94,10 @@ pub struct FrameReader {
     message_bytes: u64,
     prefix: Vec<u8>,
     control: Vec<u8>,
+    /// permessage-deflate was agreed: RSV1 on a message's first frame marks it compressed.
+    deflate: bool,
+    /// The message being read is compressed (`prefix` holds compressed bytes).
+    compressed: bool,
 }
 
 /// Initial capacity of the kept bytes; a reader that keeps whole messages grows beyond it.
@@ -88,7 +116,15 @@ impl FrameReader {
             message_bytes: 0,
             prefix: Vec::with_capacity(keep_bytes.min(KEEP_CAPACITY_BYTES)),
             control: Vec::new(),
+            deflate: false,
+            compressed: false,
         }
+    }
+
+    /// The handshake agreed to permessage-deflate (RFC 7692): compressed messages are inflated
+    /// as far as the kept bytes go, and `bytes` counts them as they travelled (compressed).
+    pub fn set_deflate(&mut self, deflate: bool) {
+        self.deflate = deflate;
     }
 
     /// Whether the server's close frame has been read.
@@ -136,7 +172,10 @@ impl FrameReader {
                     if matches!(frame.opcode, OpCode::Control(_)) {
                         self.control.extend_from_slice(payload);
                     } else {
-                        let room = self.keep_bytes.saturating_sub(self.prefix.len());
+                        // A compressed message keeps twice the bytes: enough to inflate to at least
+                        // `keep_bytes` of JSON text (deflate never expands text by much).
+                        let kept = if self.compressed { self.keep_bytes.saturating_mul(2) } else { self.keep_bytes };
+                        let room = kept.saturating_sub(self.prefix.len());
                         self.prefix.extend_from_slice(&payload[..room.min(payload.len())]);
                     }
                     if done {
@@ -152,7 +191,8 @@ impl FrameReader {
         if header.mask.is_some() {
             return Err(FrameError("server frame is masked".into()));
         }
-        if header.rsv1 || header.rsv2 || header.rsv3 {
+        let compressed_start = header.rsv1 && self.deflate && matches!(header.opcode, OpCode::Data(Data::Text | Data::Binary));
+        if (header.rsv1 && !compressed_start) || header.rsv2 || header.rsv3 {
             return Err(FrameError("reserved bits set without an extension".into()));
         }
         match header.opcode {
@@ -177,6 +217,7 @@ impl FrameReader {
                 self.message_text = Some(header.opcode == OpCode::Data(Data::Text));
                 self.message_bytes = 0;
                 self.prefix.clear();
+                self.compressed = compressed_start;
             }
         }
         if matches!(header.opcode, OpCode::Data(_)) {
@@ -201,7 +242,13 @@ impl FrameReader {
             }
             OpCode::Data(_) if frame.is_final => {
                 let text = self.message_text.take().unwrap_or(true);
-                on_event(ReaderEvent::Message { text, prefix: &self.prefix, bytes: self.message_bytes });
+                // `bytes` stays the payload as it travelled (compressed or not): bytes on the wire.
+                if std::mem::take(&mut self.compressed) {
+                    let prefix = inflate_prefix(&self.prefix, self.keep_bytes);
+                    on_event(ReaderEvent::Message { text, prefix: &prefix, bytes: self.message_bytes });
+                } else {
+                    on_event(ReaderEvent::Message { text, prefix: &self.prefix, bytes: self.message_bytes });
+                }
             }
             _ => {}
         }
@@ -309,6 +356,26 @@ mod tests {
                 .unwrap();
         }
         seen
+    }
+
+    #[test]
+    fn a_deflated_message_reports_its_inflated_prefix_and_its_compressed_bytes() {
+        let body = format!("{{\"type\":\"snapshot\",\"seq\":7,{}}}", "\"x\":1,".repeat(2000));
+        // The server's own shared deflated frame (RSV1 set).
+        let wire = crate::core::deflate::deflated_frame(Data::Text, body.as_bytes(), 15);
+        assert!(wire[1] < 126, "a short frame: two header bytes");
+        let compressed_bytes = wire.len() - 2;
+        let mut reader = FrameReader::new(KEEP_BYTES);
+        reader.set_deflate(true);
+        let seen = collect(&mut reader, &wire, 7);
+        assert_eq!(seen, vec![format!("msg text=true bytes={compressed_bytes} prefix={}", &body[..KEEP_BYTES])]);
+    }
+
+    #[test]
+    fn rsv1_without_an_agreed_extension_is_an_error() {
+        let wire = crate::core::deflate::deflated_frame(Data::Text, b"{}", 15);
+        let mut reader = FrameReader::new(KEEP_BYTES);
+        assert!(reader.feed(&wire, |_| {}).is_err());
     }
 
     #[test]

@@ -14,11 +14,20 @@ const RESPONSE_HEADERS_MAX: usize = 32;
 /// simulator, whose runs must not depend on randomness it did not draw from the seed).
 pub const SAMPLE_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
+/// The permessage-deflate offer Chromium sends (RFC 7692 §7.1), made by [`request_offering`].
+pub const DEFLATE_OFFER: &str = "permessage-deflate; client_max_window_bits";
+
 /// The upgrade request for `path` on `host` (the `Host` header) with the (base64) `key`.
 pub fn request(host: impl Display, path: &str, key: &str) -> Vec<u8> {
+    request_offering(host, path, key, false)
+}
+
+/// [`request`], offering permessage-deflate ([`DEFLATE_OFFER`]) when `deflate`.
+pub fn request_offering(host: impl Display, path: &str, key: &str, deflate: bool) -> Vec<u8> {
+    let offer = if deflate { format!("Sec-WebSocket-Extensions: {DEFLATE_OFFER}\r\n") } else { String::new() };
     format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
     )
     .into_bytes()
 }
@@ -51,6 +60,8 @@ pub struct ResponseHead {
     pub content_length: usize,
     /// Whether `Sec-WebSocket-Accept` is the one RFC 6455 4.2.2 derives from `key`.
     pub accept_matches: bool,
+    /// The server agreed to permessage-deflate (`Sec-WebSocket-Extensions`, RFC 7692 §5).
+    pub deflate: bool,
 }
 
 /// Parses the response head at the start of `buf` (which may hold more bytes than the head):
@@ -74,7 +85,8 @@ pub fn parse_response_head(buf: &[u8], key: &str) -> Result<Option<ResponseHead>
             .ok_or_else(|| format!("bad Content-Length {:?}", String::from_utf8_lossy(value)))?,
     };
     let accept_matches = header("sec-websocket-accept") == Some(derive_accept_key(key.as_bytes()).as_bytes());
-    Ok(Some(ResponseHead { status: response.code.unwrap_or(0), head_bytes, content_length, accept_matches }))
+    let deflate = header("sec-websocket-extensions").is_some_and(|value| value.starts_with(b"permessage-deflate"));
+    Ok(Some(ResponseHead { status: response.code.unwrap_or(0), head_bytes, content_length, accept_matches, deflate }))
 }
 
 /// The outcome of reading a response head.
@@ -82,8 +94,9 @@ pub fn parse_response_head(buf: &[u8], key: &str) -> Result<Option<ResponseHead>
 pub enum Response {
     /// More bytes are needed.
     Partial,
-    /// Upgraded; the head was this many bytes (anything after it is WebSocket frames).
-    Upgraded { head_bytes: usize },
+    /// Upgraded; the head was this many bytes (anything after it is WebSocket frames), and the
+    /// server agreed to permessage-deflate or not.
+    Upgraded { head_bytes: usize, deflate: bool },
     /// Refused or malformed: the HTTP status (0 when unparsable) and why.
     Refused { status: u16, reason: String },
 }
@@ -95,7 +108,7 @@ pub fn check_response(buf: &[u8], key: &str) -> Response {
         Err(reason) => Response::Refused { status: 0, reason },
         Ok(Some(head)) if head.status != 101 => Response::Refused { status: head.status, reason: format!("HTTP {} instead of 101", head.status) },
         Ok(Some(head)) if !head.accept_matches => Response::Refused { status: 101, reason: "missing or wrong Sec-WebSocket-Accept".into() },
-        Ok(Some(head)) => Response::Upgraded { head_bytes: head.head_bytes },
+        Ok(Some(head)) => Response::Upgraded { head_bytes: head.head_bytes, deflate: head.deflate },
     }
 }
 
@@ -116,7 +129,7 @@ mod tests {
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
         let mut buf = head.as_bytes().to_vec();
         buf.extend_from_slice(&[0x81, 0x00]);
-        assert_eq!(check_response(&buf, "dGhlIHNhbXBsZSBub25jZQ=="), Response::Upgraded { head_bytes: head.len() });
+        assert_eq!(check_response(&buf, "dGhlIHNhbXBsZSBub25jZQ=="), Response::Upgraded { head_bytes: head.len(), deflate: false });
     }
 
     #[test]
@@ -142,12 +155,25 @@ mod tests {
         let mut buf = head.as_bytes().to_vec();
         buf.extend_from_slice(b"{\"error\":\"BUSY\"}");
         let parsed = parse_response_head(&buf, SAMPLE_KEY).unwrap().unwrap();
-        assert_eq!(parsed, ResponseHead { status: 503, head_bytes: head.len(), content_length: 17, accept_matches: false });
+        assert_eq!(parsed, ResponseHead { status: 503, head_bytes: head.len(), content_length: 17, accept_matches: false, deflate: false });
     }
 
     #[test]
     fn an_endless_head_is_an_error_not_a_wait() {
         let buf = vec![b'x'; RESPONSE_HEAD_BYTES_MAX];
         assert!(parse_response_head(b"HTTP/1.1 200 OK\r\nX: ".iter().chain(&buf).copied().collect::<Vec<_>>().as_slice(), SAMPLE_KEY).is_err());
+    }
+
+    #[test]
+    fn an_offer_is_sent_only_when_asked_and_an_agreed_extension_is_reported() {
+        let plain = String::from_utf8(request("h", "/ws", SAMPLE_KEY)).unwrap();
+        assert!(!plain.contains("Sec-WebSocket-Extensions"));
+        let offering = String::from_utf8(request_offering("h", "/ws", SAMPLE_KEY, true)).unwrap();
+        assert!(offering.contains(&format!("Sec-WebSocket-Extensions: {DEFLATE_OFFER}\r\n")), "{offering}");
+        assert!(offering.ends_with("\r\n\r\n"));
+        let head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                    Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+                    Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n\r\n";
+        assert_eq!(check_response(head.as_bytes(), SAMPLE_KEY), Response::Upgraded { head_bytes: head.len(), deflate: true });
     }
 }

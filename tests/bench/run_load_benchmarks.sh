@@ -21,7 +21,7 @@ LOADGEN=${2:-$(dirname "$BIN")/loadgen}
 [[ -x "$LOADGEN" ]] || { echo "no load generator at $LOADGEN (make build)" >&2; exit 2; }
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPEATS=${REPEATS:-3}
-CASES=${CASES:-"plan1000 steady10k idle10k idlemax slow10k storm10k churn split2x5k"}
+CASES=${CASES:-"plan1000 plan1000z steady10k steady10kz idle10k idle10kz idlemax slow10k storm10k churn split2x5k"}
 OUT=${BENCH_OUT:-$(mktemp -d -t lhm-load-XXXXXX)}
 RUN_TIMEOUT_S=${RUN_TIMEOUT_S:-300}
 mkdir -p "$OUT"
@@ -124,8 +124,12 @@ for repeat in $(seq 1 "$REPEATS"); do
     case $case in
       plan1000) run_case plan1000 "$repeat" "" --scenario steady --connections 1000 --duration-s 10 \
           --min-connect-rate 99 --max-p95-ms 500 --max-p99-ms 10 --max-lost 0 ;;
+      plan1000z) run_case plan1000z "$repeat" "" --scenario steady --connections 1000 --duration-s 10 \
+          --compression --min-connect-rate 99 --max-p95-ms 500 --max-lost 0 ;;
       steady10k) run_case steady10k "$repeat" "" --scenario steady --connections 10000 --duration-s 15 \
           --max-p99-ms 100 --max-lost 0 --max-server-cpu-percent 100 ;;
+      steady10kz) run_case steady10kz "$repeat" "" --scenario steady --connections 10000 --duration-s 15 \
+          --compression --max-p99-ms 100 --max-lost 0 --max-server-cpu-percent 100 ;;
       # The same fan-outs with permessage-deflate negotiated by every client (issue 16): compare
       # snapshot bytes on the wire, server CPU and delivery latency with plan1000 / steady10k.
       # The same fan-outs with 1 KiB snapshots: how much of the cost is bytes, how much per send.
@@ -135,6 +139,9 @@ for repeat in $(seq 1 "$REPEATS"); do
           --duration-s 15 --max-p99-ms 100 --max-lost 0 ;;
       idle10k) run_case idle10k "$repeat" "" --scenario idle --connections 10000 --duration-s 10 \
           --max-rss-per-connection-bytes 8192 --max-server-cpu-percent 2 ;;
+      # Idle connections that negotiated permessage-deflate: what compression costs at rest.
+      idle10kz) run_case idle10kz "$repeat" "" --scenario idle --connections 10000 --duration-s 10 \
+          --compression --max-rss-per-connection-bytes 8192 --max-server-cpu-percent 2 ;;
       # The open-file limit is 20,000 for both processes: the server keeps ~40 for itself.
       idlemax) run_case idlemax "$repeat" "" --scenario idle --connections 19900 --duration-s 10 \
           --max-rss-per-connection-bytes 8192 --max-server-cpu-percent 2 --min-connect-rate 100 ;;

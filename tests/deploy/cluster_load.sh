@@ -27,39 +27,16 @@ RUN_TIMEOUT_S=${RUN_TIMEOUT_S:-300}
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$(mktemp -d -t lhm-cluster-load-XXXXXX)
 REPORT=${REPORT:-$OUT/loadgen.json}
-CLUSTER_PID=
-
-cleanup() {
-  if [[ -n "$CLUSTER_PID" ]]; then
-    kill -TERM "$CLUSTER_PID" 2>/dev/null || true
-    wait "$CLUSTER_PID" 2>/dev/null || true
-  fi
-  rm -rf "$OUT"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+NAME=cluster_load
+# shellcheck source=tests/deploy/cluster_common.sh
+source "$HERE/cluster_common.sh"
 
 # Synthetic 16 KiB snapshots every second (as the other load benchmarks), room for the swarm.
-SERVER_ENV="DEMO_SEED=false DEMO_SNAPSHOT_BYTES=16384 WS_UPDATE_INTERVAL=1 WS_MAX_CONNECTIONS=5000 \
-HTTP_MAX_CONNECTIONS=5000 WS_IDLE_TIMEOUT=600 LOG_LEVEL=warn" LHM_BIN=$BIN \
-  bash "$HERE/../../deploy/local-cluster" >"$OUT/cluster.out" &
-CLUSTER_PID=$!
-for _ in $(seq 1 900); do
-  grep -q '^ready ' "$OUT/cluster.out" && break
-  kill -0 "$CLUSTER_PID" 2>/dev/null || { echo "cluster_load: local-cluster exited" >&2; exit 1; }
-  sleep 0.1
-done
-grep -q '^ready ' "$OUT/cluster.out" || { echo "cluster_load: local-cluster did not start" >&2; exit 1; }
-val() { sed -n "s/^$1=//p" "$OUT/cluster.out"; }
-NGINX=$(val nginx)
-NGINX_PID=$(val nginx_pid)
-S1=$(val server1) S2=$(val server2) P1=$(val pid1) P2=$(val pid2)
+start_cluster "$BIN" "DEMO_SEED=false DEMO_SNAPSHOT_BYTES=16384 WS_UPDATE_INTERVAL=1 WS_MAX_CONNECTIONS=5000 \
+HTTP_MAX_CONNECTIONS=5000 WS_IDLE_TIMEOUT=600 LOG_LEVEL=warn"
 
-# CPU seconds (utime+stime) and RSS bytes of a process and its children (nginx's workers).
-proc_tree() { echo "$1" $(pgrep -P "$1" || true); }
-cpu_s() { local t=0 p; for p in $(proc_tree "$1"); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; awk -v t="$t" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz}'; }
-rss_mib() { local t=0 p; for p in $(proc_tree "$1"); do t=$((t + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo $((t / 1024)); }
+# CPU seconds of a process tree (its ticks over CLK_TCK).
+cpu_s() { awk -v t="$(cpu_ticks "$1")" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz}'; }
 active() { curl -fsS "http://$1/metrics" | awk '$1 == "ws_active_connections" {print $2}'; }
 
 declare -A CPU0

@@ -19,35 +19,13 @@ SAMPLE_S=${SAMPLE_S:-30}
 SOURCES=${SOURCES:-250}
 SNAPSHOT_BYTES=${SNAPSHOT_BYTES:-16384}
 OUT=$(mktemp -d -t lhm-soak-XXXXXX)
-CLUSTER_PID=
 command -v k6 >/dev/null || { echo "soak: k6 is not installed (make deps-test installs it)" >&2; exit 2; }
+NAME=soak
+# shellcheck source=tests/deploy/cluster_common.sh
+source "$HERE/cluster_common.sh"
 
-cleanup() {
-  if [[ -n "$CLUSTER_PID" ]]; then
-    kill -TERM "$CLUSTER_PID" 2>/dev/null || true
-    wait "$CLUSTER_PID" 2>/dev/null || true
-  fi
-  rm -rf "$OUT"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+start_cluster "$BIN" "DEMO_SEED=false DEMO_SNAPSHOT_BYTES=$SNAPSHOT_BYTES WS_UPDATE_INTERVAL=1 LOG_LEVEL=warn"
 
-SERVER_ENV="DEMO_SEED=false DEMO_SNAPSHOT_BYTES=$SNAPSHOT_BYTES WS_UPDATE_INTERVAL=1 LOG_LEVEL=warn" LHM_BIN=$BIN \
-  bash "$HERE/../../deploy/local-cluster" >"$OUT/cluster.out" &
-CLUSTER_PID=$!
-for _ in $(seq 1 900); do
-  grep -q '^ready ' "$OUT/cluster.out" && break
-  kill -0 "$CLUSTER_PID" 2>/dev/null || { echo "soak: local-cluster exited" >&2; exit 1; }
-  sleep 0.1
-done
-val() { sed -n "s/^$1=//p" "$OUT/cluster.out"; }
-NGINX=$(val nginx) NGINX_PID=$(val nginx_pid)
-S1=$(val server1) S2=$(val server2) P1=$(val pid1) P2=$(val pid2)
-
-proc_tree() { echo "$1" $(pgrep -P "$1" || true); }
-cpu_ticks() { local t=0 p; for p in $(proc_tree "$1"); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
-rss_mib() { local t=0 p; for p in $(proc_tree "$1"); do t=$((t + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo $((t / 1024)); }
 fds() { local t=0 p; for p in $(proc_tree "$1"); do t=$((t + $(ls "/proc/$p/fd" 2>/dev/null | wc -l))); done; echo "$t"; }
 metric() { curl -fsS "http://$1/metrics" 2>/dev/null | awk -v m="$2" '$1 == m {print $2}'; }
 HZ=$(getconf CLK_TCK)

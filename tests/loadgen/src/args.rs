@@ -99,6 +99,10 @@ pub struct LoadgenArgs {
     /// Fail when the storm takes longer than this many seconds to serve everyone again.
     #[arg(long)]
     pub max_served_s: Option<f64>,
+    /// Offer permessage-deflate (RFC 7692) as browsers do; snapshot bytes are then counted as
+    /// they travel, compressed.
+    #[arg(long)]
+    pub compression: bool,
     /// Fail when server CPU (percent of one core) over the measured phase exceeds this.
     #[arg(long)]
     pub max_server_cpu_percent: Option<f64>,

@@ -111,6 +111,8 @@ pub struct ClientSetup {
 pub struct Context<'a> {
     pub symbols: &'a [String],
     pub path: &'a str,
+    /// Offer permessage-deflate in the handshake.
+    pub compression: bool,
     pub now: Instant,
     /// Reads the wall clock in microseconds (delivery latency is wall time against `sent_at_ms`).
     pub wall_us: &'a dyn Fn() -> i64,
@@ -201,7 +203,7 @@ impl Client {
             }
             self.stage = Stage::Handshaking;
             let target = self.stream.peer_addr().map_err(|e| Ended::Failed(format!("connect: {}", e.kind())))?;
-            let request = handshake::request(target, ctx.path, &self.key);
+            let request = handshake::request_offering(target, ctx.path, &self.key, ctx.compression);
             self.send(&request)?;
         }
         self.flush()?;
@@ -232,7 +234,8 @@ impl Client {
                     Response::Refused { status, reason } => {
                         return Err(Ended::Failed(if status == 0 { reason } else { format!("HTTP {status}") }));
                     }
-                    Response::Upgraded { head_bytes } => {
+                    Response::Upgraded { head_bytes, deflate } => {
+                        self.reader.set_deflate(deflate);
                         let leftover_in_head = self.head.len() - head_bytes;
                         let consumed_here = take - leftover_in_head;
                         bytes = &bytes[consumed_here..];

@@ -265,7 +265,7 @@ impl<'p> Swarm<'p> {
         for i in 0..self.ready.len() {
             let key = self.ready[i];
             let Some(client) = self.clients.get_mut(key) else { continue };
-            let ctx = Context { symbols: &self.plan.symbols, path: &self.plan.args.path, now: Instant::now(), wall_us: &wall_us };
+            let ctx = Context { symbols: &self.plan.symbols, path: &self.plan.args.path, compression: self.plan.args.compression, now: Instant::now(), wall_us: &wall_us };
             let was_served = client.served;
             match client.on_ready(&mut self.scratch, &ctx, &mut self.stats) {
                 Ok(()) => {
