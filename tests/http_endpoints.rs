@@ -47,6 +47,36 @@ fn path_traversal_attempts_never_escape_the_frontend_folder() {
 }
 
 #[test]
+fn a_traversal_attempt_is_answered_400_and_the_connection_closed_like_every_400() {
+    let server = quiet_server(&[]);
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(b"GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let response = read_response(&mut stream);
+    assert_eq!(response.status, 400);
+    assert_eq!(response.header("connection").unwrap(), "close");
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "nothing after the 400, then end of stream: {rest:?}");
+}
+
+#[test]
+fn a_frontend_folder_without_the_page_is_named_in_a_warning_at_startup() {
+    let empty = TempDir::new("frontend-without-page");
+    let server = quiet_server(&[("FRONTEND_DIR", &empty.0.display().to_string())]);
+    let log = server.wait_for_log("event=frontend_without_page", Duration::from_secs(5));
+    let warning = log.iter().find(|l| l.contains("event=frontend_without_page")).unwrap_or_else(|| panic!("no warning in {log:#?}"));
+    assert!(warning.contains("missing=coinglass_heatmap.html") && warning.contains("FRONTEND_DIR"), "{warning}");
+    assert_eq!(http_get(server.addr, "/").status, 404, "the server still serves its API");
+    assert_eq!(http_get(server.addr, "/health").status, 200);
+    let repo = quiet_server(&[]);
+    // Every startup line up to `event=listening` (logged after the frontend is loaded).
+    let startup = repo.wait_for_log("event=listening", Duration::from_secs(5));
+    assert!(startup.iter().any(|l| l.contains("event=frontend_loaded")), "{startup:#?}");
+    assert!(!startup.iter().any(|l| l.contains("frontend_without_page")), "no warning with the repository's folder");
+}
+
+#[test]
 fn unknown_path_is_404_json() {
     let server = quiet_server(&[]);
     let response = http_get(server.addr, "/no/such/thing");

@@ -178,7 +178,7 @@ fn the_access_log_says_what_was_sent_and_when_a_client_went_away(server: &Server
 }
 
 #[test]
-fn answers_beyond_the_pending_bound_wait_for_a_slow_client_with_503_busy() {
+fn answers_beyond_the_pending_bound_wait_for_a_slow_client_with_503_busy_but_metrics_still_answer() {
     let server = ServerProcess::start(&[("DEMO_REPLAY_INTERVAL", "0"), ("HTTP_MAX_PENDING_BYTES", "1048576")]);
     // A slow client: asks for an 8 MiB answer and does not read it yet.
     let big = BIG_ANSWER_PATH;
@@ -193,6 +193,18 @@ fn answers_beyond_the_pending_bound_wait_for_a_slow_client_with_503_busy() {
     assert_eq!(error["error"]["code"], "BUSY");
     assert!(error["error"]["message"].as_str().unwrap().contains("HTTP_MAX_PENDING_BYTES=1048576"), "{error}");
     assert!(answer.head.contains("Retry-After: 1"), "{}", answer.head);
+    // Monitoring is answered at the bound: that is when the operator's alert needs its scrape.
+    let metrics = get_whole(server.addr, "/metrics");
+    assert_eq!(metrics.status, 200, "{}", String::from_utf8_lossy(&metrics.body));
+    let text = String::from_utf8_lossy(&metrics.body);
+    let pending: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("http_pending_bytes "))
+        .unwrap_or_else(|| panic!("no http_pending_bytes gauge in {text}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(pending > 1048576.0, "the scrape shows the bound reached: {pending}");
 
     // The slow client still gets its whole answer, and then the bound has room again.
     slow.set_read_timeout(Some(ANSWER_TIMEOUT)).unwrap();

@@ -55,6 +55,15 @@ pub fn serve(config: AppConfig) -> Result<(), ServeError> {
     let files = static_loader::load_frontend(&config.frontend_dir, config.frontend_bytes_max)
         .map_err(|e| ServeError::Config(format!("FRONTEND_DIR: {e}")))?;
     info!("event=frontend_loaded dir={:?} files={}", config.frontend_dir, files.len());
+    let index = crate::core::INDEX_FILE;
+    if files.lookup(&format!("/{index}")).is_err() {
+        // Most often the server was started from another folder with the relative default.
+        warn!(
+            "event=frontend_without_page dir={:?} missing={index} effect=\"GET / answers 404\" \
+             fix=\"set FRONTEND_DIR to the repository's frontend folder\"",
+            config.frontend_dir
+        );
+    }
     let server = Server::bind(config.bind_addr())
         .map_err(|e| ServeError::Runtime(format!("cannot listen on {}: {e}", config.bind_addr())))?;
     let addr = server.local_addr();

@@ -74,6 +74,10 @@ pub struct PendingQuery {
     /// The request's `If-None-Match` value, at most [`IF_NONE_MATCH_BYTES_MAX`] bytes (longer is
     /// ignored: the answer is sent in full).
     pub if_none_match: Option<Box<str>>,
+    /// `/metrics`: monitoring is answered even when the answers waiting to be sent hold
+    /// `HTTP_MAX_PENDING_BYTES` (that is when an operator needs it); its answer is a few tens of
+    /// kilobytes and `QUERIES_IN_FLIGHT_MAX` still bounds how many are computed at once.
+    pub monitoring: bool,
 }
 
 /// Longest `If-None-Match` value kept for a REST request (a few ETags of 34 bytes).

@@ -358,7 +358,7 @@ impl<M: MutationPolicy> Core<M> {
         // Bounded memory, for the whole process: admitting the answer holds it at once (check and
         // hold are one step, so loops answering together cannot pass the bound together); the
         // queued chunk holds it again below and this admission's hold is given back.
-        let admitted = !(pending.head_only || not_modified);
+        let admitted = !(pending.head_only || not_modified || pending.monitoring);
         if admitted {
             if let Err(full) = self.ledger.try_hold_answer(&body, self.config.http_pending_bytes_max) {
                 // This answer would push the bytes waiting to be sent over the bound.

@@ -65,6 +65,7 @@ pub use ledger::{ConnectionLedger, LoopFigures, FIGURES_REFRESH_MS};
 pub use limits::{CoreConfig, CONTROL_MESSAGES_MAX, ECHO_MESSAGE_BYTES_LIMIT, SYMBOLS_MAX};
 pub use live_feed::{FeedReport, EVENTS_QUEUED_MAX};
 pub use metrics::{IngestTotals, ProcessStats};
+pub use routes::INDEX_FILE;
 pub use mutations::{MutationPolicy, NoMutations};
 pub use sequencer::{Sequencer, StampedSnapshot};
 pub use static_files::StaticFiles;

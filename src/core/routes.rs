@@ -20,7 +20,11 @@ use super::{ConnId, Core, MutationPolicy, Output, QueryRequest};
 pub const INDEX_FILE: &str = "coinglass_heatmap.html";
 
 /// Paths answered by the query worker.
-pub const QUERY_PATHS: [&str; 4] = ["/liquidations/heatmap-timeseries", "/liquidations/realised", "/prices/klines", "/metrics"];
+pub const QUERY_PATHS: [&str; 4] = ["/liquidations/heatmap-timeseries", "/liquidations/realised", "/prices/klines", METRICS_PATH];
+
+/// The Prometheus scrape path: a query (the worker adds the database's figures), exempt from the
+/// pending-answer bound (see [`super::client::PendingQuery::monitoring`]).
+pub const METRICS_PATH: &str = "/metrics";
 
 impl<M: MutationPolicy> Core<M> {
     pub(super) fn route<S: Read + Write>(&mut self, now: Now, id: ConnId, request: Request, _stream: &mut S) {
@@ -72,7 +76,8 @@ impl<M: MutationPolicy> Core<M> {
                 let mut headers = vec![("Cache-Control", "no-cache"), ("ETag", etag.as_str())];
                 self.respond_encoded(now, id, (content_type, keep_alive, head_only), &mut headers, (body, is_gzip, varies, not_modified), false);
             }
-            Err(LookupError::BadPath(why)) => self.respond_error(now, id, 400, why, keep_alive),
+            // A malformed request like any other 400: answered, then closed (docs/rest_api.md).
+            Err(LookupError::BadPath(why)) => self.respond_error(now, id, 400, why, false),
             Err(LookupError::NotFound) => self.respond_error(now, id, 404, &format!("no such path: {path}"), keep_alive),
         }
     }
@@ -108,8 +113,9 @@ impl<M: MutationPolicy> Core<M> {
     }
 
     fn start_query(&mut self, now: Now, id: ConnId, request: &Request) {
+        let monitoring = request.path() == METRICS_PATH;
         let pending_bytes = self.ledger.pending_answer_bytes();
-        if pending_bytes >= self.config.http_pending_bytes_max {
+        if !monitoring && pending_bytes >= self.config.http_pending_bytes_max {
             // Computing another answer now would only hold more memory than the bound allows.
             self.respond_busy(now, id, request.keep_alive, pending_bytes, 0);
             return;
@@ -133,6 +139,7 @@ impl<M: MutationPolicy> Core<M> {
             head_only: request.is_head(),
             accepts_gzip: http_encoding::accepts_gzip(request.field("accept-encoding")),
             if_none_match: request.field("if-none-match").filter(|v| v.len() <= IF_NONE_MATCH_BYTES_MAX).map(Box::from),
+            monitoring,
         });
         self.outputs.push_back(Output::Query(QueryRequest {
             conn: id,
