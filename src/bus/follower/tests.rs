@@ -200,3 +200,30 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_continued_epoch_fills_this_nodes_hole_before_its_own_next_stamp() {
+    let mut f = Follower::new(8);
+    f.on_bus(snap("BTCUSDT", "old", 1));
+    // The old leader published 2 and 3 (this node missed 3), died; this node continues at 4.
+    f.on_bus(snap("BTCUSDT", "old", 2));
+    assert_eq!(f.on_local(snap("BTCUSDT", "old", 4)), vec![Action::Fetch("BTCUSDT".into())], "held, history asked");
+    assert!(f.on_local(snap("BTCUSDT", "old", 5)).is_empty(), "still behind the hole");
+    let out = f.on_history("BTCUSDT", (1..=3).map(|seq| snap("BTCUSDT", "old", seq)).collect());
+    assert_eq!(delivered(&out), vec![pos("old", 3), pos("old", 4), pos("old", 5)]);
+    assert_eq!(f.counters().gaps, 0);
+    // Its publish came back from the bus before the confirmation: delivered once.
+    assert_eq!(delivered(&f.on_bus(snap("BTCUSDT", "old", 6))), vec![pos("old", 6)]);
+    assert!(f.on_local(snap("BTCUSDT", "old", 6)).is_empty());
+    assert_eq!(delivered(&f.on_local(snap("BTCUSDT", "old", 7))), vec![pos("old", 7)]);
+}
+
+#[test]
+fn a_continued_epoch_whose_hole_the_history_lost_shows_a_skip_never_a_silent_gap() {
+    let mut f = Follower::new(8);
+    f.on_bus(snap("BTCUSDT", "old", 1));
+    assert_eq!(f.on_local(snap("BTCUSDT", "old", 5)), vec![Action::Fetch("BTCUSDT".into())]);
+    let out = f.on_history("BTCUSDT", Vec::new());
+    assert_eq!(delivered(&out), vec![pos("old", 5)]);
+    assert_eq!(f.counters().gaps, 1, "counted, and clients see the seq skip");
+}
