@@ -353,7 +353,7 @@ fn a_leader_paused_past_its_lease_is_fenced_and_no_seq_interleaves() {
 }
 
 #[test]
-fn fenced_publish_is_refused_once_the_lease_has_moved() {
+fn fenced_publish_is_refused_once_the_lease_has_moved_and_never_reuses_a_position() {
     use liquidationheatmap::bus::lease::{self, Published, Scripts};
     let redis = Redis::start();
     let mut con = redis::Client::open(redis.url()).unwrap().get_connection().unwrap();
@@ -369,6 +369,13 @@ fn fenced_publish_is_refused_once_the_lease_has_moved() {
     assert_eq!(refused, Published::Refused);
     let history = lease::read_history(&mut con, "BTCUSDT", 10).unwrap();
     assert_eq!(history, vec![b"m1".to_vec()], "a refused publish leaves no history either");
+    // The new holder continuing epoch "e" can never publish a position twice.
+    let again = scripts.publish(&mut con, "lhm:leader", "b#1", "BTCUSDT", "e", 1, "m1bis", 10).unwrap();
+    assert_eq!(again, Published::SeqUsed);
+    assert_eq!(scripts.publish(&mut con, "lhm:leader", "b#1", "BTCUSDT", "e", 2, "m2", 10).unwrap(), Published::Delivered(0));
+    assert_eq!(scripts.publish(&mut con, "lhm:leader", "b#1", "BTCUSDT", "f", 1, "f1", 10).unwrap(), Published::Delivered(0), "another epoch");
+    let history = lease::read_history(&mut con, "BTCUSDT", 10).unwrap();
+    assert_eq!(history, vec![b"m1".to_vec(), b"m2".to_vec(), b"f1".to_vec()]);
 }
 
 #[test]
