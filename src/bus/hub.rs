@@ -533,3 +533,36 @@ impl Hub {
         self.update_producer_demand();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::{LoopInbox, Wake, WorkerEvent};
+
+    struct NoWake;
+    impl Wake for NoWake {
+        fn wake(&self) {}
+    }
+
+    #[test]
+    fn once_intercepted_no_computed_snapshot_is_stamped_by_the_fanout_before_the_hub_runs() {
+        let (events, loop_rx) = bounded(16);
+        let fanout = Arc::new(SnapshotFanout::new("fanout".into(), None, vec![LoopInbox { events, waker: Arc::new(NoWake) }]));
+        let inlet = BusHandle::intercept(BusSettings::default(), Arc::clone(&fanout), vec!["BTCUSDT".into()]).unwrap();
+        let ready = SnapshotReady {
+            symbol: "BTCUSDT".into(),
+            generation: 1,
+            timestamp: "2026-06-14T14:55:00Z".into(),
+            source: "test".into(),
+            data_json: "{}".into(),
+            computed_at_unix_ms: 1,
+            compute_micros: 1,
+        };
+        // What a producer started right after the interception would hand over first.
+        assert!(fanout.dispatch(1, WorkerEvent::Snapshot(ready.clone())));
+        assert!(loop_rx.try_recv().is_err(), "nothing reached a loop under the fan-out's own epoch");
+        let waiting = inlet.shared.take_computed();
+        assert_eq!(waiting.get("BTCUSDT"), Some(&ready), "it waits for the hub");
+        assert!(BusHandle::intercept(BusSettings::default(), fanout, Vec::new()).is_err(), "one interceptor only");
+    }
+}
