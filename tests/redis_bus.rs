@@ -15,17 +15,23 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::*;
 
-/// A redis-server of our own: no persistence, loopback only, killed on drop.
+/// A redis-server of our own: loopback only, killed on drop; no persistence unless asked
+/// (`appendonly` with an fsync per write: a restart keeps the lease key and the history).
 struct Redis {
     child: Option<Child>,
     port: u16,
     dir: TempDir,
+    persistent: bool,
 }
 
 impl Redis {
     fn start() -> Redis {
+        Redis::start_with(false)
+    }
+
+    fn start_with(persistent: bool) -> Redis {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut redis = Redis { child: None, port, dir: TempDir::new("redis") };
+        let mut redis = Redis { child: None, port, dir: TempDir::new("redis"), persistent };
         redis.restart();
         redis
     }
@@ -33,7 +39,8 @@ impl Redis {
     fn restart(&mut self) {
         let mut command = Command::new("redis-server");
         command
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(if self.persistent { ["--appendonly", "yes", "--appendfsync", "always"] } else { ["--appendonly", "no", "--appendfsync", "everysec"] })
             .args(["--dir", &self.dir.path().display().to_string(), "--protected-mode", "yes"])
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -55,6 +62,13 @@ impl Redis {
 
     fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Sends `signal` to the redis-server process (SIGSTOP/SIGCONT: an outage that keeps its keys).
+    fn signal(&self, signal: i32) {
+        let pid = self.child.as_ref().expect("redis-server runs").id() as i32;
+        // SAFETY: a signal to our own child.
+        unsafe { libc::kill(pid, signal) };
     }
 
     fn command(&self, args: &[&str]) -> redis::Value {
@@ -209,8 +223,10 @@ fn three_nodes_give_their_clients_identical_epoch_seq_and_bytes() {
 }
 
 #[test]
-fn killing_the_leader_hands_over_within_the_ttl_and_clients_see_a_new_epoch_not_a_silent_gap() {
+fn killing_the_leader_hands_over_within_the_ttl_and_other_data_starts_a_new_epoch_never_a_silent_gap() {
     let redis = Redis::start();
+    // Synthetic snapshots carry their own wall-clock data time: no two nodes compute the same
+    // content, so the new leader cannot continue the old epoch.
     let mut nodes = [node(&redis, "k1", &[]), node(&redis, "k2", &[])];
     let leader = leader_of(&nodes.iter().collect::<Vec<_>>());
     let follower = 1 - leader;
@@ -235,7 +251,85 @@ fn killing_the_leader_hands_over_within_the_ttl_and_clients_see_a_new_epoch_not_
     let ttl = Duration::from_millis(LEASE_TTL_MS.parse().unwrap());
     assert!(took_over_after < ttl * 2 + Duration::from_secs(1), "took over after {took_over_after:?} (TTL {ttl:?})");
     assert_no_silent_gap_or_duplicate(&seen, false);
-    assert_eq!(bus(nodes[follower].addr)["role"], "leader");
+    let first_new = seen.iter().find(|m| position(m).0 != before.0).unwrap();
+    assert_eq!(first_new["seq"], 1, "a new epoch starts at seq 1: {first_new}");
+    let health = bus(nodes[follower].addr);
+    assert_eq!(health["role"], "leader");
+    assert_eq!(health["continued_epochs"], 0, "{health}");
+}
+
+/// Demo nodes (the bundled week, each in its own database): `DEMO_REPLAY_INTERVAL=0` holds every
+/// bar; a replay that has not stepped yet holds fewer (the replayed ones are held back).
+fn demo_node(redis: &Redis, id: &str, replay_interval_s: &str) -> ServerProcess {
+    node(redis, id, &[("FEED", "demo"), ("DEMO_SEED", "true"), ("DEMO_SNAPSHOT_BYTES", "0"), ("DEMO_REPLAY_INTERVAL", replay_interval_s), ("WS_UPDATE_INTERVAL", "0.5")])
+}
+
+fn wait_for_leader(node: &ServerProcess) {
+    let health = wait_for_json(node.addr, "/health", Duration::from_secs(20), |h| h["bus"]["role"] == "leader");
+    assert_eq!(health["bus"]["role"], "leader", "{health}");
+}
+
+/// Kills `nodes[0]` (the leader) and returns what a client on each other node saw before and
+/// within a few seconds after.
+fn kill_the_leader_and_watch(nodes: &mut [ServerProcess]) -> Vec<Vec<Value>> {
+    let mut clients: Vec<Ws> = nodes[1..].iter().map(|n| subscriber(n.addr)).collect();
+    let mut seen: Vec<Vec<Value>> = clients.iter_mut().map(|ws| snapshots_for(ws, Duration::from_secs(2))).collect();
+    for (i, s) in seen.iter().enumerate() {
+        assert!(!s.is_empty(), "node {} forwarded nothing before the kill", i + 1);
+    }
+    nodes[0].child.kill().unwrap(); // SIGKILL: the lease is not released
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < deadline && seen.iter().any(|s| s.len() < 2) {
+        for (ws, s) in clients.iter_mut().zip(seen.iter_mut()) {
+            s.extend(snapshots_for(ws, Duration::from_millis(300)));
+        }
+    }
+    for (ws, s) in clients.iter_mut().zip(seen.iter_mut()) {
+        s.extend(snapshots_for(ws, Duration::from_millis(500)));
+    }
+    seen
+}
+
+#[test]
+fn a_new_leader_holding_the_same_bars_continues_the_epoch_at_the_next_seq() {
+    let redis = Redis::start();
+    let mut nodes = vec![demo_node(&redis, "c1", "0")];
+    wait_for_leader(&nodes[0]);
+    nodes.push(demo_node(&redis, "c2", "0"));
+    nodes.push(demo_node(&redis, "c3", "0"));
+    let seen = kill_the_leader_and_watch(&mut nodes);
+    for (i, s) in seen.iter().enumerate() {
+        assert_no_silent_gap_or_duplicate(s, false);
+        let epochs: std::collections::BTreeSet<String> = s.iter().map(|m| position(m).0).collect();
+        assert_eq!(epochs.len(), 1, "node {}: one epoch across the failover: {epochs:?}", i + 1);
+        assert!(s.len() >= 2, "node {}: the new leader's next seq arrived: {:?}", i + 1, s.iter().map(position).collect::<Vec<_>>());
+        assert!(s[0]["epoch"].as_str().unwrap().starts_with("c1."), "the dead leader's epoch goes on: {}", s[0]["epoch"]);
+    }
+    assert_eq!(seen[0], seen[1], "both survivors' clients got the same messages");
+    let survivors: Vec<Value> = nodes[1..].iter().map(|n| bus(n.addr)).collect();
+    let leaders: Vec<&Value> = survivors.iter().filter(|b| b["role"] == "leader").collect();
+    assert_eq!(leaders.len(), 1, "{survivors:?}");
+    assert!(leaders[0]["continued_epochs"].as_u64().unwrap() >= 1, "{}", leaders[0]);
+    assert!(survivors.iter().all(|b| b["gaps_let_through"] == 0), "{survivors:?}");
+}
+
+#[test]
+fn a_new_leader_holding_other_bars_starts_a_new_epoch_and_clients_see_the_switch() {
+    let redis = Redis::start();
+    let mut nodes = vec![demo_node(&redis, "o1", "0")];
+    wait_for_leader(&nodes[0]);
+    // Its replay has not stepped: the held-back bars are not in its database.
+    nodes.push(demo_node(&redis, "o2", "3600"));
+    let seen = kill_the_leader_and_watch(&mut nodes);
+    let s = &seen[0];
+    assert_no_silent_gap_or_duplicate(s, false);
+    let epochs: Vec<String> = s.iter().map(|m| position(m).0).collect();
+    assert!(epochs.first().unwrap().starts_with("o1."), "{epochs:?}");
+    let last = s.last().unwrap();
+    assert!(last["epoch"].as_str().unwrap().starts_with("o2."), "a new epoch of the new leader: {epochs:?}");
+    assert_eq!(last["seq"], 1);
+    let health = bus(nodes[1].addr);
+    assert_eq!((health["role"].as_str(), health["continued_epochs"].as_u64()), (Some("leader"), Some(0)), "{health}");
 }
 
 #[test]
@@ -266,7 +360,7 @@ fn a_leader_paused_past_its_lease_is_fenced_and_no_seq_interleaves() {
 }
 
 #[test]
-fn fenced_publish_is_refused_once_the_lease_has_moved() {
+fn fenced_publish_is_refused_once_the_lease_has_moved_and_never_reuses_a_position() {
     use liquidationheatmap::bus::lease::{self, Published, Scripts};
     let redis = Redis::start();
     let mut con = redis::Client::open(redis.url()).unwrap().get_connection().unwrap();
@@ -282,6 +376,13 @@ fn fenced_publish_is_refused_once_the_lease_has_moved() {
     assert_eq!(refused, Published::Refused);
     let history = lease::read_history(&mut con, "BTCUSDT", 10).unwrap();
     assert_eq!(history, vec![b"m1".to_vec()], "a refused publish leaves no history either");
+    // The new holder continuing epoch "e" can never publish a position twice.
+    let again = scripts.publish(&mut con, "lhm:leader", "b#1", "BTCUSDT", "e", 1, "m1bis", 10).unwrap();
+    assert_eq!(again, Published::SeqUsed);
+    assert_eq!(scripts.publish(&mut con, "lhm:leader", "b#1", "BTCUSDT", "e", 2, "m2", 10).unwrap(), Published::Delivered(0));
+    assert_eq!(scripts.publish(&mut con, "lhm:leader", "b#1", "BTCUSDT", "f", 1, "f1", 10).unwrap(), Published::Delivered(0), "another epoch");
+    let history = lease::read_history(&mut con, "BTCUSDT", 10).unwrap();
+    assert_eq!(history, vec![b"m1".to_vec(), b"m2".to_vec(), b"f1".to_vec()]);
 }
 
 #[test]
@@ -351,4 +452,52 @@ fn a_subscription_that_stops_receiving_is_detected_and_rebuilt() {
     });
     assert!(health["bus"]["stale_rebuilds"].as_u64().unwrap() >= 1, "{health}");
     assert!(!snapshots_for(&mut ws, Duration::from_secs(2)).is_empty(), "the rebuilt subscription delivers again");
+}
+
+/// Two nodes, a client on each; `outage` takes Redis away for about 1.5 s (less than the lease).
+/// Whatever the leader stamped meanwhile must reach every client afterwards, in order, with no
+/// skip and no epoch change.
+fn an_outage_the_lease_outlives(mut redis: Redis, outage: impl FnOnce(&mut Redis)) {
+    // A lease long enough to outlive the outage; snapshots fast enough that several are stamped
+    // during it.
+    let env = [("REDIS_LEASE_TTL_MS", "5000"), ("WS_UPDATE_INTERVAL", "0.1")];
+    let nodes = [node(&redis, "r1", &env), node(&redis, "r2", &env)];
+    let leader = leader_of(&nodes.iter().collect::<Vec<_>>());
+    let follower = 1 - leader;
+    let mut on_leader = subscriber(nodes[leader].addr);
+    let mut on_follower = subscriber(nodes[follower].addr);
+    let mut seen_leader = snapshots_for(&mut on_leader, Duration::from_millis(800));
+    let mut seen_follower = snapshots_for(&mut on_follower, Duration::from_millis(800));
+    outage(&mut redis);
+    seen_leader.extend(snapshots_for(&mut on_leader, Duration::from_secs(3)));
+    seen_follower.extend(snapshots_for(&mut on_follower, Duration::from_secs(3)));
+    for (name, seen) in [("leader", &seen_leader), ("follower", &seen_follower)] {
+        assert_no_silent_gap_or_duplicate(seen, false);
+        let epochs: std::collections::BTreeSet<String> = seen.iter().map(|m| position(m).0).collect();
+        assert_eq!(epochs.len(), 1, "{name}: the outage changed no epoch: {epochs:?}");
+    }
+    let b = bus(nodes[leader].addr);
+    assert_eq!(b["role"], "leader", "{b}");
+    assert!(b["republished"].as_u64().unwrap() >= 3, "snapshots stamped during the outage were published afterwards: {b}");
+    let f = bus(nodes[follower].addr);
+    assert_eq!(f["gaps_let_through"], 0, "{f}");
+    assert!(seen_follower.len() >= 25, "the stream went on after the outage: {} snapshots", seen_follower.len());
+}
+
+#[test]
+fn a_redis_stall_the_lease_outlives_is_published_afterwards_and_no_client_misses_a_seq() {
+    an_outage_the_lease_outlives(Redis::start(), |redis| {
+        redis.signal(libc::SIGSTOP);
+        std::thread::sleep(Duration::from_millis(1500));
+        redis.signal(libc::SIGCONT);
+    });
+}
+
+#[test]
+fn a_redis_restart_that_keeps_the_lease_publishes_what_the_leader_stamped_meanwhile_in_order() {
+    an_outage_the_lease_outlives(Redis::start_with(true), |redis| {
+        redis.stop();
+        std::thread::sleep(Duration::from_millis(1500));
+        redis.restart();
+    });
 }

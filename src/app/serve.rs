@@ -118,18 +118,25 @@ pub fn serve(config: AppConfig) -> Result<(), ServeError> {
     let queries = Some(market::query_worker(store, rest_ctx));
     let bus = config.bus.enabled.then(|| (config.bus.clone(), config.core.supported_symbols.clone()));
     let start_workers = move |fanout: std::sync::Arc<crate::driver::SnapshotFanout>| {
+        // REDIS_ENABLED=true: the bus hub takes the producer's snapshots from the fan-out and
+        // decides what every loop shows (src/bus/hub.rs). It is put in front of the fan-out
+        // before any worker runs, so no snapshot is ever stamped by the fan-out itself. Without
+        // it nothing changes.
+        let inlet = match bus {
+            Some((settings, supported)) => {
+                info!("event=bus_enabled node={} url={:?} lease_ttl_ms={}", settings.node_id, settings.url, settings.lease_ttl_ms);
+                Some(crate::bus::BusHandle::intercept(settings, std::sync::Arc::clone(&fanout), supported)?)
+            }
+            None => None,
+        };
         let workers = Workers::start(std::sync::Arc::clone(&fanout), producer, queries)
             .map_err(|e| std::io::Error::other(format!("cannot start worker threads: {e}")))?;
         let workers = match feed {
             Some((link, handle)) => workers.with_feed(handle, link.metrics.clone()),
             None => workers,
         };
-        // REDIS_ENABLED=true: the bus hub takes the producer's snapshots from the fan-out and
-        // decides what every loop shows (src/bus/hub.rs). Without it nothing changes.
-        let Some((settings, supported)) = bus else { return Ok(workers) };
-        info!("event=bus_enabled node={} url={:?} lease_ttl_ms={}", settings.node_id, settings.url, settings.lease_ttl_ms);
-        let handle = crate::bus::BusHandle::start(settings, fanout, workers.demand_control(), supported)
-            .map_err(|e| std::io::Error::other(format!("cannot start the Redis bus threads: {e}")))?;
+        let Some(inlet) = inlet else { return Ok(workers) };
+        let handle = inlet.start(workers.demand_control()).map_err(|e| std::io::Error::other(format!("cannot start the Redis bus threads: {e}")))?;
         Ok(workers.with_bus(handle))
     };
     server

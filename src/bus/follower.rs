@@ -15,9 +15,10 @@
 //! - of an epoch the bus already moved on from: stale (published before the switch, delivered
 //!   late), dropped.
 //!
-//! Snapshots this node stamped itself (leader, standalone) go through [`Follower::on_local`]: they
-//! are always in order and always delivered. After a (re)subscription the caller calls
-//! [`Follower::on_resubscribed`]: everything published while the node was away is fetched.
+//! Snapshots this node stamped itself (leader, standalone) go through [`Follower::on_local`]: a
+//! new epoch of its own is delivered at once; an epoch it continues goes in order, holes first.
+//! After a (re)subscription the caller calls [`Follower::on_resubscribed`]: everything
+//! published while the node was away is fetched.
 //!
 //! Invariants (checked by the unit and property tests below and by the simulator,
 //! `sim/tests/bus_follower.rs`): within an epoch delivered `seq`s strictly increase; no
@@ -97,16 +98,31 @@ impl Follower {
         stream.epoch.as_ref().map(|e| (Arc::clone(e), stream.last_seq))
     }
 
-    /// A snapshot this node stamped itself: delivered, and it sets the stream's position.
+    /// A snapshot this node stamped itself (as leader: once its publish was confirmed). A new
+    /// epoch is delivered at once and sets the stream's position. In the epoch the node was
+    /// following (it continued the previous leader's epoch, `lineage.rs`) it goes in order like
+    /// a bus message: a hole before it is filled from the history first, and a position already
+    /// delivered (its echo came back from the bus first) is not delivered again.
     pub fn on_local(&mut self, snapshot: StampedSnapshot) -> Vec<Action> {
         let mut out = Vec::new();
         let stream = self.streams.entry(snapshot.symbol.to_string()).or_default();
-        if stream.epoch.as_deref() != Some(&*snapshot.epoch) {
-            let had_epoch = stream.epoch.is_some();
-            Self::let_held_through(stream, &mut self.counters, &mut out);
-            if had_epoch {
-                self.counters.epoch_switches += 1;
+        if stream.epoch.as_deref() == Some(&*snapshot.epoch) {
+            stream.local = true;
+            if snapshot.seq <= stream.last_seq || stream.held.contains_key(&snapshot.seq) {
+                self.counters.echoes += 1;
+                return out;
             }
+            if snapshot.seq == stream.last_seq + 1 && !stream.fetching && stream.held.is_empty() {
+                Self::deliver(stream, &mut self.counters, &mut out, snapshot, false);
+                return out;
+            }
+            Self::hold(stream, &mut self.counters, self.held_max, &mut out, snapshot);
+            return out;
+        }
+        let had_epoch = stream.epoch.is_some();
+        Self::let_held_through(stream, &mut self.counters, &mut out);
+        if had_epoch {
+            self.counters.epoch_switches += 1;
         }
         stream.held.clear();
         stream.after_switch.clear();
@@ -122,8 +138,7 @@ impl Follower {
     /// A snapshot received from the bus.
     pub fn on_bus(&mut self, snapshot: StampedSnapshot) -> Vec<Action> {
         let mut out = Vec::new();
-        let symbol = snapshot.symbol.to_string();
-        let stream = self.streams.entry(symbol.clone()).or_default();
+        let stream = self.streams.entry(snapshot.symbol.to_string()).or_default();
         if stream.retired.iter().any(|e| **e == *snapshot.epoch) {
             self.counters.duplicates += 1;
             return out;
@@ -166,14 +181,21 @@ impl Follower {
             Self::deliver(stream, &mut self.counters, &mut out, snapshot, false);
             return out;
         }
+        Self::hold(stream, &mut self.counters, self.held_max, &mut out, snapshot);
+        out
+    }
+
+    /// Holds `snapshot` behind a hole and asks for the history once; past `held_max` held, the
+    /// hole is let through.
+    fn hold(stream: &mut Stream, counters: &mut FollowerCounters, held_max: usize, out: &mut Vec<Action>, snapshot: StampedSnapshot) {
+        let symbol = snapshot.symbol.to_string();
         stream.held.insert(snapshot.seq, snapshot);
-        if stream.held.len() > self.held_max {
-            Self::let_held_through(stream, &mut self.counters, &mut out);
+        if stream.held.len() > held_max {
+            Self::let_held_through(stream, counters, out);
         } else if !stream.fetching {
             stream.fetching = true;
             out.push(Action::Fetch(symbol));
         }
-        out
     }
 
     /// The history of `symbol` (in the order it was appended; empty when it could not be read):

@@ -1,23 +1,27 @@
 //! The bus hub: the Redis bus in front of the loops' snapshots, on its own `bus-hub` thread.
 //!
 //! Roles (decided on the hub from what `bus-control` reports):
-//! - **leader** (holds the lease): stamps its producer's snapshots with its own
-//!   [`Sequencer`] (a new one, so a new epoch, per lease acquisition), hands them to every loop
-//!   and to `bus-control` for the fenced publish; its producer computes every supported symbol.
+//! - **leader** (holds the lease): stamps its producer's snapshots with its own [`Sequencer`]
+//!   (a new one per lease acquisition: a new epoch, unless it continues the previous leader's,
+//!   [`super::lineage`]) and hands them to `bus-control` for the fenced publish; a stamp reaches
+//!   the loops only once its publish is confirmed, so nothing is ever shown in an epoch that the
+//!   history does not hold (what makes continuing an epoch sound). Its producer computes every
+//!   supported symbol.
 //! - **follower**: forwards the leader's snapshots from the bus through the [`Follower`]; its
 //!   producer keeps its clients' symbols warm (so a takeover or a standalone period can start at
 //!   once) but its snapshots are not shown.
-//! - **standalone** (Redis unreachable for a lease TTL): serves what it computes itself. A former
-//!   leader keeps its epoch (its clients see no change); a former follower stamps under a
-//!   node-local epoch (`{node}.local{n}...`), so its clients see an epoch change, resync over
-//!   REST, and see another one when the bus returns.
+//! - **standalone** (Redis unreachable for a lease TTL): serves what it computes itself under a
+//!   node-local epoch (`{node}.{boot}.local{n}-...`, never published), so its clients see an
+//!   epoch change, resync over REST, and see another one when the bus returns. A former leader
+//!   does the same (its unpublished stamps must not enter an epoch another node may continue);
+//!   its lease sequencer is kept, so if the lease outlived the outage it goes on where it was.
 //!
 //! The fan-out hands the producer's snapshots here unstamped ([`SnapshotFanout::set_interceptor`]);
 //! what the loops show leaves through [`SnapshotFanout::deliver_stamped`] (never re-stamped), the
 //! hub's state through [`SnapshotFanout::report_bus`]. Local demand is the loops' union
 //! ([`DemandControl`]); the hub decides what the producer computes.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -28,13 +32,16 @@ use log::{info, warn};
 
 use super::follower::{Action, Follower};
 use super::metrics::BusMetrics;
-use super::shared::{self, Shared, SUB_DOWN, SUB_UP};
-use super::{control, history, subscriber, BusSettings};
+use super::lineage::Recent;
+use super::shared::{self, Outcome, Shared, SUB_DOWN, SUB_UP};
+use super::{control, history, subscriber, supervise, BusSettings};
 use crate::core::{BusReport, Sequencer, SnapshotReady};
 use crate::driver::SnapshotFanout;
 use crate::worker::DemandControl;
 
-/// Stamped snapshots waiting for `bus-control` to publish them.
+/// Stamped snapshots handed to `bus-control` and not yet answered (published or not). The hub
+/// stamps no more while this many are out (the newest computed one per symbol waits), so
+/// `bus-control`'s backlog during an outage stays within it.
 const PUBLISH_QUEUE_MAX: usize = 256;
 /// History requests waiting for `bus-history` (one per symbol at most is in flight).
 const HISTORY_QUEUE_MAX: usize = 128;
@@ -63,70 +70,33 @@ impl Role {
     }
 }
 
-/// Who stamps this node's own snapshots, and under which epoch prefix.
-struct OwnStamps {
-    sequencer: Sequencer,
-    /// `Some(term)` for a leader's sequencer, `None` for a standalone one.
-    term: Option<u64>,
-}
-
 /// The running bus: its threads, for `/metrics` and shutdown.
 pub struct BusHandle {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
 }
 
+/// The bus between [`BusHandle::intercept`] (before the workers start, so no snapshot is ever
+/// stamped by the fan-out) and [`BusInlet::start`] (once the workers' demand exists).
+pub struct BusInlet {
+    shared: Arc<Shared>,
+    fanout: Arc<SnapshotFanout>,
+    tick_rx: Receiver<()>,
+    tick_tx: Sender<()>,
+}
+
 impl BusHandle {
-    /// Starts the bus threads and the hub in front of `fanout`: from now on the producer's
-    /// snapshots go to the hub. `demand` is the workers' (the loops' union); `supported` is what
-    /// a leader computes.
-    pub fn start(
-        settings: BusSettings,
-        fanout: Arc<SnapshotFanout>,
-        demand: DemandControl,
-        supported: Vec<String>,
-    ) -> std::io::Result<BusHandle> {
-        let boot = format!("{:x}", shared::wall_unix_ms());
-        let epoch_prefix = format!("{}.{boot}", settings.node_id);
-        let history_max = settings.history_messages_max as usize;
+    /// Puts the bus in front of `fanout`: from now on the producer's snapshots wait for the hub
+    /// (newest per symbol) instead of being stamped by the fan-out. `supported` is what a leader
+    /// computes. Errors when the fan-out already has an interceptor.
+    pub fn intercept(settings: BusSettings, fanout: Arc<SnapshotFanout>, supported: Vec<String>) -> std::io::Result<BusInlet> {
         let (tick_tx, tick_rx) = bounded(1);
-        let shared = Arc::new(Shared::new(settings, tick_tx.clone(), fanout.deflate_min_bytes()));
-        demand.notify_on_change(tick_tx);
+        let shared = Arc::new(Shared::new(settings, tick_tx.clone(), fanout.deflate_min_bytes(), supported));
         let inlet = Arc::clone(&shared);
         if !fanout.set_interceptor(Box::new(move |snapshot| inlet.computed(snapshot))) {
             return Err(std::io::Error::other("the fan-out already has a snapshot interceptor"));
         }
-        let (publish_tx, publish_rx) = bounded(PUBLISH_QUEUE_MAX);
-        let (history_tx, history_rx) = bounded(HISTORY_QUEUE_MAX);
-        let mut threads = Vec::new();
-        let s = Arc::clone(&shared);
-        let prefix = epoch_prefix.clone();
-        threads.push(std::thread::Builder::new().name("bus-control".into()).spawn(move || control::run(s, publish_rx, prefix))?);
-        let s = Arc::clone(&shared);
-        threads.push(std::thread::Builder::new().name("bus-subscriber".into()).spawn(move || subscriber::run(s))?);
-        let s = Arc::clone(&shared);
-        threads.push(std::thread::Builder::new().name("bus-history".into()).spawn(move || history::run(s, history_rx))?);
-        info!("event=bus_start node={} url={:?}", shared.settings.node_id, shared.settings.url);
-        let hub = Hub {
-            shared: Arc::clone(&shared),
-            fanout,
-            demand,
-            publish_tx,
-            history_tx,
-            follower: Follower::new(history_max.max(4) * 2),
-            role: Role::Follower,
-            own: None,
-            epoch_prefix,
-            local_periods: 0,
-            latest_local: BTreeMap::new(),
-            local_demand: Vec::new(),
-            supported,
-            producer_demand: None,
-            mirrored: Default::default(),
-            reported_link: (u64::MAX, 0),
-        };
-        threads.push(std::thread::Builder::new().name("bus-hub".into()).spawn(move || hub.run(tick_rx))?);
-        Ok(BusHandle { shared, threads })
+        Ok(BusInlet { shared, fanout, tick_rx, tick_tx })
     }
 
     /// The bus's metric handles (shared; each loop registers them in its `/metrics`).
@@ -145,7 +115,67 @@ impl BusHandle {
     }
 }
 
-/// What the `bus-hub` thread owns.
+impl BusInlet {
+    /// Starts the bus threads (each supervised: restarted with backoff if it dies,
+    /// `supervise.rs`) and the hub. `demand` is the workers' (the loops' union).
+    pub fn start(self, demand: DemandControl) -> std::io::Result<BusHandle> {
+        let BusInlet { shared, fanout, tick_rx, tick_tx } = self;
+        let boot = format!("{:x}", shared::wall_unix_ms());
+        let epoch_prefix = format!("{}.{boot}", shared.settings.node_id);
+        let history_max = shared.settings.history_messages_max as usize;
+        demand.notify_on_change(tick_tx);
+        let (publish_tx, publish_rx) = bounded(PUBLISH_QUEUE_MAX);
+        let (history_tx, history_rx) = bounded::<String>(HISTORY_QUEUE_MAX);
+        let report_change = {
+            let (shared, fanout) = (Arc::clone(&shared), Arc::clone(&fanout));
+            move || {
+                shared.wake();
+                let last = shared.last_report.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                if let Some(mut report) = last {
+                    report.threads_restarting = shared.threads_down.load(Ordering::Acquire);
+                    report.thread_restarts_total = shared.metrics.thread_restarts.get();
+                    fanout.report_bus(report);
+                }
+            }
+        };
+        let mut threads = Vec::new();
+        let mut control = control::Control::new(&shared, publish_rx, epoch_prefix.clone());
+        let s = Arc::clone(&shared);
+        threads.push(supervise::spawn("control", Arc::clone(&shared), move || control.run(&s), report_change.clone())?);
+        let s = Arc::clone(&shared);
+        threads.push(supervise::spawn("subscriber", Arc::clone(&shared), move || subscriber::run(Arc::clone(&s)), report_change.clone())?);
+        let s = Arc::clone(&shared);
+        threads.push(supervise::spawn("history", Arc::clone(&shared), move || history::run(Arc::clone(&s), history_rx.clone()), report_change.clone())?);
+        info!("event=bus_start node={} url={:?}", shared.settings.node_id, shared.settings.url);
+        let mut hub = Hub {
+            shared: Arc::clone(&shared),
+            fanout,
+            demand,
+            publish_tx,
+            history_tx,
+            follower: Follower::new(history_max.max(4) * 2),
+            role: Role::Follower,
+            leader_stamps: None,
+            local_stamps: None,
+            epoch_prefix,
+            local_periods: 0,
+            latest_local: BTreeMap::new(),
+            recent: BTreeMap::new(),
+            undecided: BTreeMap::new(),
+            in_flight: 0,
+            unstamped: BTreeSet::new(),
+            local_demand: Vec::new(),
+            producer_demand: None,
+            mirrored: Default::default(),
+            reported_link: (u64::MAX, 0, 0),
+            started: false,
+        };
+        threads.push(supervise::spawn("hub", Arc::clone(&shared), move || hub.run(&tick_rx), report_change)?);
+        Ok(BusHandle { shared, threads })
+    }
+}
+
+/// What the `bus-hub` thread owns (kept across a restart of its body).
 struct Hub {
     shared: Arc<Shared>,
     fanout: Arc<SnapshotFanout>,
@@ -154,24 +184,41 @@ struct Hub {
     history_tx: Sender<String>,
     follower: Follower,
     role: Role,
-    own: Option<OwnStamps>,
+    /// The sequencer of this node's newest lease term; kept through a standalone period, so a
+    /// lease that outlived an outage goes on in its epochs.
+    leader_stamps: Option<(u64, Sequencer)>,
+    /// The sequencer of the current standalone period (node-local epochs, never published).
+    local_stamps: Option<Sequencer>,
     /// Prefix of every epoch this process stamps: node id and boot time, unique per run.
     epoch_prefix: String,
     local_periods: u64,
     /// The newest snapshot the producer computed per symbol (shown or not), so a new leader or
     /// a standalone node has something to send at once.
     latest_local: BTreeMap<String, SnapshotReady>,
+    /// Digests of the producer's recent snapshots per symbol: may a new leader continue an epoch?
+    recent: BTreeMap<String, Recent>,
+    /// The previous leader's newest publish of symbols this node had not computed yet when it
+    /// took the lease: decided on the first computation.
+    undecided: BTreeMap<String, crate::core::StampedSnapshot>,
+    /// Stamps handed to `bus-control` and not answered yet.
+    in_flight: usize,
+    /// Symbols whose newest computed snapshot waits for `in_flight` to drop.
+    unstamped: BTreeSet<String>,
     local_demand: Vec<String>,
-    supported: Vec<String>,
     producer_demand: Option<Vec<String>>,
     mirrored: super::follower::FollowerCounters,
-    /// Subscriber state and reconnect count in the last report: a change is reported at once.
-    reported_link: (u64, u64),
+    /// Subscriber state, reconnect count and threads down in the last report: a change is
+    /// reported at once.
+    reported_link: (u64, u64, u64),
+    started: bool,
 }
 
 impl Hub {
-    fn run(mut self, tick: Receiver<()>) {
-        self.update_producer_demand();
+    fn run(&mut self, tick: &Receiver<()>) {
+        if !self.started {
+            self.started = true;
+            self.update_producer_demand();
+        }
         // `/health` shows the bus from the first event on, not only after a report interval.
         self.push_report();
         let mut next_report = Instant::now() + Duration::from_millis(REPORT_INTERVAL_MS);
@@ -189,7 +236,7 @@ impl Hub {
     }
 
     /// One pass over everything that may have changed: role, local demand, computed snapshots,
-    /// what the bus threads handed over, the subscriber's link.
+    /// publish outcomes, what the bus threads handed over, the subscriber's link.
     fn turn(&mut self) {
         self.refresh_role();
         let union = self.demand.union();
@@ -199,8 +246,13 @@ impl Hub {
         for (_, ready) in self.shared.take_computed() {
             self.on_computed(ready);
         }
+        self.drain_outcomes();
         self.drain_bus();
-        let link = (self.shared.sub_state.load(Ordering::Acquire), self.shared.metrics.reconnects.get());
+        let link = (
+            self.shared.sub_state.load(Ordering::Acquire),
+            self.shared.metrics.reconnects.get(),
+            self.shared.threads_down.load(Ordering::Acquire),
+        );
         if link != self.reported_link {
             self.push_report();
         }
@@ -223,7 +275,7 @@ impl Hub {
         }
     }
 
-    /// Follows a role change: new sequencer, catch-up sends, producer demand.
+    /// Follows a role change: sequencers, catch-up sends, producer demand.
     fn refresh_role(&mut self) {
         let role = self.current_role();
         if role == self.role {
@@ -235,26 +287,60 @@ impl Hub {
         self.shared.metrics.leader.set(i64::from(matches!(role, Role::Leader { .. })));
         match role {
             Role::Leader { term } => {
-                if self.own.as_ref().and_then(|o| o.term) != Some(term) {
+                if self.leader_stamps.as_ref().map(|(t, _)| *t) != Some(term) {
                     let sequencer = Sequencer::new(format!("{}.{term}", self.epoch_prefix)).with_deflate(self.shared.deflate_min_bytes);
-                    self.own = Some(OwnStamps { sequencer, term: Some(term) });
-                    // A new epoch starts at once with what this node already computed.
-                    self.resend_latest_local();
+                    self.leader_stamps = Some((term, sequencer));
+                    self.continue_epochs(term);
                 }
+                self.local_stamps = None;
+                // The stream goes on at once with what this node already computed.
+                self.resend_latest_local();
             }
             Role::Standalone => {
-                if before == Role::Follower {
-                    self.local_periods += 1;
-                    let sequencer = Sequencer::new(format!("{}.local{}", self.epoch_prefix, self.local_periods))
-                        .with_deflate(self.shared.deflate_min_bytes);
-                    self.own = Some(OwnStamps { sequencer, term: None });
-                    self.resend_latest_local();
-                }
+                self.local_periods += 1;
+                let sequencer = Sequencer::new(format!("{}.local{}", self.epoch_prefix, self.local_periods))
+                    .with_deflate(self.shared.deflate_min_bytes);
+                self.local_stamps = Some(sequencer);
+                self.resend_latest_local();
             }
-            Role::Follower => self.follower.end_local(),
+            Role::Follower => {
+                self.local_stamps = None;
+                self.follower.end_local();
+            }
         }
         self.update_producer_demand();
         self.push_report();
+    }
+
+    /// Lease `term` was just taken: continue the previous leader's epoch of every symbol whose
+    /// newest published snapshot this node computed too (`lineage.rs`); a symbol it has not
+    /// computed yet is decided on its first computation.
+    fn continue_epochs(&mut self, term: u64) {
+        self.undecided.clear();
+        let tails = match self.shared.lease().tails.clone() {
+            Some((t, tails)) if t == term => tails,
+            _ => return,
+        };
+        for (symbol, tail) in tails {
+            if self.recent.contains_key(&symbol) {
+                self.decide_continuation(&symbol, &tail);
+            } else {
+                self.undecided.insert(symbol, tail);
+            }
+        }
+    }
+
+    fn decide_continuation(&mut self, symbol: &str, tail: &crate::core::StampedSnapshot) {
+        let Some((_, sequencer)) = self.leader_stamps.as_mut() else { return };
+        let node = &self.shared.settings.node_id;
+        match self.recent.get(symbol).and_then(|recent| recent.continuation(tail)) {
+            Some((generation, epoch, seq)) => {
+                info!("event=bus_epoch_continued node={node} symbol={symbol} epoch={epoch} after_seq={seq}");
+                self.shared.metrics.continued_epochs.inc();
+                sequencer.continue_epoch(symbol, generation, epoch, seq);
+            }
+            None => info!("event=bus_epoch_new node={node} symbol={symbol} reason=different_data previous_epoch={}", tail.epoch),
+        }
     }
 
     fn resend_latest_local(&mut self) {
@@ -264,29 +350,71 @@ impl Hub {
         }
     }
 
-    /// Stamps a snapshot this node computed, shows it, and (as leader) publishes it.
+    /// Stamps a snapshot this node computed: as leader it goes to `bus-control` and is shown
+    /// once published; standalone it is shown at once.
     fn stamp_own(&mut self, ready: &SnapshotReady) {
-        let Some(own) = self.own.as_mut() else { return };
-        let stamped = own.sequencer.stamp(shared::wall_unix_ms(), ready);
-        if let (Role::Leader { term }, Some(_)) = (self.role, own.term) {
-            match self.publish_tx.try_send((term, stamped.clone())) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                    self.shared.metrics.publish_failed.inc();
+        match self.role {
+            Role::Leader { term } => {
+                if self.in_flight >= PUBLISH_QUEUE_MAX {
+                    self.unstamped.insert(ready.symbol.clone());
+                    return;
+                }
+                let Some((_, sequencer)) = self.leader_stamps.as_mut().filter(|(t, _)| *t == term) else { return };
+                let stamped = sequencer.stamp(shared::wall_unix_ms(), ready);
+                match self.publish_tx.try_send((term, stamped)) {
+                    Ok(()) => self.in_flight += 1,
+                    // Cannot happen while `in_flight` bounds the queue, except at shutdown.
+                    Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                        self.shared.metrics.publish_failed.inc();
+                    }
                 }
             }
+            Role::Standalone => {
+                let Some(sequencer) = self.local_stamps.as_mut() else { return };
+                let stamped = sequencer.stamp(shared::wall_unix_ms(), ready);
+                let actions = self.follower.on_local(stamped);
+                self.carry_out(actions);
+            }
+            Role::Follower => {}
         }
-        let actions = self.follower.on_local(stamped);
-        self.carry_out(actions);
     }
 
     fn on_computed(&mut self, ready: SnapshotReady) {
         self.refresh_role();
-        match self.role {
-            Role::Leader { .. } | Role::Standalone => self.stamp_own(&ready),
-            Role::Follower => {}
+        self.recent.entry(ready.symbol.clone()).or_default().push(&ready);
+        if matches!(self.role, Role::Leader { .. }) {
+            if let Some(tail) = self.undecided.remove(&ready.symbol) {
+                self.decide_continuation(&ready.symbol, &tail);
+            }
         }
+        self.stamp_own(&ready);
         self.latest_local.insert(ready.symbol.clone(), ready);
+    }
+
+    /// What `bus-control` did with our stamps: a published one is shown (while this node still
+    /// leads in that term; otherwise the bus brings it like any other); an unpublished one never.
+    fn drain_outcomes(&mut self) {
+        let outcomes = std::mem::take(&mut self.shared.inbox().outcomes);
+        for outcome in outcomes {
+            self.in_flight = self.in_flight.saturating_sub(1);
+            match outcome {
+                Outcome::Published(term, stamped) if self.role == (Role::Leader { term }) => {
+                    let actions = self.follower.on_local(stamped);
+                    self.carry_out(actions);
+                }
+                Outcome::Published(..) => {}
+                Outcome::NotPublished(stamped) => {
+                    warn!("event=bus_stamp_dropped symbol={} epoch={} seq={} reason=not_published", stamped.symbol, stamped.epoch, stamped.seq);
+                }
+            }
+        }
+        if self.in_flight < PUBLISH_QUEUE_MAX && !self.unstamped.is_empty() {
+            for symbol in std::mem::take(&mut self.unstamped) {
+                if let Some(ready) = self.latest_local.get(&symbol).cloned() {
+                    self.stamp_own(&ready);
+                }
+            }
+        }
     }
 
     /// Takes what the bus threads handed over and runs it through the follower.
@@ -348,7 +476,7 @@ impl Hub {
 
     fn update_producer_demand(&mut self) {
         let demand = match self.role {
-            Role::Leader { .. } => self.supported.clone(),
+            Role::Leader { .. } => self.shared.supported.clone(),
             Role::Follower | Role::Standalone => self.local_demand.clone(),
         };
         if self.producer_demand.as_ref() != Some(&demand) {
@@ -368,7 +496,8 @@ impl Hub {
         };
         let last = s.last_message_unix_ms.load(Ordering::Relaxed);
         let lag = s.last_lag_ms.load(Ordering::Relaxed);
-        self.reported_link = (s.sub_state.load(Ordering::Acquire), s.metrics.reconnects.get());
+        let threads_down = s.threads_down.load(Ordering::Acquire);
+        self.reported_link = (s.sub_state.load(Ordering::Acquire), s.metrics.reconnects.get(), threads_down);
         let report = BusReport {
             node_id: s.settings.node_id.clone(),
             role: self.role.name().into(),
@@ -385,7 +514,12 @@ impl Hub {
             reconnects_total: s.metrics.reconnects.get(),
             stale_rebuilds_total: s.metrics.stale_rebuilds.get(),
             lag_ms: (lag >= 0).then_some(lag),
+            continued_epochs_total: s.metrics.continued_epochs.get(),
+            republished_total: s.metrics.republished.get(),
+            threads_restarting: threads_down,
+            thread_restarts_total: s.metrics.thread_restarts.get(),
         };
+        *s.last_report.lock().unwrap_or_else(|e| e.into_inner()) = Some(report.clone());
         self.fanout.report_bus(report);
     }
 
@@ -397,5 +531,38 @@ impl Hub {
         self.local_demand = symbols.clone();
         self.shared.set_wanted(symbols);
         self.update_producer_demand();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::{LoopInbox, Wake, WorkerEvent};
+
+    struct NoWake;
+    impl Wake for NoWake {
+        fn wake(&self) {}
+    }
+
+    #[test]
+    fn once_intercepted_no_computed_snapshot_is_stamped_by_the_fanout_before_the_hub_runs() {
+        let (events, loop_rx) = bounded(16);
+        let fanout = Arc::new(SnapshotFanout::new("fanout".into(), None, vec![LoopInbox { events, waker: Arc::new(NoWake) }]));
+        let inlet = BusHandle::intercept(BusSettings::default(), Arc::clone(&fanout), vec!["BTCUSDT".into()]).unwrap();
+        let ready = SnapshotReady {
+            symbol: "BTCUSDT".into(),
+            generation: 1,
+            timestamp: "2026-06-14T14:55:00Z".into(),
+            source: "test".into(),
+            data_json: "{}".into(),
+            computed_at_unix_ms: 1,
+            compute_micros: 1,
+        };
+        // What a producer started right after the interception would hand over first.
+        assert!(fanout.dispatch(1, WorkerEvent::Snapshot(ready.clone())));
+        assert!(loop_rx.try_recv().is_err(), "nothing reached a loop under the fan-out's own epoch");
+        let waiting = inlet.shared.take_computed();
+        assert_eq!(waiting.get("BTCUSDT"), Some(&ready), "it waits for the hub");
+        assert!(BusHandle::intercept(BusSettings::default(), fanout, Vec::new()).is_err(), "one interceptor only");
     }
 }

@@ -6,7 +6,9 @@
 //! - Publish: [`PUBLISH_FENCED`] checks the token, appends to the capped history stream
 //!   (`XADD ... MAXLEN n`) and `PUBLISH`es, in one script: Redis runs a script atomically, so a
 //!   leader whose lease expired (paused past its TTL) can never publish, and a publish is in the
-//!   history exactly when it was published.
+//!   history exactly when it was published. The script also refuses a `seq` at or before the
+//!   history's newest one in the same `epoch`, so a leader continuing another's epoch
+//!   (`src/bus/lineage.rs`) can never publish a position twice.
 //!
 //! Tokens are `"{node_id}#{epoch prefix}"`, unique per acquisition; `/health` shows the node id.
 
@@ -22,10 +24,21 @@ return 0
 "#;
 
 /// KEYS: lease, history stream. ARGV: token, channel, message, history max, epoch, seq.
-/// Returns the number of subscribers reached, or -1 when the caller does not hold the lease.
+/// Returns the number of subscribers reached, -1 when the caller does not hold the lease, -2
+/// when the history's newest entry is of the same epoch at this seq or later.
 pub const PUBLISH_FENCED: &str = r#"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return -1
+end
+local newest = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+if newest then
+  local fields, epoch, seq = newest[2], nil, nil
+  for i = 1, #fields, 2 do
+    if fields[i] == 'epoch' then epoch = fields[i + 1] elseif fields[i] == 'seq' then seq = tonumber(fields[i + 1]) end
+  end
+  if epoch == ARGV[5] and seq and seq >= tonumber(ARGV[6]) then
+    return -2
+  end
 end
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[4], '*', 'epoch', ARGV[5], 'seq', ARGV[6], 'message', ARGV[3])
 return redis.call('PUBLISH', ARGV[2], ARGV[3])
@@ -50,6 +63,9 @@ pub enum Published {
     Delivered(i64),
     /// The caller no longer holds the lease: nothing was published.
     Refused,
+    /// The history already holds this `seq` (or a later one) of this `epoch`: nothing was
+    /// published (a position is never published twice).
+    SeqUsed,
 }
 
 /// Tries to take the free lease with `token` for `ttl_ms`; true when taken.
@@ -100,7 +116,11 @@ impl Scripts {
             .arg(epoch)
             .arg(seq)
             .invoke(con)?;
-        Ok(if reached < 0 { Published::Refused } else { Published::Delivered(reached) })
+        Ok(match reached {
+            -2 => Published::SeqUsed,
+            r if r < 0 => Published::Refused,
+            r => Published::Delivered(r),
+        })
     }
 }
 

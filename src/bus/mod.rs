@@ -23,16 +23,18 @@ pub mod follower;
 mod history;
 pub mod hub;
 pub mod lease;
+pub mod lineage;
 mod metrics;
 mod shared;
 mod subscriber;
+pub mod supervise;
 pub mod wire;
 
 use std::sync::Arc;
 
 use crate::core::{frame, protocol, StampedSnapshot};
 
-pub use hub::BusHandle;
+pub use hub::{BusHandle, BusInlet};
 pub use metrics::BusMetrics;
 
 /// Largest bus payload accepted (the largest synthetic snapshot, 16 MiB, plus its envelope).

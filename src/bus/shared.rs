@@ -11,7 +11,7 @@ use crossbeam_channel::Sender;
 use super::metrics::BusMetrics;
 use super::wire::Received;
 use super::BusSettings;
-use crate::core::{SnapshotReady, StampedSnapshot};
+use crate::core::{BusReport, SnapshotReady, StampedSnapshot};
 
 /// What the control thread knows about the lease.
 #[derive(Debug, Clone, Default)]
@@ -25,6 +25,19 @@ pub struct LeaseView {
     pub holder: Option<String>,
     /// Redis was last answered then (`None`: never).
     pub reachable_at: Option<Instant>,
+    /// The newest history entry of every supported symbol, read right after this node took the
+    /// lease for `term` (final then: the previous holder is fenced off). The hub decides from it
+    /// whether to continue an epoch (`lineage.rs`); `None` when it could not be read.
+    pub tails: Option<(u64, BTreeMap<String, StampedSnapshot>)>,
+}
+
+/// What became of a snapshot the hub handed to `bus-control` for publishing.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Published (fenced, in the history) under this lease term: it may be shown now.
+    Published(u64, StampedSnapshot),
+    /// Not published (lease gone, position already taken, or shutting down): never shown.
+    NotPublished(StampedSnapshot),
 }
 
 /// Subscriber → loop hand-off.
@@ -36,6 +49,8 @@ pub struct Inbox {
     pub resubscribed: Vec<String>,
     /// History answers: symbol and its entries in append order.
     pub history: VecDeque<(String, Vec<StampedSnapshot>)>,
+    /// Publish outcomes, in the order the hub handed the snapshots over.
+    pub outcomes: VecDeque<Outcome>,
 }
 
 pub const SUB_CONNECTING: u64 = 0;
@@ -64,10 +79,18 @@ pub struct Shared {
     pub last_message_unix_ms: AtomicI64,
     /// Newest bus lag observed, ms (-1 = none yet).
     pub last_lag_ms: AtomicI64,
+    /// Every symbol the node supports (a leader computes and publishes all of them).
+    pub supported: Vec<String>,
+    /// Bus threads that died and wait for their restart (`supervise.rs`); `/health` is degraded
+    /// while it is not 0.
+    pub threads_down: AtomicU64,
+    /// The hub's newest report, re-sent with `threads_down` while a thread (the hub itself
+    /// included) is being restarted.
+    pub last_report: Mutex<Option<BusReport>>,
 }
 
 impl Shared {
-    pub fn new(settings: BusSettings, tick: Sender<()>, deflate_min_bytes: Option<usize>) -> Shared {
+    pub fn new(settings: BusSettings, tick: Sender<()>, deflate_min_bytes: Option<usize>, supported: Vec<String>) -> Shared {
         Shared {
             settings,
             tick,
@@ -82,6 +105,9 @@ impl Shared {
             sub_state: AtomicU64::new(SUB_CONNECTING),
             last_message_unix_ms: AtomicI64::new(0),
             last_lag_ms: AtomicI64::new(-1),
+            supported,
+            threads_down: AtomicU64::new(0),
+            last_report: Mutex::new(None),
         }
     }
 

@@ -34,15 +34,22 @@ pub struct BusReport {
     pub stale_rebuilds_total: u64,
     /// Leader publish (`sent_at_ms`) to this node's receive, of the newest snapshot, ms.
     pub lag_ms: Option<i64>,
+    /// Symbols whose epoch this node continued when it took the lease (same data).
+    pub continued_epochs_total: u64,
+    /// Snapshots published once Redis answered again, held back by an outage the lease outlived.
+    pub republished_total: u64,
+    /// Bus threads that died and wait for their restart (degraded while not 0).
+    pub threads_restarting: u64,
+    pub thread_restarts_total: u64,
 }
 
 impl BusReport {
     /// The `bus` object of `/health` and `/ws/stats` at `wall_unix_ms`, and whether the bus is
-    /// degraded (not `up`, or silent longer than `silence_ms`).
+    /// degraded (not `up`, silent longer than `silence_ms`, or a bus thread being restarted).
     pub fn to_json(&self, wall_unix_ms: i64) -> (Value, bool) {
         let age_ms = self.last_message_unix_ms.map(|at| (wall_unix_ms - at).max(0));
         let silent = age_ms.is_none_or(|age| age > self.silence_ms as i64);
-        let degraded = self.state != "up" || silent;
+        let degraded = self.state != "up" || silent || self.threads_restarting > 0;
         let value = json!({
             "node_id": self.node_id,
             "role": self.role,
@@ -59,6 +66,10 @@ impl BusReport {
             "gaps_let_through": self.gaps_total,
             "reconnects": self.reconnects_total,
             "stale_rebuilds": self.stale_rebuilds_total,
+            "continued_epochs": self.continued_epochs_total,
+            "republished": self.republished_total,
+            "threads_restarting": self.threads_restarting,
+            "thread_restarts": self.thread_restarts_total,
         });
         (value, degraded)
     }
@@ -94,5 +105,7 @@ mod tests {
         assert!(report("down", Some(10_000)).to_json(10_001).1);
         let (value, _) = report("up", Some(10_000)).to_json(11_500);
         assert_eq!(value["last_message_age_s"], 1.5);
+        let restarting = BusReport { threads_restarting: 1, ..report("up", Some(10_000)) };
+        assert!(restarting.to_json(10_001).1, "a bus thread waiting for its restart");
     }
 }

@@ -56,11 +56,23 @@ pub struct Sequencer {
     repeat_seq: bool,
     /// Messages at least this long also get a deflated frame; `None`: never.
     deflate_min_bytes: Option<usize>,
+    /// Symbol → (generation, epoch) taken over from another stamper ([`Sequencer::continue_epoch`]):
+    /// snapshots of that generation are stamped in that epoch instead of this sequencer's own.
+    adopted: BTreeMap<String, (u64, Arc<str>)>,
 }
 
 impl Sequencer {
     pub fn new(boot_id: String) -> Sequencer {
-        Sequencer { boot_id, streams: BTreeMap::new(), repeat_seq: false, deflate_min_bytes: None }
+        Sequencer { boot_id, streams: BTreeMap::new(), repeat_seq: false, deflate_min_bytes: None, adopted: BTreeMap::new() }
+    }
+
+    /// Continues `symbol`'s stream in `epoch` after `last_seq` (stamped elsewhere: the Redis
+    /// bus's previous leader) for the snapshots of `generation`; a snapshot of another generation
+    /// starts this sequencer's own epoch as usual. The caller decides that this is sound (same
+    /// data, and nobody else can stamp `epoch` any more: `src/bus/hub.rs`).
+    pub fn continue_epoch(&mut self, symbol: &str, generation: u64, epoch: Arc<str>, last_seq: u64) {
+        self.adopted.insert(symbol.to_string(), (generation, Arc::clone(&epoch)));
+        self.streams.insert(symbol.to_string(), (epoch, last_seq));
     }
 
     /// Also builds the deflated frame of every message of at least `min_bytes` (`None`: never;
@@ -79,7 +91,10 @@ impl Sequencer {
     /// `generation` from the producer starts a new epoch at `seq` 1. `sent_at_unix_ms` is the
     /// wall time written into the message's `sent_at_ms`.
     pub fn stamp(&mut self, sent_at_unix_ms: i64, snapshot: &SnapshotReady) -> StampedSnapshot {
-        let epoch = format!("{}-{}", self.boot_id, snapshot.generation);
+        let epoch = match self.adopted.get(&snapshot.symbol) {
+            Some((generation, adopted)) if *generation == snapshot.generation => adopted.to_string(),
+            _ => format!("{}-{}", self.boot_id, snapshot.generation),
+        };
         let (epoch, seq) = match self.streams.get(&snapshot.symbol) {
             Some((last_epoch, last_seq)) if **last_epoch == *epoch => {
                 (Arc::clone(last_epoch), if self.repeat_seq { *last_seq } else { last_seq + 1 })
@@ -189,6 +204,19 @@ mod tests {
         assert_eq!(sequencer.stamp(1, &snapshot("BTCUSDT", 0)).frame_deflated, None, "short message");
         let mut plain = Sequencer::new("b".into());
         assert_eq!(plain.stamp(1, &big).frame_deflated, None, "compression off");
+    }
+
+    #[test]
+    fn a_continued_epoch_takes_the_next_seq_until_the_generation_changes() {
+        let mut sequencer = Sequencer::new("new".into());
+        sequencer.continue_epoch("BTCUSDT", 7, Arc::from("old-3"), 41);
+        let next = sequencer.stamp(1, &snapshot("BTCUSDT", 7));
+        assert_eq!((&*next.epoch, next.seq), ("old-3", 42));
+        assert_eq!(sequencer.stamp(1, &snapshot("BTCUSDT", 7)).seq, 43);
+        let other = sequencer.stamp(1, &snapshot("ETHUSDT", 7));
+        assert_eq!((&*other.epoch, other.seq), ("new-7", 1), "only the continued symbol");
+        let reset = sequencer.stamp(1, &snapshot("BTCUSDT", 8));
+        assert_eq!((&*reset.epoch, reset.seq), ("new-8", 1), "a new generation is a new epoch");
     }
 
     #[test]

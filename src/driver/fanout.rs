@@ -67,7 +67,9 @@ impl SnapshotFanout {
     }
 
     /// Sends every computed snapshot to `interceptor` from now on instead of stamping it here;
-    /// false if one was set already (it stays).
+    /// false if one was set already (it stays). Set it before any producer runs (the Redis bus
+    /// does, `BusHandle::intercept` in `src/app/serve.rs`), or a snapshot computed first is
+    /// stamped under this fan-out's own epoch.
     pub fn set_interceptor(&self, interceptor: SnapshotInterceptor) -> bool {
         self.interceptor.set(interceptor).is_ok()
     }

@@ -2,13 +2,16 @@
 """Redis bus figures (issue 15): lag from the leader's publish to a follower's receive, failover
 time after SIGKILL of the leader, and recovery after the follower's subscription is cut.
 
-Usage: python3 tests/bench/bus.py BINARY [SECONDS]
+Usage: [EVENT_LOOPS=n] python3 tests/bench/bus.py BINARY [SECONDS]   (make bench-bus)
 
 Starts its own redis-server on a free loopback port (no persistence) and two server processes
 with synthetic 2 KiB snapshots every 0.2 s. Lag: each snapshot's `sent_at_ms` (the leader's stamp
 time, just before the fenced publish) against the follower's receive, as the follower reports it
 (`/health` bus.lag_ms, sampled every 50 ms; both processes share one clock on loopback).
-Prints medians and p95; numbers vary with the machine, so compare runs on the same host.
+Also the end-to-end figure a client sees on each node: `sent_at_ms` to the moment a Python client
+on that node has read the frame (the leader shows its own stamps only once Redis confirmed the
+publish, so its clients pay one Redis round trip too). Prints medians and p95; numbers vary with
+the machine, so compare runs on the same host.
 """
 import json
 import os
@@ -57,6 +60,7 @@ def start_node(binary, workdir, redis_port, node_id, port):
         "SUPPORTED_SYMBOLS": "BTCUSDT",
         "DEMO_SNAPSHOT_BYTES": "2048",
         "WS_UPDATE_INTERVAL": "0.2",
+        "EVENT_LOOPS": os.environ.get("EVENT_LOOPS", "1"),
         "REDIS_ENABLED": "true",
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}",
         "NODE_ID": node_id,
@@ -99,11 +103,15 @@ def main():
         for p in ports:
             assert wait(lambda: get(p, "/health") is not None, 30), "node did not start"
         clients = [ws_subscribe(p) for p in ports]
+        sockets = [c for c, _ in clients]
         assert wait(lambda: sum(get(p, "/health")["bus"]["role"] == "leader" for p in ports) == 1, 15), "no leader"
         leader = next(i for i, p in enumerate(ports) if get(p, "/health")["bus"]["role"] == "leader")
         follower = 1 - leader
+        for _, seen in clients:
+            seen.clear()
         time.sleep(seconds)
         lag = lag_histogram(ports[follower])
+        client_lag = [quantiles(list(clients[i][1])) for i in (leader, follower)]
         # Blip: cut the follower's subscription; time until it reports up again with one more reconnect.
         blips = []
         for _ in range(5):
@@ -119,11 +127,14 @@ def main():
         nodes[leader].send_signal(signal.SIGKILL)
         wait(lambda: get(ports[follower], "/health")["bus"]["role"] == "leader", 30)
         failover_ms = (time.monotonic() - t0) * 1000
-        for c in clients:
+        for c in sockets:
             c.close()
         count, mean_ms, median_le_ms, p95_le_ms = lag
+        print(f"EVENT_LOOPS={os.environ.get('EVENT_LOOPS', '1')} on both nodes, {seconds:.0f} s of streaming")
         print(f"bus lag (leader sent_at_ms -> follower receive), {count} snapshots: mean {mean_ms:.2f} ms, "
               f"median <= {median_le_ms:.2f} ms, p95 <= {p95_le_ms:.2f} ms (histogram bucket bounds; sent_at_ms has 1 ms resolution)")
+        for name, (n, median, p95) in zip(("leader's", "follower's"), client_lag):
+            print(f"client on the {name} node, sent_at_ms -> frame read by the client, {n} snapshots: median {median:.2f} ms, p95 {p95:.2f} ms")
         print(f"subscription cut -> resubscribed: median {statistics.median(blips):.0f} ms over {len(blips)} cuts "
               f"(snapshots recovered from history: {recovered})")
         print(f"leader SIGKILL -> follower leads: {failover_ms:.0f} ms (REDIS_LEASE_TTL_MS=1500)")
@@ -171,15 +182,42 @@ def ws_subscribe(port):
     frame = bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
     s.sendall(frame)
 
+    latencies = []
+
     def drain():
+        # Unmasked server frames (no compression offered): snapshot sent_at_ms -> received here.
+        buf = b""
         try:
-            while s.recv(65536):
-                pass
-        except OSError:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return
+                buf += chunk
+                while len(buf) >= 2:
+                    n, off = buf[1] & 0x7F, 2
+                    if n == 126:
+                        n, off = int.from_bytes(buf[2:4], "big"), 4
+                    elif n == 127:
+                        n, off = int.from_bytes(buf[2:10], "big"), 10
+                    if len(buf) < off + n:
+                        break
+                    payload, buf = buf[off:off + n], buf[off + n:]
+                    if b'"type":"snapshot"' in payload[:40]:
+                        sent = int(payload.split(b'"sent_at_ms":')[1].split(b",")[0])
+                        latencies.append(time.time() * 1000 - sent)
+        except (OSError, IndexError, ValueError):
             pass
 
     threading.Thread(target=drain, daemon=True).start()
-    return s
+    return s, latencies
+
+
+def quantiles(values):
+    """(count, median, p95) of `values`."""
+    ordered = sorted(values)
+    if not ordered:
+        return 0, float("nan"), float("nan")
+    return len(ordered), statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
 
 
 if __name__ == "__main__":

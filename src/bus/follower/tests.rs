@@ -200,3 +200,96 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_continued_epoch_fills_this_nodes_hole_before_its_own_next_stamp() {
+    let mut f = Follower::new(8);
+    f.on_bus(snap("BTCUSDT", "old", 1));
+    // The old leader published 2 and 3 (this node missed 3), died; this node continues at 4.
+    f.on_bus(snap("BTCUSDT", "old", 2));
+    assert_eq!(f.on_local(snap("BTCUSDT", "old", 4)), vec![Action::Fetch("BTCUSDT".into())], "held, history asked");
+    assert!(f.on_local(snap("BTCUSDT", "old", 5)).is_empty(), "still behind the hole");
+    let out = f.on_history("BTCUSDT", (1..=3).map(|seq| snap("BTCUSDT", "old", seq)).collect());
+    assert_eq!(delivered(&out), vec![pos("old", 3), pos("old", 4), pos("old", 5)]);
+    assert_eq!(f.counters().gaps, 0);
+    // Its publish came back from the bus before the confirmation: delivered once.
+    assert_eq!(delivered(&f.on_bus(snap("BTCUSDT", "old", 6))), vec![pos("old", 6)]);
+    assert!(f.on_local(snap("BTCUSDT", "old", 6)).is_empty());
+    assert_eq!(delivered(&f.on_local(snap("BTCUSDT", "old", 7))), vec![pos("old", 7)]);
+}
+
+#[test]
+fn a_continued_epoch_whose_hole_the_history_lost_shows_a_skip_never_a_silent_gap() {
+    let mut f = Follower::new(8);
+    f.on_bus(snap("BTCUSDT", "old", 1));
+    assert_eq!(f.on_local(snap("BTCUSDT", "old", 5)), vec![Action::Fetch("BTCUSDT".into())]);
+    let out = f.on_history("BTCUSDT", Vec::new());
+    assert_eq!(delivered(&out), vec![pos("old", 5)]);
+    assert_eq!(f.counters().gaps, 1, "counted, and clients see the seq skip");
+}
+
+proptest! {
+    /// A node that takes over an epoch it was following (it saw 1..=seen of the old leader's
+    /// 1..=tail) and stamps tail+1..=last: its confirmations (`on_local`, in order) and the
+    /// echoes of the same publishes from the bus (`on_bus`, in order, some lost) interleave in
+    /// any way. Its clients get every seq of the epoch exactly once, in order, and no skip.
+    #[test]
+    fn a_continuing_leader_delivers_every_seq_once_in_order_however_confirmations_and_echoes_interleave(
+        tail in 1u64..20,
+        seen_back in 0u64..20,
+        stamped in 1u64..20,
+        order in prop::collection::vec(0u8..3, 120),
+        echo_lost in prop::collection::vec(prop::bool::weighted(0.3), 40),
+    ) {
+        let seen = tail.saturating_sub(seen_back).max(1);
+        let last = tail + stamped;
+        let mut f = Follower::new(64);
+        let mut out: Vec<u64> = Vec::new();
+        let mut published = tail;
+        let run = |f: &mut Follower, actions: Vec<Action>, published: u64, out: &mut Vec<u64>| {
+            let mut queue = actions;
+            while !queue.is_empty() {
+                let mut next = Vec::new();
+                for action in queue {
+                    match action {
+                        Action::Deliver(s) => out.push(s.seq),
+                        // Everything published so far is in the history (published before shown).
+                        Action::Fetch(symbol) => next.extend(f.on_history(&symbol, (1..=published).map(|q| snap("BTCUSDT", "e", q)).collect())),
+                    }
+                }
+                queue = next;
+            }
+        };
+        for q in 1..=seen {
+            let actions = f.on_bus(snap("BTCUSDT", "e", q));
+            run(&mut f, actions, published, &mut out);
+        }
+        let echoes: Vec<u64> = (tail + 1..=last).filter(|q| !echo_lost[(*q - tail - 1) as usize]).collect();
+        let (mut next_publish, mut next_local, mut next_echo) = (tail + 1, tail + 1, 0usize);
+        let mut choices = order.iter();
+        loop {
+            // Publishes in order; a confirmation and an echo only after their publish.
+            let can = [next_publish <= last, next_local < next_publish, next_echo < echoes.len() && echoes[next_echo] < next_publish];
+            let options: Vec<usize> = (0..3).filter(|&i| can[i]).collect();
+            let Some(&pick) = options.get(usize::from(*choices.next().unwrap_or(&0)) % options.len().max(1)) else { break };
+            match pick {
+                0 => {
+                    published = next_publish;
+                    next_publish += 1;
+                }
+                1 => {
+                    let actions = f.on_local(snap("BTCUSDT", "e", next_local));
+                    run(&mut f, actions, published, &mut out);
+                    next_local += 1;
+                }
+                _ => {
+                    let actions = f.on_bus(snap("BTCUSDT", "e", echoes[next_echo]));
+                    run(&mut f, actions, published, &mut out);
+                    next_echo += 1;
+                }
+            }
+        }
+        prop_assert_eq!(out, (1..=last).collect::<Vec<u64>>());
+        prop_assert_eq!(f.counters().gaps, 0);
+    }
+}
