@@ -269,6 +269,67 @@ fn a_snapshot_the_dead_leader_showed_is_one_the_new_server_continues_from() {
     follow(&mut again, Some(first), unix_ms() + LEASE_TTL_MS * 2 + 2000).expect("it keeps receiving from the new leader");
 }
 
+/// `/metrics`' value of an unlabelled metric on server `i`, if it is there.
+fn metric(cluster: &Cluster, i: usize, name: &str) -> Option<f64> {
+    let answer = try_get_from(std::net::Ipv4Addr::LOCALHOST, cluster.server(i), "/metrics")?;
+    String::from_utf8_lossy(&answer.body).lines().find_map(|l| l.strip_prefix(&format!("{name} ")).and_then(|v| v.trim().parse().ok()))
+}
+
+/// Polls `check` every 100 ms for up to `within`; panics with `what` when it never holds.
+fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn with_redis_gone_health_and_metrics_show_the_bus_down_as_the_troubleshooting_guide_says_and_clients_keep_receiving() {
+    let env = format!("{FAST_STREAM} {FAST_BUS}");
+    let cluster = Cluster::start(&[("REDIS", "true"), ("SERVER_ENV", env.as_str())]);
+    let leader = cluster.leader(2, Duration::from_secs(10));
+    let follower = 3 - leader;
+    // A client of the follower (the sources the hash sends there).
+    let (mut ws, last) = (0..24)
+        .find_map(|n| {
+            let (mut ws, answer) = ws_from(source(n), cluster.nginx).ok()?;
+            (cluster.server_index(&answer.served_by()) == follower).then(|| {
+                send(&mut ws, r#"{"action":"subscribe","symbols":["BTCUSDT"]}"#);
+                let first = follow(&mut ws, None, 0).expect("a snapshot from the leader, through the follower");
+                (ws, first)
+            })
+        })
+        .expect("a source the hash sends to the follower");
+    assert_eq!(metric(&cluster, follower, "bus_up"), Some(1.0));
+    assert_eq!(metric(&cluster, leader, "bus_leader"), Some(1.0));
+
+    // Redis goes away (the command never answers: the server exits).
+    let client = redis::Client::open(format!("redis://{}", cluster.info["redis"])).unwrap();
+    let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<redis::Value>(&mut client.get_connection().unwrap());
+
+    // The guide's diagnosis, on each server directly: /health degraded with the bus not up,
+    // bus_up 0 in /metrics, and Redis itself not answering `redis-cli ping`.
+    for i in [leader, follower] {
+        eventually(Duration::from_secs(10), "the bus never showed as down", || {
+            let health = try_get_from(std::net::Ipv4Addr::LOCALHOST, cluster.server(i), "/health").map(|a| a.json()).unwrap_or_default();
+            health["status"] == "degraded" && health["bus"]["state"] != "up" && health["bus"]["degraded"] == true
+        });
+        assert_eq!(metric(&cluster, i, "bus_up"), Some(0.0), "server {i}");
+    }
+    let ping = std::process::Command::new("redis-cli").args(["-u", &format!("redis://{}", cluster.info["redis"]), "ping"]).output();
+    if let Ok(ping) = ping {
+        assert!(!String::from_utf8_lossy(&ping.stdout).contains("PONG"), "redis-cli ping must fail with Redis gone");
+    }
+    // After a lease TTL without Redis nobody leads (HeatmapBusNoLeader) and the follower serves
+    // on its own; its client keeps receiving, told by an epoch change (never a silent gap).
+    eventually(Duration::from_secs(10), "the follower never went standalone", || cluster.bus(follower)["role"] == "standalone");
+    assert_eq!(metric(&cluster, leader, "bus_leader").unwrap_or(0.0) + metric(&cluster, follower, "bus_leader").unwrap_or(0.0), 0.0);
+    let end = follow(&mut ws, Some(last.clone()), unix_ms() + 2000).expect("the follower's client keeps receiving without Redis");
+    assert_ne!(end.position.0, last.position.0, "a former follower serves under an epoch of its own");
+    assert!(end.position.0.contains("local"), "the node-local epoch of docs/multi_server_deployment.md: {}", end.position.0);
+}
+
 #[test]
 fn a_pinging_idle_websocket_outlives_the_proxy_timeout_and_a_silent_one_is_cut_by_nginx() {
     // nginx idle timeout 2 s (deploy/nginx.conf's PROXY_TIMEOUT); the servers' own idle timeout
