@@ -111,11 +111,15 @@ const LEASE_TTL_MS: i64 = 2000;
 const FAST_BUS: &str = "REDIS_LEASE_TTL_MS=2000 REDIS_COMMAND_TIMEOUT_MS=1000 REDIS_PROBE_INTERVAL_MS=200 \
 REDIS_PROBE_TIMEOUT_MS=1000 REDIS_RECONNECT_BACKOFF_MAX_MS=400";
 
+/// A client of a cluster: its source number, its socket, the server (1-based) nginx sent it to,
+/// and the last snapshot it read.
+type Client = (usize, Ws, usize, Seen);
+
 /// Two servers with the bus: the cluster, the leader's number and twelve clients spread over both
-/// servers by the hash, each with its first snapshot: `(source number, socket, server, seen)`.
+/// servers by the hash, each with its first snapshot.
 /// Checks that the servers carry one stream: every client is in the same epoch, and a position
 /// two clients both received is the very same message on both servers.
-fn bus_cluster_with_clients() -> (Cluster, usize, Vec<(usize, Ws, usize, Seen)>) {
+fn bus_cluster_with_clients() -> (Cluster, usize, Vec<Client>) {
     let env = format!("{FAST_STREAM} {FAST_BUS}");
     let cluster = Cluster::start(&[("REDIS", "true"), ("SERVER_ENV", env.as_str())]);
     assert_eq!(cluster.info.get("bus").map(String::as_str), Some("on"), "{:?}", cluster.info);
