@@ -187,6 +187,7 @@ fn a_snapshot_handed_to_one_loop_only_is_reported_as_invariant_2() {
         Invariant::Ordering,
     );
     assert!(sim::params::Params::draw(outcome.seed).shape.loops > 1, "only a world of several loops can expose it");
+    assert!(outcome.violation.unwrap().detail.contains("not every loop"));
 }
 
 #[test]

@@ -153,6 +153,22 @@ impl World {
                 self.with_loop(index, |w| driver::deliver(w, event));
             }
         }
+        if first.is_empty() || self.violation.is_some() {
+            return;
+        }
+        // Every loop now holds the same latest snapshot of every symbol (what a new subscriber
+        // on any loop is sent first).
+        for symbol in self.params.symbols().to_vec() {
+            let latest = self.loops[0].core.latest_seq(&symbol);
+            if let Some(index) = (1..self.loops.len()).find(|&i| self.loops[i].core.latest_seq(&symbol) != latest) {
+                let other = self.loops[index].core.latest_seq(&symbol);
+                self.fail(
+                    Invariant::Ordering,
+                    format!("after a hand-off loop {index} holds {symbol} {other:?} as its latest (seq, epoch), loop 0 {latest:?}: not every loop was given the snapshot"),
+                );
+                return;
+            }
+        }
     }
 
     /// What each loop's shell does at the end of a turn (timers, writes, outputs, re-reads), and

@@ -84,15 +84,12 @@ pub struct Conn {
     pub stalled: bool,
 }
 
-/// A snapshot owed to a client that keeps up, and by when it must have it (see
-/// [`World::handoff_deadline_ns`]).
+/// When a snapshot owed to a client that keeps up was handed to the loops, and by when the
+/// client must have it (see [`World::handoff_deadline_ns`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Deadline {
     pub due_ns: u64,
     pub handed_ns: u64,
-    pub conn: ConnKey,
-    pub symbol: usize,
-    pub n: u64,
 }
 
 /// Limits copied out of the core's configuration for the checks.
@@ -156,8 +153,8 @@ pub struct World {
     /// Per (symbol, epoch, seq): a hash of the message bytes the first client received; every
     /// other client on every loop must receive the same bytes.
     pub snapshot_bytes: BTreeMap<(usize, String, u64), u64>,
-    /// Snapshots owed to clients that keep up, by hand-off time.
-    pub deadlines: VecDeque<Deadline>,
+    /// Snapshots owed to clients that keep up, by (connection, symbol, `sim_n`).
+    pub deadlines: BTreeMap<(ConnKey, usize, u64), Deadline>,
 }
 
 pub fn static_files() -> StaticFiles {
@@ -262,7 +259,7 @@ impl World {
             final_n: vec![None; symbols],
             huge_latest: vec![false; symbols],
             snapshot_bytes: BTreeMap::new(),
-            deadlines: VecDeque::new(),
+            deadlines: BTreeMap::new(),
             params,
         }
     }
