@@ -191,6 +191,19 @@ fn a_snapshot_handed_to_one_loop_only_is_reported_as_invariant_2() {
 }
 
 #[test]
+fn a_hand_off_waiting_on_a_stalled_loop_is_reported_as_invariant_5() {
+    let outcome = caught(
+        Mutations {
+            hand_off_behind_stalled_loop: true,
+            ..Mutations::default()
+        },
+        Invariant::Isolation,
+    );
+    assert!(sim::params::Params::draw(outcome.seed).shape.stalled_loop.is_some());
+    assert!(outcome.violation.unwrap().detail.contains("after its hand-off"));
+}
+
+#[test]
 fn a_bus_fill_handed_to_the_loops_twice_is_reported_as_invariant_2() {
     let outcome = caught(
         Mutations {

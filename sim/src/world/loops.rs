@@ -150,10 +150,20 @@ impl World {
                 if matches!(event, LoopEvent::Snapshot(_)) && self.mutations.hand_off_to_one_loop && index != 0 {
                     continue;
                 }
+                let stalled = self.params.shape.stalled_loop;
+                if self.mutations.hand_off_behind_stalled_loop && stalled.is_some_and(|s| s != index) {
+                    // Every event of this loop waits as long, so its channel order holds.
+                    let id = self.next_held_back;
+                    self.next_held_back += 1;
+                    self.held_back.insert(id, (index, event));
+                    let wait_ms = driver::fanout::SEND_TIMEOUT.as_millis() as u64;
+                    self.schedule_ms(wait_ms, Event::LoopDeliver(id));
+                    continue;
+                }
                 self.with_loop(index, |w| driver::deliver(w, event));
             }
         }
-        if first.is_empty() || self.violation.is_some() {
+        if first.is_empty() || self.violation.is_some() || !self.held_back.is_empty() {
             return;
         }
         // Every loop now holds the same latest snapshot of every symbol (what a new subscriber

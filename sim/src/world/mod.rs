@@ -153,6 +153,9 @@ pub struct World {
     /// Per (symbol, epoch, seq): a hash of the message bytes the first client received; every
     /// other client on every loop must receive the same bytes.
     pub snapshot_bytes: BTreeMap<(usize, String, u64), u64>,
+    /// Hand-offs held back by the `hand_off_behind_stalled_loop` mutation: (loop, event), by id.
+    pub held_back: BTreeMap<u64, (usize, driver::LoopEvent)>,
+    pub next_held_back: u64,
     /// Snapshots owed to clients that keep up, by (connection, symbol, `sim_n`).
     pub deadlines: BTreeMap<(ConnKey, usize, u64), Deadline>,
 }
@@ -260,6 +263,8 @@ impl World {
             huge_latest: vec![false; symbols],
             snapshot_bytes: BTreeMap::new(),
             deadlines: BTreeMap::new(),
+            held_back: BTreeMap::new(),
+            next_held_back: 0,
             params,
         }
     }
@@ -367,6 +372,11 @@ impl World {
                 token,
                 body_bytes,
             } => self.query_done(loop_index, conn, token, body_bytes),
+            Event::LoopDeliver(id) => {
+                if let Some((index, event)) = self.held_back.remove(&id) {
+                    self.with_loop(index, |w| driver::deliver(w, event));
+                }
+            }
             Event::BusArrive(id) => self.bus_arrive(id),
             Event::BusHistory(symbol) => self.bus_history(symbol),
             Event::BusResubscribe => self.bus_resubscribe(),
