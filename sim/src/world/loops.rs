@@ -94,7 +94,7 @@ impl World {
             self.conns[k].loop_index = Some(index);
             self.loops[index].handoffs.push_back(k);
             self.trace.record(format!("conn{k} handed to loop {index}"));
-            self.with_loop(index, |w| driver::accept_all(w));
+            self.with_loop(index, driver::accept_all);
             if self.violation.is_some() {
                 return;
             }

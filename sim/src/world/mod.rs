@@ -615,7 +615,7 @@ impl World {
             conn.closing_at_shutdown = conn.closing_at.is_some();
         }
         for index in 0..self.loops.len() {
-            self.with_loop(index, |w| driver::shutdown(w));
+            self.with_loop(index, driver::shutdown);
         }
         let check_at = self.now.mono.plus_ms(self.bounds.shutdown_timeout_ms + 1);
         let at_ns = self.clocks.sim_time_of(check_at, self.now_ns);
