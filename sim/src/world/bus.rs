@@ -288,7 +288,6 @@ impl World {
 
     /// The hub's state, to every loop (`SnapshotFanout::report_bus`): `/health` shows it.
     fn bus_report(&mut self) {
-        let wall = self.now.wall_unix_ms;
         let bus = self.bus_mut();
         let counters = bus.follower.counters();
         let report = BusReport {
@@ -296,7 +295,9 @@ impl World {
             role: "follower".into(),
             lease_holder: Some(format!("leader{}", bus.term)),
             state: if bus.subscribed { "up" } else { "connecting" }.into(),
-            last_message_unix_ms: Some(wall),
+            // No wall time: its age would change the length of `/health` with every wall-clock
+            // jump, and the steady-wall-clock twin must write the same bytes (invariant 4).
+            last_message_unix_ms: None,
             silence_ms: 4000,
             received_total: counters.delivered,
             recovered_total: counters.recovered,

@@ -317,6 +317,9 @@ impl World {
 
     /// Runs the world to its end or its first violation.
     pub fn run(&mut self) {
+        let shape = &self.params.shape;
+        let line = format!("shape loops={} stalled_loop={:?} bus={:?}", shape.loops, shape.stalled_loop, shape.bus);
+        self.trace.record(line);
         self.schedule_start();
         while let Some((at_ns, event)) = self.queue.pop() {
             if self.violation.is_some() {
