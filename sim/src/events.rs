@@ -54,6 +54,8 @@ pub enum Event {
         token: u64,
         body_bytes: usize,
     },
+    /// This loop's waker fired: it adopts the connections the acceptor handed it.
+    LoopWake(usize),
     /// A hand-off held back by the `hand_off_behind_stalled_loop` mutation reaches its loop.
     LoopDeliver(u64),
     /// A snapshot in flight on the simulated bus (by its number) reaches the node.

@@ -23,6 +23,9 @@ use crate::events::{ConnKey, Event};
 use crate::invariant::Invariant;
 use crate::mutations::Mutations;
 
+/// A loop takes up to this long to wake up for a connection handed to it (ms).
+pub const LOOP_WAKE_MS_MAX: u64 = 2;
+
 /// While paused for a full process, the acceptor looks again this often (`PAUSED_RECHECK` in
 /// `src/shell/acceptor.rs`).
 pub const ACCEPTOR_PAUSED_RECHECK_MS: u64 = 50;
@@ -74,7 +77,9 @@ impl World {
     }
 
     /// The acceptor's turn (`Acceptor::accept_all`): while the process has room, take the next
-    /// connection from the backlog and hand it to the least loaded loop, which adopts it at once.
+    /// connection from the backlog and hand it to the least loaded loop, whose waker fires 0 to
+    /// [`LOOP_WAKE_MS_MAX`] ms later (meanwhile it counts as handed over, in the load and in the
+    /// process's connections).
     pub fn acceptor_wake(&mut self) {
         self.acceptor_recheck_pending = false;
         let http_max = self.bounds.http_connections_max;
@@ -94,10 +99,8 @@ impl World {
             self.conns[k].loop_index = Some(index);
             self.loops[index].handoffs.push_back(k);
             self.trace.record(format!("conn{k} handed to loop {index}"));
-            self.with_loop(index, driver::accept_all);
-            if self.violation.is_some() {
-                return;
-            }
+            let wake_ms = self.loop_rng.random_range(0..=LOOP_WAKE_MS_MAX);
+            self.schedule_ms(wake_ms, Event::LoopWake(index));
         }
     }
 

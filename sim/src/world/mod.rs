@@ -375,6 +375,7 @@ impl World {
                 token,
                 body_bytes,
             } => self.query_done(loop_index, conn, token, body_bytes),
+            Event::LoopWake(index) => self.with_loop(index, driver::accept_all),
             Event::LoopDeliver(id) => {
                 if let Some((index, event)) = self.held_back.remove(&id) {
                     self.with_loop(index, |w| driver::deliver(w, event));
