@@ -56,7 +56,7 @@ pub enum Event {
     },
     /// This loop's waker fired: it adopts the connections the acceptor handed it.
     LoopWake(usize),
-    /// A hand-off held back by the `hand_off_behind_stalled_loop` mutation reaches its loop.
+    /// A hand-off held back (the loop's waker was late) reaches its loop.
     LoopDeliver(u64),
     /// A snapshot in flight on the simulated bus (by its number) reaches the node.
     BusArrive(u64),

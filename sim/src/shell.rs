@@ -67,9 +67,6 @@ impl World {
             self.bus_publish(snapshot);
             return;
         }
-        if let Some(symbol) = self.symbol_index(&snapshot.symbol) {
-            self.huge_latest[symbol] = snapshot.data_json.len() >= self.bounds.queue_bytes_max / 2;
-        }
         self.fanout.publish(self.now.wall_unix_ms, &snapshot);
         self.drain_loops();
     }
@@ -77,9 +74,6 @@ impl World {
     /// A snapshot stamped elsewhere (the bus's leader), handed to every loop unchanged
     /// (`SnapshotFanout::deliver_stamped`, as the production bus hub does).
     pub fn deliver_stamped(&mut self, stamped: StampedSnapshot) {
-        if let Some(symbol) = self.symbol_index(&stamped.symbol) {
-            self.huge_latest[symbol] = stamped.message.len() >= self.bounds.queue_bytes_max / 2;
-        }
         self.fanout.deliver_stamped(stamped);
         self.drain_loops();
     }

@@ -148,7 +148,7 @@ impl World {
             return;
         }
         // A snapshot near or over the byte bound closes every subscriber; that is the bound working.
-        let huge = self.huge_latest.iter().any(|&h| h);
+        let huge = self.lp().huge_latest.iter().any(|&h| h);
         if fast && !huge {
             self.fail(Invariant::SlowConsumer, format!("conn{k} keeps up (its socket never pushed back) but is closed as a slow consumer"));
         }

@@ -44,6 +44,13 @@ pub struct Loop {
     pub same_instant_timers: u32,
     pub last_timer_ns: u64,
     pub loop_turn_pending: bool,
+    /// The latest time this loop's channel holds an event back to (its waker is late), and how
+    /// many it holds: a new event never overtakes them.
+    pub held_until_ns: u64,
+    pub held_back: usize,
+    /// Per symbol: this core's latest snapshot is at least half the queue byte bound, so it may
+    /// close even a client that keeps up.
+    pub huge_latest: Vec<bool>,
 }
 
 /// A loop's waker: the simulated loop drains its channel in the same event, so nothing to wake.
@@ -141,11 +148,17 @@ impl World {
         for stamped in &first {
             self.note_owed(stamped);
         }
-        // Which loop takes its events first varies (the loops are threads); each takes its own
-        // in channel order.
-        let start = if self.loops.len() > 1 { self.loop_rng.random_range(0..self.loops.len()) } else { 0 };
+        // The loops are threads: which takes its events first varies, and with several loops
+        // each wakes 0 to LOOP_WAKE_MS_MAX ms later (drawn); each takes its own in channel order.
+        let several = self.loops.len() > 1;
+        let start = if several { self.loop_rng.random_range(0..self.loops.len()) } else { 0 };
         for step in 0..self.loops.len() {
             let index = (start + step) % self.loops.len();
+            let mut wait_ms = if several { self.loop_rng.random_range(0..=LOOP_WAKE_MS_MAX) } else { 0 };
+            let stalled = self.params.shape.stalled_loop;
+            if self.mutations.hand_off_behind_stalled_loop && stalled.is_some_and(|s| s != index) {
+                wait_ms = driver::fanout::SEND_TIMEOUT.as_millis() as u64;
+            }
             for event in received[index].iter().cloned() {
                 if self.violation.is_some() {
                     return;
@@ -153,24 +166,51 @@ impl World {
                 if matches!(event, LoopEvent::Snapshot(_)) && self.mutations.hand_off_to_one_loop && index != 0 {
                     continue;
                 }
-                let stalled = self.params.shape.stalled_loop;
-                if self.mutations.hand_off_behind_stalled_loop && stalled.is_some_and(|s| s != index) {
-                    // Every event of this loop waits as long, so its channel order holds.
-                    let id = self.next_held_back;
-                    self.next_held_back += 1;
-                    self.held_back.insert(id, (index, event));
-                    let wait_ms = driver::fanout::SEND_TIMEOUT.as_millis() as u64;
-                    self.schedule_ms(wait_ms, Event::LoopDeliver(id));
+                // Never before what this loop's channel already holds back: its order holds.
+                let lp = &mut self.loops[index];
+                let due_ns = (self.now_ns + wait_ms * NS_PER_MS).max(lp.held_until_ns);
+                if due_ns == self.now_ns && lp.held_back == 0 {
+                    self.give(index, event);
                     continue;
                 }
-                self.with_loop(index, |w| driver::deliver(w, event));
+                lp.held_until_ns = due_ns;
+                lp.held_back += 1;
+                let id = self.next_held_back;
+                self.next_held_back += 1;
+                self.held_back.insert(id, (index, event));
+                self.queue.push(due_ns, Event::LoopDeliver(id));
             }
         }
-        if first.is_empty() || self.violation.is_some() || !self.held_back.is_empty() {
+        if !first.is_empty() {
+            self.check_same_latest();
+        }
+    }
+
+    /// A held-back hand-off reaches its loop.
+    pub fn loop_deliver(&mut self, id: u64) {
+        if let Some((index, event)) = self.held_back.remove(&id) {
+            self.loops[index].held_back -= 1;
+            self.give(index, event);
+            self.check_same_latest();
+        }
+    }
+
+    /// Loop `index` takes one event from its channel.
+    fn give(&mut self, index: usize, event: LoopEvent) {
+        if let LoopEvent::Snapshot(stamped) = &event {
+            if let Some(symbol) = self.symbol_index(&stamped.symbol) {
+                self.loops[index].huge_latest[symbol] = stamped.message.len() >= self.bounds.queue_bytes_max / 2;
+            }
+        }
+        self.with_loop(index, |w| driver::deliver(w, event));
+    }
+
+    /// Once every loop has taken every event handed to it, every loop holds the same latest
+    /// snapshot of every symbol (what a new subscriber on any loop is sent first).
+    fn check_same_latest(&mut self) {
+        if self.violation.is_some() || !self.held_back.is_empty() {
             return;
         }
-        // Every loop now holds the same latest snapshot of every symbol (what a new subscriber
-        // on any loop is sent first).
         for symbol in self.params.symbols().to_vec() {
             let latest = self.loops[0].core.latest_seq(&symbol);
             if let Some(index) = (1..self.loops.len()).find(|&i| self.loops[i].core.latest_seq(&symbol) != latest) {
@@ -242,7 +282,7 @@ impl World {
     /// it within the bound.
     pub fn handoff_deadline_ns(&self) -> u64 {
         let faults = &self.params.faults;
-        self.now_ns + (faults.readiness_delay_ms_max + HANDOFF_SLACK_MS) * NS_PER_MS
+        self.now_ns + (faults.readiness_delay_ms_max + LOOP_WAKE_MS_MAX + HANDOFF_SLACK_MS) * NS_PER_MS
     }
 }
 

@@ -147,13 +147,10 @@ pub struct World {
     pub generation_of_epoch: BTreeMap<String, u64>,
     /// Per symbol, the `sim_n` of the final snapshot published after faults stopped.
     pub final_n: Vec<Option<u64>>,
-    /// Per symbol: the core's latest snapshot is at least half the queue byte bound, so it may
-    /// close even a client that keeps up.
-    pub huge_latest: Vec<bool>,
     /// Per (symbol, epoch, seq): a hash of the message bytes the first client received; every
     /// other client on every loop must receive the same bytes.
     pub snapshot_bytes: BTreeMap<(usize, String, u64), u64>,
-    /// Hand-offs held back by the `hand_off_behind_stalled_loop` mutation: (loop, event), by id.
+    /// Hand-offs a loop has not taken yet (its waker is late): (loop, event), by id.
     pub held_back: BTreeMap<u64, (usize, driver::LoopEvent)>,
     pub next_held_back: u64,
     /// Snapshots owed to clients that keep up, by (connection, symbol, `sim_n`).
@@ -200,6 +197,9 @@ impl World {
                 same_instant_timers: 0,
                 last_timer_ns: u64::MAX,
                 loop_turn_pending: false,
+                held_until_ns: 0,
+                held_back: 0,
+                huge_latest: vec![false; params.symbols().len()],
             });
         }
         let fanout = SnapshotFanout::new("sim".into(), None, inboxes);
@@ -260,7 +260,6 @@ impl World {
             epoch_of_generation: BTreeMap::new(),
             generation_of_epoch: BTreeMap::new(),
             final_n: vec![None; symbols],
-            huge_latest: vec![false; symbols],
             snapshot_bytes: BTreeMap::new(),
             deadlines: BTreeMap::new(),
             held_back: BTreeMap::new(),
@@ -376,11 +375,7 @@ impl World {
                 body_bytes,
             } => self.query_done(loop_index, conn, token, body_bytes),
             Event::LoopWake(index) => self.with_loop(index, driver::accept_all),
-            Event::LoopDeliver(id) => {
-                if let Some((index, event)) = self.held_back.remove(&id) {
-                    self.with_loop(index, |w| driver::deliver(w, event));
-                }
-            }
+            Event::LoopDeliver(id) => self.loop_deliver(id),
             Event::BusArrive(id) => self.bus_arrive(id),
             Event::BusHistory(symbol) => self.bus_history(symbol),
             Event::BusResubscribe => self.bus_resubscribe(),
