@@ -40,6 +40,22 @@ fn metric_line(server: &ServerProcess, start: &str) -> String {
     body.lines().find(|l| l.starts_with(start)).unwrap_or_else(|| panic!("{start} not in /metrics")).to_string()
 }
 
+/// A request from `source` gets no answer: the connection is closed at accept.
+fn assert_closed_unanswered(source: Ipv4Addr, server: SocketAddr, which: &str) {
+    let mut refused = connect_from(source, server);
+    let _ = refused.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut buf = [0u8; 64];
+    let read = refused.read(&mut buf);
+    assert!(matches!(read, Ok(0) | Err(_)), "{which} must be closed unanswered, got {read:?}");
+}
+
+/// A request from `source` is answered 200.
+fn assert_served(source: Ipv4Addr, server: SocketAddr) {
+    let mut other = connect_from(source, server);
+    other.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut other).status, 200);
+}
+
 const A: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 const B: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
 
@@ -66,15 +82,9 @@ fn http_connections_past_the_address_bound_are_closed_at_accept() {
     let _held: Vec<TcpStream> = (0..2).map(|_| connect_from(A, server.addr)).collect();
     // Both idle connections are accepted before the third arrives (the loop accepts in order).
     std::thread::sleep(Duration::from_millis(300));
-    let mut refused = connect_from(A, server.addr);
-    let _ = refused.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
-    let mut buf = [0u8; 64];
-    let read = refused.read(&mut buf);
-    assert!(matches!(read, Ok(0) | Err(_)), "the third connection must be closed unanswered, got {read:?}");
+    assert_closed_unanswered(A, server.addr, "the third connection");
     // Another address is served.
-    let mut other = connect_from(B, server.addr);
-    other.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    assert_eq!(read_response(&mut other).status, 200);
+    assert_served(B, server.addr);
     assert_eq!(metric_line(&server, "connections_refused_per_address_total{kind=\"http\"}"), "connections_refused_per_address_total{kind=\"http\"} 1");
 }
 
@@ -99,4 +109,30 @@ fn forwarded_for_names_the_client_only_when_the_peer_is_a_trusted_proxy() {
     assert_eq!(forged.status, 101);
     let log = server.wait_for_log("client=127.0.0.3", Duration::from_secs(5)).join("\n");
     assert!(!log.contains("client=203.0.113.9"), "{log}");
+}
+
+#[test]
+fn one_address_is_bounded_across_loops() {
+    let bounds = [("WS_MAX_CONNECTIONS_PER_ADDRESS", "2"), ("HTTP_MAX_CONNECTIONS_PER_ADDRESS", "2"), ("HTTP_MAX_CONNECTIONS", "4")];
+    let server = ServerProcess::start(&[&bounds[..], &[("DEMO_SEED", "false"), ("EVENT_LOOPS", "2"), ("HTTP_REQUEST_TIMEOUT", "60")]].concat());
+    // The acceptor hands consecutive connections to alternate loops: one WebSocket on each.
+    let (first, _keep1) = upgrade_from(A, server.addr, "");
+    let (second, _keep2) = upgrade_from(A, server.addr, "");
+    assert_eq!((first.status, second.status), (101, 101));
+    let (third, _) = upgrade_from(A, server.addr, "");
+    assert_eq!(third.status, 429, "the address holds two WebSockets over the two loops: {}", third.head);
+    assert_eq!(third.json()["error"]["code"], "TOO_MANY_CONNECTIONS");
+
+    // Plain HTTP: two idle connections from A (one per loop), then more from A are closed at
+    // accept, whichever loop takes them.
+    let _held: Vec<TcpStream> = (0..2).map(|_| connect_from(A, server.addr)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    for attempt in 0..6 {
+        assert_closed_unanswered(A, server.addr, &format!("connection {attempt} past the bound"));
+    }
+    // Six refusals gave their slots back: B is still served under HTTP_MAX_CONNECTIONS=4 (two
+    // idle connections of A held).
+    assert_served(B, server.addr);
+    assert_eq!(metric_line(&server, "connections_refused_per_address_total{kind=\"ws\"}"), "connections_refused_per_address_total{kind=\"ws\"} 1");
+    assert_eq!(metric_line(&server, "connections_refused_per_address_total{kind=\"http\"}"), "connections_refused_per_address_total{kind=\"http\"} 6");
 }

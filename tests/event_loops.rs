@@ -13,6 +13,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use support::*;
+use tungstenite::stream::MaybeTlsStream;
 use tungstenite::Message;
 
 /// Small synthetic snapshots ten times a second, no demo data.
@@ -146,4 +147,90 @@ fn shutdown_closes_the_clients_of_every_loop_with_1001() {
         }
     }
     assert_eq!(server.terminate(Duration::from_secs(10)), Some(0));
+}
+
+/// The value of the `/metrics` series that starts with `series` (name and labels).
+fn series_value(exposition: &str, series: &str) -> f64 {
+    let line = exposition.lines().find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '));
+    let line = line.unwrap_or_else(|| panic!("{series} not in /metrics:\n{exposition}"));
+    line[series.len()..].trim().parse().unwrap_or_else(|e| panic!("{line}: {e}"))
+}
+
+/// Snapshots `ws` receives until it reads the reply of type `until`, then for `trailing` more.
+fn count_snapshots_until(ws: &mut Ws, until: &str, trailing: Duration) -> u64 {
+    let mut snapshots = 0;
+    let mut deadline: Option<Instant> = None;
+    loop {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return snapshots;
+        }
+        let value = match ws.read() {
+            Ok(Message::Text(text)) => serde_json::from_str::<serde_json::Value>(text.as_str()).unwrap(),
+            Ok(_) => continue,
+            Err(tungstenite::Error::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
+            Err(e) => panic!("reading: {e}"),
+        };
+        if value["type"] == "snapshot" {
+            snapshots += 1;
+        } else if value["type"] == until && deadline.is_none() {
+            deadline = Some(Instant::now() + trailing);
+        }
+    }
+}
+
+#[test]
+fn metrics_count_messages_sent_by_every_loop() {
+    let server = two_loops(&[("HTTP_REQUEST_TIMEOUT", "60")]);
+    let mut clients: Vec<Ws> = (0..2).map(|_| ws_connect(server.addr, "/ws/heatmap")).collect();
+    // Two kept-alive scrapers after the two clients: each loop holds two of the four, so at least
+    // one scrape is answered by a loop without one of the clients (or without either).
+    let mut scrapers: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(server.addr).unwrap()).collect();
+    for scraper in &scrapers {
+        scraper.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let stats = get_on(&mut scrapers[0], "/ws/stats").json();
+    assert_eq!(stats["connections_per_loop"], serde_json::json!([2, 2]), "{stats}");
+
+    for ws in &mut clients {
+        if let MaybeTlsStream::Plain(stream) = ws.get_ref() {
+            stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        }
+        send_json(ws, r#"{"action":"subscribe","symbols":["BTCUSDT","NOPE"]}"#);
+    }
+    std::thread::sleep(Duration::from_millis(1000));
+    let mut received = 0;
+    for ws in &mut clients {
+        send_json(ws, r#"{"action":"unsubscribe","symbols":["BTCUSDT"]}"#);
+        // Unsent snapshots are dropped at the unsubscribe, so after its reply none is owed.
+        received += count_snapshots_until(ws, "unsubscribed", Duration::from_millis(300));
+    }
+    assert!(received >= 10, "only {received} snapshots in 1 s");
+    for ws in &mut clients {
+        ws.close(None).unwrap();
+        while ws.read().is_ok() {}
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let scrapes = loop {
+        let scrapes: Vec<String> = scrapers.iter_mut().map(|s| String::from_utf8(get_on(s, "/metrics").body).unwrap()).collect();
+        let closed = |text: &String| series_value(text, "ws_disconnects_total{reason=\"client_closed\"}") >= 2.0;
+        if scrapes.iter().all(closed) || Instant::now() >= deadline {
+            break scrapes;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for text in &scrapes {
+        assert_eq!(series_value(text, "ws_messages_sent_total{symbol=\"BTCUSDT\"}"), received as f64, "every loop's messages");
+        assert_eq!(series_value(text, "ws_errors_total{code=\"INVALID_SYMBOL\"}"), 2.0, "both clients' errors");
+        assert_eq!(series_value(text, "ws_disconnects_total{reason=\"client_closed\"}"), 2.0, "both clients' closes");
+        // One observation per loop per snapshot fanned out to its subscriber: all received but
+        // each client's first (sent at its subscribe, not fanned out) and one on its way at
+        // each unsubscribe. One loop alone saw about half.
+        let broadcasts = series_value(text, "ws_broadcast_duration_seconds_count{symbol=\"BTCUSDT\"}");
+        assert!(broadcasts >= (received - 4) as f64, "{broadcasts} broadcasts for {received} snapshots received");
+        assert_eq!(series_value(text, "ws_active_connections"), 0.0);
+    }
+    let bytes: Vec<f64> = scrapes.iter().map(|t| series_value(t, "ws_bytes_sent_total{symbol=\"BTCUSDT\"}")).collect();
+    assert_eq!(bytes[0], bytes[1], "both loops report the same process-wide bytes");
 }

@@ -208,3 +208,70 @@ fn answers_beyond_the_pending_bound_wait_for_a_slow_client_with_503_busy() {
     let (answer, _) = complete_json(server.addr, other);
     assert_eq!(answer.status, 200);
 }
+
+/// Two connections on different event loops (the acceptor hands consecutive connections to
+/// alternate loops), each with a read timeout of [`ANSWER_TIMEOUT`].
+fn one_connection_per_loop(server: &ServerProcess) -> (TcpStream, TcpStream) {
+    let mut first = TcpStream::connect(server.addr).unwrap();
+    let second = TcpStream::connect(server.addr).unwrap();
+    for stream in [&first, &second] {
+        stream.set_read_timeout(Some(ANSWER_TIMEOUT)).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let stats = get_on(&mut first, "/ws/stats").json();
+    assert_eq!(stats["connections_per_loop"], serde_json::json!([1, 1]), "one connection on each loop: {stats}");
+    (first, second)
+}
+
+#[test]
+fn pending_answer_bytes_are_bounded_for_the_process() {
+    let server = ServerProcess::start(&[
+        ("EVENT_LOOPS", "2"),
+        ("DEMO_REPLAY_INTERVAL", "0"),
+        ("HTTP_MAX_PENDING_BYTES", "1048576"),
+        ("HTTP_REQUEST_TIMEOUT", "120"),
+    ]);
+    let (mut slow, mut other) = one_connection_per_loop(&server);
+    // A slow client on one loop asks for an 8 MiB answer and does not read it yet.
+    slow.write_all(format!("GET {BIG_ANSWER_PATH} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+    wait_for_json(server.addr, "/ws/stats", ANSWER_TIMEOUT, |s| s["http_pending_bytes"].as_u64().unwrap_or(0) > 1048576);
+    // The other loop sees the process's pending bytes and refuses to compute more.
+    let stats = get_on(&mut other, "/ws/stats").json();
+    assert!(stats["http_pending_bytes"].as_u64().unwrap() > 1048576, "the other loop's view: {stats}");
+    let path = "/liquidations/heatmap-timeseries?symbol=BTCUSDT&interval=5m&time_window=48h";
+    let busy = get_on(&mut other, path);
+    assert_eq!(busy.status, 503, "{}", String::from_utf8_lossy(&busy.body));
+    assert_eq!(busy.json()["error"]["code"], "BUSY");
+    assert!(busy.json()["error"]["message"].as_str().unwrap().contains("HTTP_MAX_PENDING_BYTES=1048576"), "{}", busy.json());
+
+    // Once the slow client has its answer, the other loop has room again.
+    let mut bytes = Vec::new();
+    slow.read_to_end(&mut bytes).unwrap();
+    assert!(bytes.len() > 8 * 1024 * 1024, "{} bytes", bytes.len());
+    let deadline = std::time::Instant::now() + ANSWER_TIMEOUT;
+    while get_on(&mut other, "/ws/stats").json()["http_pending_bytes"] != 0 {
+        assert!(std::time::Instant::now() < deadline, "pending bytes never returned to 0");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(get_on(&mut other, path).status, 200);
+}
+
+#[test]
+fn queries_in_flight_are_bounded_for_the_process() {
+    let server = ServerProcess::start(&[("EVENT_LOOPS", "2"), ("DEMO_REPLAY_INTERVAL", "0"), ("QUERIES_IN_FLIGHT_MAX", "1")]);
+    let (mut first, mut second) = one_connection_per_loop(&server);
+    // A long query (an uncached 8 MiB answer) on one loop...
+    first.write_all(format!("GET {BIG_ANSWER_PATH} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while get_on(&mut second, "/ws/stats").json()["queries_in_flight"] != 1 {
+        assert!(std::time::Instant::now() < deadline, "the first query was never seen in flight");
+    }
+    // ...holds the process's one slot: a query on the other loop is refused.
+    let busy = get_on(&mut second, "/prices/klines?symbol=BTCUSDT&interval=1h&limit=10");
+    assert_eq!(busy.status, 503, "{}", String::from_utf8_lossy(&busy.body));
+    assert_eq!(busy.json()["error"]["code"], "BUSY");
+    assert!(busy.json()["error"]["message"].as_str().unwrap().contains("too many queries"), "{}", busy.json());
+    assert_eq!(read_response(&mut first).status, 200);
+    assert_eq!(get_on(&mut second, "/ws/stats").json()["queries_in_flight"], 0);
+    assert_eq!(get_on(&mut second, "/prices/klines?symbol=BTCUSDT&interval=1h&limit=10").status, 200);
+}

@@ -19,11 +19,10 @@
 //! `limit_conn`, see `deploy/nginx.conf`). WebSockets are counted at the upgrade, by the client
 //! address above, so a proxy's clients are told apart.
 //!
-//! **Several event loops.** The bound is per process, so with several loops they must share one
-//! [`AddressLedger`]. It is a plain value with two operations ([`AddressLedger::try_acquire`] and
-//! [`AddressLedger::release`], each O(log addresses), never blocking): the shell would own one
-//! behind a `Mutex` and lend it to each core's accept and upgrade calls, holding the lock for
-//! one map operation. Today's single loop owns it inside its [`super::Core`].
+//! **Several event loops.** The bound is per process: the loops share one [`AddressLedger`]
+//! inside their [`super::ConnectionLedger`], behind a `Mutex` held for one map operation
+//! ([`AddressLedger::try_acquire`] or [`AddressLedger::release`], each O(log addresses)) per
+//! accept, upgrade and close.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -199,27 +198,17 @@ pub struct Held {
     pub key: IpAddr,
 }
 
-/// Open connections per client address and kind, with their bounds. Holds an entry only for
-/// addresses with at least one connection, so it never outgrows the connection bounds.
-#[derive(Debug, Clone)]
+/// Open connections per client address and kind. Holds an entry only for addresses with at
+/// least one connection, so it never outgrows the connection bounds.
+#[derive(Debug, Clone, Default)]
 pub struct AddressLedger {
     counts: BTreeMap<(IpAddr, ConnKind), usize>,
-    http_per_address_max: usize,
-    ws_per_address_max: usize,
 }
 
 impl AddressLedger {
-    pub fn new(http_per_address_max: usize, ws_per_address_max: usize) -> AddressLedger {
-        AddressLedger { counts: BTreeMap::new(), http_per_address_max, ws_per_address_max }
-    }
-
     /// Counts one more connection of `kind` for `key` (see [`ledger_key`]) and returns its
-    /// [`Held`], or `None` when `key` already holds its bound of that kind.
-    pub fn try_acquire(&mut self, kind: ConnKind, key: IpAddr) -> Option<Held> {
-        let max = match kind {
-            ConnKind::Http => self.http_per_address_max,
-            ConnKind::WebSocket => self.ws_per_address_max,
-        };
+    /// [`Held`], or `None` when `key` already holds `max` of that kind.
+    pub fn try_acquire(&mut self, kind: ConnKind, key: IpAddr, max: usize) -> Option<Held> {
         let count = self.counts.entry((key, kind)).or_insert(0);
         if *count >= max {
             if *count == 0 {
@@ -270,7 +259,7 @@ impl<M: super::MutationPolicy> super::Core<M> {
     pub(super) fn acquire_ws_slot(&mut self, id: super::ConnId) -> Option<Held> {
         let client = self.clients.get(id)?;
         let (peer, address) = (client.peer, client.address);
-        let held = self.addresses.try_acquire(ConnKind::WebSocket, ledger_key(address));
+        let held = self.ledger.try_hold_address(ConnKind::WebSocket, ledger_key(address), self.config.ws_connections_per_address_max);
         if held.is_none() {
             self.metrics.refused_per_address(ConnKind::WebSocket);
             log::info!(
@@ -281,9 +270,9 @@ impl<M: super::MutationPolicy> super::Core<M> {
         held
     }
 
-    /// Distinct client addresses holding counted connections (`/metrics`).
+    /// Distinct client addresses holding counted connections in the process (`/metrics`).
     pub fn connection_addresses(&self) -> usize {
-        self.addresses.addresses()
+        self.ledger.connection_addresses()
     }
 }
 
@@ -366,24 +355,24 @@ mod tests {
 
     #[test]
     fn ledger_refuses_at_the_bound_and_frees_on_release() {
-        let mut ledger = AddressLedger::new(1, 2);
+        let mut ledger = AddressLedger::default();
         let a = ip("192.0.2.1");
-        let first = ledger.try_acquire(ConnKind::WebSocket, a).unwrap();
-        let _second = ledger.try_acquire(ConnKind::WebSocket, a).unwrap();
-        assert_eq!(ledger.try_acquire(ConnKind::WebSocket, a), None);
+        let first = ledger.try_acquire(ConnKind::WebSocket, a, 2).unwrap();
+        let _second = ledger.try_acquire(ConnKind::WebSocket, a, 2).unwrap();
+        assert_eq!(ledger.try_acquire(ConnKind::WebSocket, a, 2), None);
         // Another address and the other kind are counted apart.
-        assert!(ledger.try_acquire(ConnKind::WebSocket, ip("192.0.2.2")).is_some());
-        assert!(ledger.try_acquire(ConnKind::Http, a).is_some());
+        assert!(ledger.try_acquire(ConnKind::WebSocket, ip("192.0.2.2"), 2).is_some());
+        assert!(ledger.try_acquire(ConnKind::Http, a, 1).is_some());
         assert_eq!(ledger.addresses(), 2);
         ledger.release(first);
         assert_eq!(ledger.count(ConnKind::WebSocket, a), 1);
-        assert!(ledger.try_acquire(ConnKind::WebSocket, a).is_some());
+        assert!(ledger.try_acquire(ConnKind::WebSocket, a, 2).is_some());
     }
 
     #[test]
     fn ledger_forgets_addresses_without_connections() {
-        let mut ledger = AddressLedger::new(4, 4);
-        let held: Vec<Held> = (0..3).filter_map(|i| ledger.try_acquire(ConnKind::Http, IpAddr::from([10, 0, 0, i]))).collect();
+        let mut ledger = AddressLedger::default();
+        let held: Vec<Held> = (0..3).filter_map(|i| ledger.try_acquire(ConnKind::Http, IpAddr::from([10, 0, 0, i]), 4)).collect();
         assert_eq!(ledger.addresses(), 3);
         for h in held {
             ledger.release(h);

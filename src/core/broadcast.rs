@@ -59,7 +59,10 @@ impl<M: MutationPolicy> Core<M> {
             computed_at_unix_ms: snapshot.computed_at_unix_ms,
         });
         state.status = ProducerStatus::Ok;
-        self.metrics.symbols[index].compute_seconds.observe(snapshot.compute_micros as f64 / 1e6);
+        if self.loop_index == 0 {
+            // Every loop receives every snapshot; one of them counts its computation, once.
+            self.metrics.symbols[index].compute_seconds.observe(snapshot.compute_micros as f64 / 1e6);
+        }
         if let Some(duration) = state.broadcast.superseded() {
             // The previous snapshot never reached every subscriber (some were stalled): record
             // how long it took to reach the ones it did reach.

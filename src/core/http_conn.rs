@@ -173,7 +173,7 @@ impl<M: MutationPolicy> Core<M> {
         client.out.push_reply(Chunk::Owned(head.into_boxed_slice()));
         if send_body {
             if let Chunk::Answer(answer) = &body {
-                self.answers.hold(answer);
+                self.ledger.hold_answer(answer);
             }
             client.out.push_reply(body);
         }
@@ -261,7 +261,7 @@ impl<M: MutationPolicy> Core<M> {
         let accepted = match handshake::accept(&request, self.config.ws_compression) {
             Ok(accepted) => accepted,
             Err(refusal) => {
-                self.addresses.release(ws_held);
+                self.ledger.release_address(ws_held);
                 self.ledger.undo_upgrade();
                 // A client that asked to switch protocols may already be sending frames, which
                 // would be misread as requests: close after the answer. A plain GET keeps its
@@ -285,7 +285,7 @@ impl<M: MutationPolicy> Core<M> {
         let rate = TokenBucket::new(self.config.rate_limit_messages_per_s, self.config.rate_limit_burst_messages, now.mono);
         let Some(Phase::Http(_)) = self.clients.get(id).map(|c| &c.phase) else {
             self.ledger.undo_upgrade();
-            self.addresses.release(ws_held);
+            self.ledger.release_address(ws_held);
             return;
         };
         let Some(client) = self.clients.get_mut(id) else { return };
@@ -316,7 +316,7 @@ impl<M: MutationPolicy> Core<M> {
         client.write_progress_at = now.mono;
         let (peer, address) = (client.peer, client.address);
         if let Some(http_held) = client.held.replace(ws_held) {
-            self.addresses.release(http_held);
+            self.ledger.release_address(http_held);
         }
         self.http_connections -= 1;
         self.ws_connections += 1;
@@ -342,7 +342,7 @@ impl<M: MutationPolicy> Core<M> {
             // The connection that asked is gone and its slot was reused.
             return;
         };
-        self.queries_in_flight -= 1;
+        self.ledger.end_query();
         // The representation this request gets (gzip when allowed and built), chosen before the
         // memory bound is applied to it; a 304 when its ETag is what the client holds.
         let (body, etag, is_gzip) = match &response.encoded {
@@ -355,13 +355,33 @@ impl<M: MutationPolicy> Core<M> {
         let not_modified = etag
             .as_deref()
             .is_some_and(|etag| super::http_encoding::none_match_hits(pending.if_none_match.as_deref(), etag));
-        let cost = if pending.head_only || not_modified { 0 } else { self.answers.cost_of(&body) };
-        let pending_bytes = self.answers.pending_bytes();
-        if cost > 0 && pending_bytes > 0 && pending_bytes + cost > self.config.http_pending_bytes_max {
-            // Bounded memory: this answer would push the bytes waiting to be sent over the bound.
-            self.respond_busy(now, conn, pending.keep_alive, cost);
-            return;
+        // Bounded memory, for the whole process: admitting the answer holds it at once (check and
+        // hold are one step, so loops answering together cannot pass the bound together); the
+        // queued chunk holds it again below and this admission's hold is given back.
+        let admitted = !(pending.head_only || not_modified);
+        if admitted {
+            if let Err(full) = self.ledger.try_hold_answer(&body, self.config.http_pending_bytes_max) {
+                // This answer would push the bytes waiting to be sent over the bound.
+                self.respond_busy(now, conn, pending.keep_alive, full.pending_bytes, body.len());
+                return;
+            }
         }
+        let admission = admitted.then(|| std::sync::Arc::clone(&body));
+        self.respond_answer(now, conn, pending, response, (body, etag, is_gzip, not_modified));
+        if let Some(body) = admission {
+            self.ledger.release_answer(&body);
+        }
+    }
+
+    /// Queues an admitted REST answer: `body` is the representation chosen for this request.
+    fn respond_answer(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        pending: super::client::PendingQuery,
+        response: QueryResponse,
+        (body, etag, is_gzip, not_modified): (std::sync::Arc<[u8]>, Option<String>, bool, bool),
+    ) {
         let Some(etag) = etag else {
             let meta = ResponseMeta {
                 content_type: response.content_type,
@@ -384,9 +404,10 @@ impl<M: MutationPolicy> Core<M> {
         );
     }
 
-    /// 503 `BUSY`: the answers waiting to be sent to other clients hold `http_pending_bytes_max`.
-    pub(super) fn respond_busy(&mut self, now: Now, id: ConnId, keep_alive: bool, answer_bytes: usize) {
-        let (pending, bound) = (self.answers.pending_bytes(), self.config.http_pending_bytes_max);
+    /// 503 `BUSY`: the answers waiting to be sent to other clients (of every loop) hold
+    /// `http_pending_bytes_max`; `pending` is what they held when the request was refused.
+    pub(super) fn respond_busy(&mut self, now: Now, id: ConnId, keep_alive: bool, pending: usize, answer_bytes: usize) {
+        let bound = self.config.http_pending_bytes_max;
         let message = if answer_bytes > 0 {
             format!(
                 "the server is sending {pending} bytes of answers to other clients and this answer of {answer_bytes} bytes \

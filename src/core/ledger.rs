@@ -8,15 +8,27 @@
 //! HTTP figure to pause accepting when the process is full, and the per-loop figures to hand each
 //! new connection to the least loaded loop.
 //!
-//! It is plain atomics: no lock, no clock, no I/O, so the core stays sans-IO. A core built with
-//! [`super::Core::new`] gets a ledger of its own (one loop), which behaves exactly as the
-//! per-core counters did.
+//! The other process-wide bounds and figures live here too, each taken and given back by the
+//! loop that owns the connection:
+//! - `QUERIES_IN_FLIGHT_MAX`: REST queries handed to the query worker and not yet answered (an
+//!   atomic, taken by compare-and-swap like the WebSocket slot);
+//! - `HTTP_MAX_PENDING_BYTES`: the distinct REST answer bodies queued and not yet sent (an answer
+//!   body is shared by the answer cache and every loop it is queued on, so it counts once for the
+//!   process); a `Mutex` taken once per answer queued or sent, never per WebSocket message;
+//! - `WS_MAX_CONNECTIONS_PER_ADDRESS` / `HTTP_MAX_CONNECTIONS_PER_ADDRESS`: the connections per
+//!   client address, a `Mutex` around one map operation per accept, upgrade and close;
+//! - the `/metrics` counters and histograms ([`SharedCounters`]), one slot per loop.
 //!
-//! A per-address bound (issue 17) belongs here too: a loop-shared count per peer address, taken
-//! and released beside `http`.
+//! No clock, no I/O, no thread: the core stays sans-IO. A core built with [`super::Core::new`]
+//! gets a ledger of its own (one loop), which behaves exactly as the per-core counts did.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use super::addresses::{AddressLedger, ConnKind, Held};
+use super::answers::AnswerLedger;
+use super::metrics::SharedCounters;
 
 /// One loop's figures for `/ws/stats` and the `/metrics` gauges, as that loop last published
 /// them (every [`FIGURES_REFRESH_MS`] of its turns, and whenever it answers a stats request).
@@ -69,6 +81,26 @@ pub struct ConnectionLedger {
     /// Per loop: its published figures. Written by that loop only, read when any loop answers
     /// `/ws/stats` or `/metrics`; never touched on the send path.
     figures: Vec<Mutex<LoopFigures>>,
+    /// REST queries in flight, all loops.
+    queries: AtomicUsize,
+    /// Distinct REST answer bodies queued and not yet sent, all loops.
+    answers: Mutex<AnswerLedger>,
+    /// Connections per client address, all loops.
+    addresses: Mutex<AddressLedger>,
+    /// The `/metrics` counters, made by the first core that joins (it knows the symbols).
+    counters: OnceLock<SharedCounters>,
+}
+
+/// Why [`ConnectionLedger::try_hold_answer`] refused: the process's pending answer bytes then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswersFull {
+    pub pending_bytes: usize,
+}
+
+/// Locks `mutex`, going on with the data if a thread panicked while holding it (each critical
+/// section here is one map operation that leaves the map consistent).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl ConnectionLedger {
@@ -80,7 +112,80 @@ impl ConnectionLedger {
             per_loop: (0..loops.max(1)).map(|_| AtomicUsize::new(0)).collect(),
             acceptor_paused: AtomicBool::new(false),
             figures: (0..loops.max(1)).map(|_| Mutex::new(LoopFigures::default())).collect(),
+            queries: AtomicUsize::new(0),
+            answers: Mutex::new(AnswerLedger::default()),
+            addresses: Mutex::new(AddressLedger::default()),
+            counters: OnceLock::new(),
         }
+    }
+
+    /// The process's `/metrics` counters, made for `symbols` by the first caller (every loop of
+    /// a process serves the same symbols).
+    pub(super) fn counters(&self, symbols: &[String]) -> &SharedCounters {
+        let counters = self.counters.get_or_init(|| SharedCounters::new(symbols, self.loops()));
+        debug_assert_eq!(counters.symbols(), symbols, "every loop of a process serves the same symbols");
+        counters
+    }
+
+    /// Counts a REST query handed to the worker if fewer than `max` are in flight in the
+    /// process; false when full.
+    pub(super) fn try_start_query(&self, max: usize) -> bool {
+        self.queries.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).is_ok()
+    }
+
+    /// A query counted by [`ConnectionLedger::try_start_query`] was answered or abandoned.
+    pub(super) fn end_query(&self) {
+        self.queries.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// REST queries in flight in the process.
+    pub fn queries_in_flight(&self) -> usize {
+        self.queries.load(Ordering::Acquire)
+    }
+
+    /// Bytes of distinct REST answers queued and not yet sent, all loops.
+    pub fn pending_answer_bytes(&self) -> usize {
+        lock(&self.answers).pending_bytes()
+    }
+
+    /// Holds `body` once more (queued on one more connection), but only if that keeps the
+    /// process's distinct pending answer bytes within `max` — or if nothing is pending, so one
+    /// answer larger than the bound still goes out alone. Check and hold are one step, so two
+    /// loops cannot both pass the bound.
+    pub(super) fn try_hold_answer(&self, body: &Arc<[u8]>, max: usize) -> Result<(), AnswersFull> {
+        let mut answers = lock(&self.answers);
+        let (cost, pending_bytes) = (answers.cost_of(body), answers.pending_bytes());
+        if cost > 0 && pending_bytes > 0 && pending_bytes + cost > max {
+            return Err(AnswersFull { pending_bytes });
+        }
+        answers.hold(body);
+        Ok(())
+    }
+
+    /// `body` was queued on one more connection (already admitted).
+    pub(super) fn hold_answer(&self, body: &Arc<[u8]>) {
+        lock(&self.answers).hold(body);
+    }
+
+    /// A queued chunk holding `body` was sent completely or dropped.
+    pub(super) fn release_answer(&self, body: &Arc<[u8]>) {
+        lock(&self.answers).release(body);
+    }
+
+    /// Counts one more connection of `kind` for client address `key` (see
+    /// `addresses::ledger_key`) if the process holds fewer than `max` of them; `None` when full.
+    pub(super) fn try_hold_address(&self, kind: ConnKind, key: IpAddr, max: usize) -> Option<Held> {
+        lock(&self.addresses).try_acquire(kind, key, max)
+    }
+
+    /// Gives back what [`ConnectionLedger::try_hold_address`] counted.
+    pub(super) fn release_address(&self, held: Held) {
+        lock(&self.addresses).release(held);
+    }
+
+    /// Distinct client addresses holding counted connections in the process.
+    pub fn connection_addresses(&self) -> usize {
+        lock(&self.addresses).addresses()
     }
 
     /// Number of loops the ledger counts for.
@@ -153,14 +258,14 @@ impl ConnectionLedger {
 
     /// Loop `index` publishes its figures.
     pub(super) fn publish(&self, index: usize, figures: LoopFigures) {
-        *self.figures[index].lock().unwrap_or_else(|e| e.into_inner()) = figures;
+        *lock(&self.figures[index]) = figures;
     }
 
     /// The sum of every loop's published figures.
     pub fn process_figures(&self) -> LoopFigures {
         let mut sum = LoopFigures::default();
         for slot in &self.figures {
-            sum.add(&slot.lock().unwrap_or_else(|e| e.into_inner()));
+            sum.add(&lock(slot));
         }
         sum
     }
@@ -243,6 +348,32 @@ mod tests {
         assert!(ledger.acceptor_must_pause(2, 3), "one open and two handed over fill a bound of three");
         ledger.close(0, false);
         assert!(ledger.take_acceptor_paused(3), "pausing set the flag a freed slot answers");
+    }
+
+    #[test]
+    fn queries_answers_and_addresses_are_bounded_for_the_process() {
+        let ledger = ConnectionLedger::new(2);
+        assert!(ledger.try_start_query(2));
+        assert!(ledger.try_start_query(2));
+        assert!(!ledger.try_start_query(2), "two queries in flight, whichever loops asked");
+        ledger.end_query();
+        assert!(ledger.try_start_query(2));
+
+        let (a, b): (Arc<[u8]>, Arc<[u8]>) = (Arc::from(vec![0u8; 60]), Arc::from(vec![0u8; 60]));
+        assert_eq!(ledger.try_hold_answer(&a, 100), Ok(()));
+        assert_eq!(ledger.try_hold_answer(&a, 100), Ok(()), "the same body costs nothing more");
+        assert_eq!(ledger.try_hold_answer(&b, 100), Err(AnswersFull { pending_bytes: 60 }));
+        ledger.release_answer(&a);
+        ledger.release_answer(&a);
+        assert_eq!(ledger.try_hold_answer(&b, 100), Ok(()));
+        assert_eq!(ledger.pending_answer_bytes(), 60);
+
+        let key: IpAddr = "192.0.2.1".parse().unwrap();
+        let held = ledger.try_hold_address(ConnKind::WebSocket, key, 1).unwrap();
+        assert_eq!(ledger.try_hold_address(ConnKind::WebSocket, key, 1), None);
+        assert_eq!(ledger.connection_addresses(), 1);
+        ledger.release_address(held);
+        assert_eq!(ledger.connection_addresses(), 0);
     }
 
     #[test]

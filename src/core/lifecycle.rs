@@ -46,7 +46,7 @@ impl<M: MutationPolicy> Core<M> {
                     return;
                 }
                 Ok(written) => {
-                    let Core { clients, symbols, stats, metrics, answers, .. } = self;
+                    let Core { clients, symbols, stats, metrics, ledger, .. } = self;
                     let client = &mut clients[id];
                     client.write_progress_at = now.mono;
                     match &mut client.phase {
@@ -60,7 +60,7 @@ impl<M: MutationPolicy> Core<M> {
                     }
                     client.out.advance(written, |kind, chunk| {
                         if let Chunk::Answer(answer) = chunk {
-                            answers.release(answer);
+                            ledger.release_answer(answer);
                         }
                         let bytes = chunk.len();
                         if let EntryKind::Snapshot { symbol, seq } = kind {
@@ -219,14 +219,14 @@ impl<M: MutationPolicy> Core<M> {
         self.log_http_outcome(now, id, reason.as_str(), true);
         let client = self.clients.remove(id);
         if let Some(held) = client.held {
-            self.addresses.release(held);
+            self.ledger.release_address(held);
         }
         if let Some(at) = client.deadline {
             self.timers.remove(&(at, id));
         }
         for chunk in client.out.chunks() {
             if let Chunk::Answer(answer) = chunk {
-                self.answers.release(answer);
+                self.ledger.release_answer(answer);
             }
         }
         match &client.phase {
@@ -234,7 +234,7 @@ impl<M: MutationPolicy> Core<M> {
                 self.http_connections -= 1;
                 self.ledger.close(self.loop_index, false);
                 if http.awaiting_query.is_some() {
-                    self.queries_in_flight -= 1;
+                    self.ledger.end_query();
                 }
             }
             Phase::WebSocket(_) => {

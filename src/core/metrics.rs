@@ -2,20 +2,24 @@
 //!
 //! Every metric is registered once, when the core is built; per-symbol handles are created then
 //! too and kept by symbol index, so updating a metric on the broadcast path is an atomic add and
-//! never allocates. No label ever takes a per-client value: labels are symbols (from the fixed
-//! supported list), disconnect reasons and error codes (fixed enums).
+//! never allocates. Counters and histograms are process-wide ([`SharedCounters`], one per
+//! process, one slot per event loop, see `shards`): each loop adds to its own slot and a scrape
+//! answered by any loop sums them. Gauges are set at scrape time from the process-wide figures
+//! of the [`super::ConnectionLedger`]. No label ever takes a per-client value: labels are
+//! symbols (from the fixed supported list), disconnect reasons and error codes (fixed enums).
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets_range, Histogram};
+use prometheus_client::metrics::histogram::exponential_buckets_range;
 use prometheus_client::registry::{Registry, Unit};
 use std::sync::atomic::AtomicU64;
 
 use super::addresses::ConnKind;
 use super::protocol::ErrorCode;
+use super::shards::{LoopCounter, LoopHistogram, PerLoop, ShardedCounter, ShardedHistogram};
 use super::stats::DisconnectReason;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -41,15 +45,87 @@ struct CodeLabel {
 /// Buckets from 10 microseconds to 10 seconds.
 const LATENCY_BUCKETS: u16 = 25;
 
+type Counters<L> = Family<L, ShardedCounter, PerLoop>;
+type Histograms<L> = Family<L, ShardedHistogram, PerLoop>;
+
+/// The counters and histograms of one process, with one slot per event loop: made once (by the
+/// [`super::ConnectionLedger`] the loops share) and registered in every loop's registry, so a
+/// scrape answered by any loop reports the whole process. Every label value is created here, so
+/// each series shows (at 0) from the first scrape and the loops' handles never touch the
+/// families' maps.
+#[derive(Debug, Clone)]
+pub struct SharedCounters {
+    symbols: Vec<String>,
+    messages: Counters<SymbolLabel>,
+    bytes: Counters<SymbolLabel>,
+    slow: Counters<SymbolLabel>,
+    dropped: Counters<SymbolLabel>,
+    broadcast: Histograms<SymbolLabel>,
+    compute: Histograms<SymbolLabel>,
+    disconnects: Counters<ReasonLabel>,
+    errors: Counters<CodeLabel>,
+    refused_per_address: Counters<KindLabel>,
+}
+
+impl SharedCounters {
+    /// Counters for these symbols (configuration order) and `loops` event loops.
+    pub fn new(symbols: &[String], loops: usize) -> SharedCounters {
+        let per_loop = PerLoop { loops, bounds: exponential_buckets_range(1e-5, 10.0, LATENCY_BUCKETS).collect() };
+        let shared = SharedCounters {
+            symbols: symbols.to_vec(),
+            messages: family(&per_loop),
+            bytes: family(&per_loop),
+            slow: family(&per_loop),
+            dropped: family(&per_loop),
+            broadcast: family(&per_loop),
+            compute: family(&per_loop),
+            disconnects: family(&per_loop),
+            errors: family(&per_loop),
+            refused_per_address: family(&per_loop),
+        };
+        for symbol in symbols {
+            let label = SymbolLabel { symbol: symbol.clone() };
+            for counters in [&shared.messages, &shared.bytes, &shared.slow, &shared.dropped] {
+                let _ = counters.get_or_create(&label);
+            }
+            let _ = shared.broadcast.get_or_create(&label);
+            let _ = shared.compute.get_or_create(&label);
+        }
+        for reason in DisconnectReason::ALL {
+            let _ = shared.disconnects.get_or_create(&ReasonLabel { reason: reason.as_str().to_string() });
+        }
+        for code in ErrorCode::ALL {
+            let _ = shared.errors.get_or_create(&CodeLabel { code: code.as_str().to_string() });
+        }
+        for kind in [ConnKind::Http, ConnKind::WebSocket] {
+            let _ = shared.refused_per_address.get_or_create(&KindLabel { kind: kind.as_str().to_string() });
+        }
+        shared
+    }
+
+    /// The symbols the counters were made for.
+    pub fn symbols(&self) -> &[String] {
+        &self.symbols
+    }
+}
+
+fn family<L: Clone + std::hash::Hash + Eq, M>(per_loop: &PerLoop) -> Family<L, M, PerLoop> {
+    Family::new_with_constructor(per_loop.clone())
+}
+
+fn counter_of<L: Clone + std::hash::Hash + Eq>(family: &Counters<L>, label: &L, loop_index: usize) -> LoopCounter {
+    family.get_or_create(label).for_loop(loop_index)
+}
+
 /// Per-symbol handles, created once.
 pub struct SymbolMetrics {
     pub subscriptions: Gauge,
-    pub messages_sent: Counter,
-    pub bytes_sent: Counter,
-    pub slow_consumers: Counter,
-    pub dropped_snapshots: Counter,
-    pub broadcast_seconds: Histogram,
-    pub compute_seconds: Histogram,
+    pub messages_sent: LoopCounter,
+    pub bytes_sent: LoopCounter,
+    pub slow_consumers: LoopCounter,
+    pub dropped_snapshots: LoopCounter,
+    pub broadcast_seconds: LoopHistogram,
+    pub compute_seconds: LoopHistogram,
     pub snapshot_age_seconds: Gauge<f64, AtomicU64>,
 }
 
@@ -102,10 +178,13 @@ pub struct Metrics {
     pub http_pending_bytes: Gauge,
     /// Distinct client addresses holding counted connections.
     pub connection_addresses: Gauge,
-    refused_per_address: Family<KindLabel, Counter>,
+    /// By kind: [`ConnKind::Http`], [`ConnKind::WebSocket`].
+    refused_per_address: [LoopCounter; 2],
     pub symbols: Vec<SymbolMetrics>,
-    disconnects: Family<ReasonLabel, Counter>,
-    errors: Family<CodeLabel, Counter>,
+    /// In [`DisconnectReason::ALL`] order.
+    disconnects: Vec<LoopCounter>,
+    /// In [`ErrorCode::ALL`] order.
+    errors: Vec<LoopCounter>,
     resident_memory: Gauge,
     cpu_seconds: Counter<f64, AtomicU64>,
     cpu_seconds_seen: f64,
@@ -117,7 +196,10 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(symbols: &[String]) -> Metrics {
+    /// Loop `loop_index`'s metrics: its own gauges, and its handles on the process's `shared`
+    /// counters (registered here too, in the order the exposition has always had).
+    pub fn new(shared: &SharedCounters, loop_index: usize) -> Metrics {
+        let symbols = shared.symbols();
         let mut registry = Registry::default();
         let active_connections = Gauge::default();
         registry.register("ws_active_connections", "Open WebSocket connections", active_connections.clone());
@@ -136,35 +218,27 @@ impl Metrics {
             "Distinct client addresses holding connections counted against the per-address bounds (IPv6 by /64)",
             connection_addresses.clone(),
         );
-        let refused_per_address = Family::<KindLabel, Counter>::default();
         registry.register(
             "connections_refused_per_address",
             "Connections refused because their client address held its bound (kind=ws: WS_MAX_CONNECTIONS_PER_ADDRESS, 429; kind=http: HTTP_MAX_CONNECTIONS_PER_ADDRESS, closed at accept)",
-            refused_per_address.clone(),
+            shared.refused_per_address.clone(),
         );
-        for kind in [ConnKind::Http, ConnKind::WebSocket] {
-            let _ = refused_per_address.get_or_create(&KindLabel { kind: kind.as_str().to_string() });
-        }
+        let refused_per_address =
+            [ConnKind::Http, ConnKind::WebSocket].map(|kind| counter_of(&shared.refused_per_address, &KindLabel { kind: kind.as_str().to_string() }, loop_index));
 
         let subscriptions = Family::<SymbolLabel, Gauge>::default();
         registry.register("ws_subscriptions", "Subscribed clients per symbol", subscriptions.clone());
-        let messages = Family::<SymbolLabel, Counter>::default();
-        registry.register("ws_messages_sent", "Snapshot messages completely handed to the kernel", messages.clone());
-        let bytes = Family::<SymbolLabel, Counter>::default();
-        registry.register("ws_bytes_sent", "Snapshot bytes handed to the kernel", bytes.clone());
-        let slow = Family::<SymbolLabel, Counter>::default();
-        registry.register("ws_slow_consumers", "Slow-consumer episodes of subscribers of the symbol", slow.clone());
-        let dropped = Family::<SymbolLabel, Counter>::default();
-        registry.register("ws_dropped_snapshots", "Snapshots dropped from client queues (conflated or over the bound)", dropped.clone());
-        let broadcast = Family::<SymbolLabel, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        registry.register("ws_messages_sent", "Snapshot messages completely handed to the kernel", shared.messages.clone());
+        registry.register("ws_bytes_sent", "Snapshot bytes handed to the kernel", shared.bytes.clone());
+        registry.register("ws_slow_consumers", "Slow-consumer episodes of subscribers of the symbol", shared.slow.clone());
+        registry.register("ws_dropped_snapshots", "Snapshots dropped from client queues (conflated or over the bound)", shared.dropped.clone());
         registry.register_with_unit(
             "ws_broadcast_duration",
             "From a snapshot's arrival at the loop to its last byte handed to the kernel",
             Unit::Seconds,
-            broadcast.clone(),
+            shared.broadcast.clone(),
         );
-        let compute = Family::<SymbolLabel, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
-        registry.register_with_unit("heatmap_snapshot_compute", "Time the producer took to compute a snapshot", Unit::Seconds, compute.clone());
+        registry.register_with_unit("heatmap_snapshot_compute", "Time the producer took to compute a snapshot", Unit::Seconds, shared.compute.clone());
         let age = Family::<SymbolLabel, Gauge<f64, AtomicU64>>::default();
         registry.register_with_unit("heatmap_snapshot_age", "Age of the newest snapshot of the symbol", Unit::Seconds, age.clone());
 
@@ -174,28 +248,25 @@ impl Metrics {
                 let label = SymbolLabel { symbol: s.clone() };
                 SymbolMetrics {
                     subscriptions: subscriptions.get_or_create(&label).clone(),
-                    messages_sent: messages.get_or_create(&label).clone(),
-                    bytes_sent: bytes.get_or_create(&label).clone(),
-                    slow_consumers: slow.get_or_create(&label).clone(),
-                    dropped_snapshots: dropped.get_or_create(&label).clone(),
-                    broadcast_seconds: broadcast.get_or_create(&label).clone(),
-                    compute_seconds: compute.get_or_create(&label).clone(),
+                    messages_sent: counter_of(&shared.messages, &label, loop_index),
+                    bytes_sent: counter_of(&shared.bytes, &label, loop_index),
+                    slow_consumers: counter_of(&shared.slow, &label, loop_index),
+                    dropped_snapshots: counter_of(&shared.dropped, &label, loop_index),
+                    broadcast_seconds: shared.broadcast.get_or_create(&label).for_loop(loop_index),
+                    compute_seconds: shared.compute.get_or_create(&label).for_loop(loop_index),
                     snapshot_age_seconds: age.get_or_create(&label).clone(),
                 }
             })
             .collect();
 
-        let disconnects = Family::<ReasonLabel, Counter>::default();
-        registry.register("ws_disconnects", "WebSocket disconnections by reason", disconnects.clone());
-        for reason in DisconnectReason::ALL {
-            let _ = disconnects.get_or_create(&ReasonLabel { reason: reason.as_str().to_string() });
-        }
-        let errors = Family::<CodeLabel, Counter>::default();
-        registry.register("ws_errors", "Error messages sent to clients by code", errors.clone());
-        for code in ErrorCode::ALL {
-            // Pre-created so every code shows (at 0) from the first scrape.
-            let _ = errors.get_or_create(&CodeLabel { code: code.as_str().to_string() });
-        }
+        registry.register("ws_disconnects", "WebSocket disconnections by reason", shared.disconnects.clone());
+        let disconnects = DisconnectReason::ALL
+            .iter()
+            .map(|reason| counter_of(&shared.disconnects, &ReasonLabel { reason: reason.as_str().to_string() }, loop_index))
+            .collect();
+        registry.register("ws_errors", "Error messages sent to clients by code", shared.errors.clone());
+        let errors =
+            ErrorCode::ALL.iter().map(|code| counter_of(&shared.errors, &CodeLabel { code: code.as_str().to_string() }, loop_index)).collect();
         let ingest_rows = MirroredCounter::register(&mut registry, "ingest_rows", "Rows ingested into the database by the server");
         let ingest_conflicts = MirroredCounter::register(
             &mut registry,
@@ -242,15 +313,19 @@ impl Metrics {
     }
 
     pub fn disconnected(&self, reason: DisconnectReason) {
-        self.disconnects.get_or_create(&ReasonLabel { reason: reason.as_str().to_string() }).inc();
+        if let Some(i) = DisconnectReason::ALL.iter().position(|r| *r == reason) {
+            self.disconnects[i].inc();
+        }
     }
 
     pub fn refused_per_address(&self, kind: ConnKind) {
-        self.refused_per_address.get_or_create(&KindLabel { kind: kind.as_str().to_string() }).inc();
+        self.refused_per_address[kind as usize].inc();
     }
 
     pub fn error_sent(&self, code: ErrorCode) {
-        self.errors.get_or_create(&CodeLabel { code: code.as_str().to_string() }).inc();
+        if let Some(i) = ErrorCode::ALL.iter().position(|c| *c == code) {
+            self.errors[i].inc();
+        }
     }
 
     /// Sets the scrape-time values and renders the text exposition.
@@ -270,8 +345,4 @@ impl Metrics {
         let _ = encode(&mut out, &self.registry);
         out
     }
-}
-
-fn latency_histogram() -> Histogram {
-    Histogram::new(exponential_buckets_range(1e-5, 10.0, LATENCY_BUCKETS))
 }

@@ -40,6 +40,7 @@ pub mod queue;
 mod rate;
 mod sequencer;
 mod routes;
+mod shards;
 pub mod static_files;
 mod stats;
 mod symbols;
@@ -71,8 +72,7 @@ pub use stats::DisconnectReason;
 pub use symbols::ProducerStatus;
 pub use time::{MonoTime, Now};
 
-use addresses::{AddressLedger, ConnKind};
-use answers::AnswerLedger;
+use addresses::ConnKind;
 use client::Client;
 use metrics::Metrics;
 use stats::Stats;
@@ -170,12 +170,7 @@ pub struct Core<M: MutationPolicy = NoMutations> {
     loop_index: usize,
     /// When this core last published its figures to the ledger.
     figures_published_at: Option<MonoTime>,
-    queries_in_flight: usize,
     next_query_token: u64,
-    /// REST answer bytes queued and not yet sent, bounded by `http_pending_bytes_max`.
-    answers: AnswerLedger,
-    /// Connections per client address, bounded by the `*_per_address_max` limits.
-    addresses: AddressLedger,
     /// Symbols with subscribers as last told to the producer.
     demand_sent: Vec<String>,
     /// True while a symbol's subscriber set is taken out for a fan-out.
@@ -207,9 +202,9 @@ impl<M: MutationPolicy> Core<M> {
     /// policy other than [`NoMutations`].
     pub fn with_mutations(config: CoreConfig, static_files: StaticFiles, boot_id: String, now: Now, mutations: M) -> Core<M> {
         let symbols = config.supported_symbols.iter().cloned().map(SymbolState::new).collect();
-        let metrics = Metrics::new(&config.supported_symbols);
+        let ledger = Arc::new(ConnectionLedger::new(1));
+        let metrics = Metrics::new(ledger.counters(&config.supported_symbols), 0);
         let stats = Stats { started_at: now.mono, ..Stats::default() };
-        let addresses = AddressLedger::new(config.http_connections_per_address_max, config.ws_connections_per_address_max);
         let mut sequencer = Sequencer::new(boot_id).with_deflate(config.ws_compression.then_some(config.ws_compression_min_bytes));
         sequencer.set_repeat_seq(mutations.repeat_snapshot_seq());
         Core {
@@ -224,13 +219,10 @@ impl<M: MutationPolicy> Core<M> {
             now,
             ws_connections: 0,
             http_connections: 0,
-            ledger: Arc::new(ConnectionLedger::new(1)),
+            ledger,
             loop_index: 0,
             figures_published_at: None,
-            queries_in_flight: 0,
             next_query_token: 1,
-            answers: AnswerLedger::default(),
-            addresses,
             demand_sent: Vec::new(),
             demand_frozen: false,
             shutdown_deadline: None,
@@ -245,10 +237,13 @@ impl<M: MutationPolicy> Core<M> {
     }
 
     /// Makes this core loop `loop_index` of a process whose loops share `ledger`, so the
-    /// connection bounds apply to the process. Call before the first connection.
+    /// connection, query and pending-answer bounds apply to the process and `/metrics` counts
+    /// for it. Call before the first connection (and before adding to [`Core::metrics_registry`]:
+    /// the registry is made anew here).
     pub fn share_ledger(&mut self, ledger: Arc<ConnectionLedger>, loop_index: usize) {
         assert!(self.clients.is_empty(), "the ledger is shared before the first connection");
         assert!(loop_index < ledger.loops(), "loop {loop_index} of a ledger for {}", ledger.loops());
+        self.metrics = Metrics::new(ledger.counters(&self.config.supported_symbols), loop_index);
         self.ledger = ledger;
         self.loop_index = loop_index;
     }
@@ -290,9 +285,11 @@ impl<M: MutationPolicy> Core<M> {
             None
         } else {
             let key = addresses::ledger_key(peer.ip());
-            match self.addresses.try_acquire(ConnKind::Http, key) {
+            match self.ledger.try_hold_address(ConnKind::Http, key, self.config.http_connections_per_address_max) {
                 Some(held) => Some(held),
                 None => {
+                    // The process slot taken above goes back: this connection is not kept.
+                    self.ledger.close(self.loop_index, false);
                     self.metrics.refused_per_address(ConnKind::Http);
                     log::info!("event=refused reason=address_full kind=http peer={peer} bound={}", self.config.http_connections_per_address_max);
                     return Err(AcceptError::AddressFull);
@@ -465,10 +462,11 @@ impl<M: MutationPolicy> Core<M> {
         self.clients.iter().map(|(_, c)| c.out.bytes_queued()).sum()
     }
 
-    /// Bytes of distinct REST answers queued and not completely sent (each counted once however
-    /// many connections it is queued on); bounded by `http_pending_bytes_max`.
+    /// Bytes of distinct REST answers queued and not completely sent in the process (each
+    /// counted once however many connections, of whichever loops, it is queued on); bounded by
+    /// `http_pending_bytes_max`.
     pub fn http_pending_bytes(&self) -> usize {
-        self.answers.pending_bytes()
+        self.ledger.pending_answer_bytes()
     }
 
     /// Slow-consumer episodes since start.
@@ -503,8 +501,8 @@ impl<M: MutationPolicy> Core<M> {
         let figures = self.ledger.process_figures();
         self.metrics.active_connections.set(self.ledger.ws_open() as i64);
         self.metrics.queue_bytes.set(figures.queued_bytes as i64);
-        self.metrics.http_pending_bytes.set(self.answers.pending_bytes() as i64);
-        self.metrics.connection_addresses.set(self.addresses.addresses() as i64);
+        self.metrics.http_pending_bytes.set(self.ledger.pending_answer_bytes() as i64);
+        self.metrics.connection_addresses.set(self.ledger.connection_addresses() as i64);
         for (i, (state, handles)) in self.symbols.iter().zip(&self.metrics.symbols).enumerate() {
             handles.subscriptions.set(figures.subscriptions.get(i).copied().unwrap_or(0) as i64);
             if let Some(latest) = &state.latest {

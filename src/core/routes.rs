@@ -108,21 +108,25 @@ impl<M: MutationPolicy> Core<M> {
     }
 
     fn start_query(&mut self, now: Now, id: ConnId, request: &Request) {
-        if self.queries_in_flight >= self.config.queries_in_flight_max {
+        let pending_bytes = self.ledger.pending_answer_bytes();
+        if pending_bytes >= self.config.http_pending_bytes_max {
+            // Computing another answer now would only hold more memory than the bound allows.
+            self.respond_busy(now, id, request.keep_alive, pending_bytes, 0);
+            return;
+        }
+        // The process-wide bound (every loop's queries count).
+        if !self.ledger.try_start_query(self.config.queries_in_flight_max) {
             let body = super::http::error_body("BUSY", "too many queries in progress; retry shortly");
             let meta = ResponseMeta { content_type: "application/json", keep_alive: request.keep_alive, head_only: false, extra_headers: &[("Retry-After", "1")] };
             self.respond(now, id, 503, meta, Chunk::Owned(body.into_boxed_slice()));
             return;
         }
-        if self.answers.pending_bytes() >= self.config.http_pending_bytes_max {
-            // Computing another answer now would only hold more memory than the bound allows.
-            self.respond_busy(now, id, request.keep_alive, 0);
-            return;
-        }
         let token = self.next_query_token;
         self.next_query_token += 1;
-        let Some(client) = self.clients.get_mut(id) else { return };
-        let Phase::Http(http) = &mut client.phase else { return };
+        let Some(Phase::Http(http)) = self.clients.get_mut(id).map(|c| &mut c.phase) else {
+            self.ledger.end_query();
+            return;
+        };
         http.awaiting_query = Some(PendingQuery {
             token,
             keep_alive: request.keep_alive,
@@ -130,7 +134,6 @@ impl<M: MutationPolicy> Core<M> {
             accepts_gzip: http_encoding::accepts_gzip(request.field("accept-encoding")),
             if_none_match: request.field("if-none-match").filter(|v| v.len() <= IF_NONE_MATCH_BYTES_MAX).map(Box::from),
         });
-        self.queries_in_flight += 1;
         self.outputs.push_back(Output::Query(QueryRequest {
             conn: id,
             token,
@@ -208,7 +211,8 @@ impl<M: MutationPolicy> Core<M> {
             "slow_consumers": process.slow_consumers,
             "subscriptions_by_symbol": by_symbol,
             "queued_bytes": process.queued_bytes,
-            "http_pending_bytes": self.answers.pending_bytes(),
+            "http_pending_bytes": self.ledger.pending_answer_bytes(),
+            "queries_in_flight": self.ledger.queries_in_flight(),
             "dropped_snapshots": process.dropped_snapshots,
             "connections_total": process.connections_total,
             "rejected_full": process.rejected_full,

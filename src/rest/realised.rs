@@ -31,7 +31,11 @@ struct Meta<'a> {
     symbol: &'a str,
     start_time: String,
     end_time: String,
+    /// Rows in `data`.
     count: usize,
+    /// Rows in the window; more than `count` when `limit` cut the answer.
+    matched: usize,
+    /// Sums over the whole window (all `matched` rows), not only the rows in `data`.
     total_long_usd: f64,
     total_short_usd: f64,
     truncated: bool,
@@ -63,11 +67,12 @@ pub fn handle(store: &Store, ctx: &RestContext, query: &str) -> Result<Vec<u8>, 
             format!("start {} is not before end {}", iso8601_utc_ms(start_ms), iso8601_utc_ms(end_ms)),
         ));
     }
-    let rows = store.realised_liquidations(&symbol, start_ms, end_ms, limit + 1).map_err(db)?;
-    let truncated = rows.len() > limit;
-    let rows = &rows[..rows.len().min(limit)];
-    // fold from +0.0: `Sum for f64` starts at -0.0, which an empty window would print as "-0.0".
-    let total = |side: crate::store::LiquidatedSide| rows.iter().filter(|r| r.side == side).fold(0.0, |sum, r| sum + r.notional_usd);
+    let rows = store.realised_liquidations(&symbol, start_ms, end_ms, limit).map_err(db)?;
+    // The totals cover the whole window, not only the rows returned: one bucket [start, end).
+    let window = store.realised_totals(&symbol, start_ms, start_ms, end_ms - start_ms).map_err(db)?;
+    let window = window.first().map(|(_, totals)| *totals).unwrap_or_default();
+    let matched = usize::try_from(window.count).unwrap_or(usize::MAX);
+    debug_assert!(matched >= rows.len(), "the window holds at least the rows read from it");
     let answer = Answer {
         data: rows.iter().map(|l| Row { timestamp: iso8601_utc_ms(l.time_ms), liquidation: l }).collect(),
         meta: Meta {
@@ -75,9 +80,10 @@ pub fn handle(store: &Store, ctx: &RestContext, query: &str) -> Result<Vec<u8>, 
             start_time: iso8601_utc_ms(start_ms),
             end_time: iso8601_utc_ms(end_ms),
             count: rows.len(),
-            total_long_usd: total(crate::store::LiquidatedSide::Long),
-            total_short_usd: total(crate::store::LiquidatedSide::Short),
-            truncated,
+            matched,
+            total_long_usd: window.long_usd,
+            total_short_usd: window.short_usd,
+            truncated: matched > rows.len(),
             note: NOTE,
         },
     };
@@ -89,5 +95,75 @@ fn either(params: &QueryParams, name: &str, alias: &str) -> Result<Option<i64>, 
     match (params.time(name)?, params.time(alias)?) {
         (Some(_), Some(_)) => Err(RestError::bad_request("INVALID_PARAMETER", format!("give {name} or {alias}, not both"))),
         (a, b) => Ok(a.or(b)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineParams;
+    use crate::store::{LiquidatedSide, RealisedLiquidation};
+
+    fn context() -> RestContext {
+        RestContext {
+            supported_symbols: vec!["BTCUSDT".into()],
+            warmup_days: 0,
+            levels_max: 1_000,
+            engine_params: EngineParams::default(),
+            sources: Vec::new(),
+        }
+    }
+
+    fn store_with(rows: usize) -> Store {
+        let store = Store::open_in_memory().unwrap();
+        let liquidations: Vec<RealisedLiquidation> = (0..rows)
+            .map(|i| RealisedLiquidation {
+                symbol: "BTCUSDT".into(),
+                time_ms: 1_000 * i as i64,
+                side: if i % 2 == 0 { LiquidatedSide::Long } else { LiquidatedSide::Short },
+                price: 100.0,
+                quantity: 1.0,
+                notional_usd: 100.0,
+            })
+            .collect();
+        store.insert_realised_liquidations(&liquidations).unwrap();
+        store
+    }
+
+    fn answer(store: &Store, query: &str) -> serde_json::Value {
+        serde_json::from_slice(&handle(store, &context(), query).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_truncated_answer_sums_the_whole_window_and_says_how_many_matched() {
+        let store = store_with(5);
+        let cut = answer(&store, "symbol=BTCUSDT&start=0&end=10000&limit=2");
+        assert_eq!(cut["data"].as_array().unwrap().len(), 2, "{cut}");
+        assert_eq!(cut["meta"]["count"], 2);
+        assert_eq!(cut["meta"]["matched"], 5);
+        assert_eq!(cut["meta"]["truncated"], true);
+        assert_eq!(cut["meta"]["total_long_usd"], 300.0, "three long rows in the window, one in data");
+        assert_eq!(cut["meta"]["total_short_usd"], 200.0);
+        let whole = answer(&store, "symbol=BTCUSDT&start=0&end=10000&limit=5");
+        assert_eq!(whole["meta"]["truncated"], false, "{whole}");
+        assert_eq!(whole["meta"]["total_long_usd"], cut["meta"]["total_long_usd"]);
+    }
+
+    #[test]
+    fn the_largest_limit_still_reports_truncation() {
+        let store = store_with(LIQUIDATIONS_PER_QUERY_MAX + 1);
+        let query = format!("symbol=BTCUSDT&start=0&end={}&limit={LIQUIDATIONS_PER_QUERY_MAX}", 1_000 * (LIQUIDATIONS_PER_QUERY_MAX as i64 + 1));
+        let cut = answer(&store, &query);
+        assert_eq!(cut["meta"]["count"], LIQUIDATIONS_PER_QUERY_MAX);
+        assert_eq!(cut["meta"]["matched"], LIQUIDATIONS_PER_QUERY_MAX + 1);
+        assert_eq!(cut["meta"]["truncated"], true);
+    }
+
+    #[test]
+    fn an_empty_window_has_zero_totals_not_negative_zero() {
+        let store = store_with(0);
+        let empty = handle(&store, &context(), "symbol=BTCUSDT&start=0&end=10000").unwrap();
+        let text = String::from_utf8(empty).unwrap();
+        assert!(text.contains("\"total_long_usd\":0.0") && text.contains("\"matched\":0"), "{text}");
     }
 }

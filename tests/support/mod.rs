@@ -275,6 +275,13 @@ pub fn read_response(stream: &mut TcpStream) -> HttpResponse {
     HttpResponse { status, head, body }
 }
 
+/// Sends `GET path` on a kept-alive connection and reads the answer: with several event loops,
+/// every answer on one connection comes from the loop that adopted it.
+pub fn get_on(stream: &mut TcpStream, path: &str) -> HttpResponse {
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).unwrap();
+    read_response(stream)
+}
+
 pub fn http_get(addr: SocketAddr, path: &str) -> HttpResponse {
     http_raw(addr, format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
 }

@@ -110,3 +110,25 @@ fn forwarded_for_from_an_untrusted_peer_does_not_change_its_address() {
     assert!(a.starts_with("HTTP/1.1 101"), "{a}");
     assert!(b.starts_with("HTTP/1.1 429"), "a forged header must not split one host into two: {b}");
 }
+
+#[test]
+fn the_address_bounds_hold_across_the_loops_of_a_process() {
+    let config = CoreConfig { ws_connections_per_address_max: 1, http_connections_per_address_max: 2, ..CoreConfig::default() };
+    let mut loops = super::harness::process_of(2, config);
+    let (_, first) = upgrade_from(&mut loops[0], "192.0.2.7:1", "");
+    assert!(first.starts_with("HTTP/1.1 101"), "{first}");
+    let (_, second) = upgrade_from(&mut loops[1], "192.0.2.7:2", "");
+    assert!(second.starts_with("HTTP/1.1 429"), "the other loop sees the address's WebSocket: {second}");
+    // Two plain connections of the address (the upgraded ones no longer count as HTTP)...
+    loops[0].accept_from(addr("192.0.2.7:3")).expect("accepted");
+    loops[1].accept_from(addr("192.0.2.7:4")).expect("accepted");
+    let open_before = loops[0].core.ledger().http_open();
+    // ...and a third is refused on either loop, giving its process slot back.
+    assert_eq!(loops[0].accept_from(addr("192.0.2.7:5")).err(), Some(AcceptError::AddressFull));
+    assert_eq!(loops[1].accept_from(addr("192.0.2.7:6")).err(), Some(AcceptError::AddressFull));
+    assert_eq!(loops[0].core.ledger().http_open(), open_before, "a refused connection holds no slot");
+    for bench in &mut loops {
+        assert_eq!(metric(bench, "connections_refused_per_address_total{kind=\"http\"}"), "connections_refused_per_address_total{kind=\"http\"} 2");
+        assert_eq!(metric(bench, "connections_refused_per_address_total{kind=\"ws\"}"), "connections_refused_per_address_total{kind=\"ws\"} 1");
+    }
+}

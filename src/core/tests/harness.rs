@@ -299,3 +299,15 @@ impl Bench {
         self.received_json(p).iter().map(|v| v["type"].as_str().unwrap_or("?").to_string()).collect()
     }
 }
+
+/// `loops` benches whose cores are the loops of one process: they share one ledger.
+pub fn process_of(loops: usize, config: CoreConfig) -> Vec<Bench> {
+    let ledger = std::sync::Arc::new(super::super::ConnectionLedger::new(loops));
+    (0..loops)
+        .map(|index| {
+            let mut bench = Bench::new(config.clone());
+            bench.core.share_ledger(std::sync::Arc::clone(&ledger), index);
+            bench
+        })
+        .collect()
+}

@@ -53,3 +53,27 @@ fn disconnects_and_errors_are_counted_by_reason_and_code() {
     assert_eq!(metric_value(&text, "ws_errors_total{code=\"INVALID_MESSAGE\"} "), Some(1.0));
     assert_eq!(metric_value(&text, "ws_disconnects_total{reason=\"client_closed\"} "), Some(1.0));
 }
+
+#[test]
+fn every_loop_of_a_process_renders_the_process_counters() {
+    let mut loops = super::harness::process_of(2, CoreConfig::default());
+    for bench in &mut loops {
+        let p = bench.connect_ws();
+        bench.subscribe(p, &["BTCUSDT"]);
+        bench.send_text(p, "nonsense");
+    }
+    // Every loop receives every snapshot.
+    for bench in &mut loops {
+        bench.publish("BTCUSDT", 0, "{}");
+    }
+    for bench in &mut loops {
+        let now = bench.now;
+        let text = bench.core.render_metrics(now, ProcessStats::default());
+        assert_eq!(metric_value(&text, "ws_messages_sent_total{symbol=\"BTCUSDT\"} "), Some(2.0), "{text}");
+        assert_eq!(metric_value(&text, "ws_errors_total{code=\"INVALID_MESSAGE\"} "), Some(2.0));
+        assert_eq!(metric_value(&text, "ws_active_connections "), Some(2.0));
+        // Each loop's fan-out is one observation; the snapshot's computation is one, once.
+        assert_eq!(metric_value(&text, "ws_broadcast_duration_seconds_count{symbol=\"BTCUSDT\"} "), Some(2.0));
+        assert_eq!(metric_value(&text, "heatmap_snapshot_compute_seconds_count{symbol=\"BTCUSDT\"} "), Some(1.0));
+    }
+}
