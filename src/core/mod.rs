@@ -148,7 +148,7 @@ pub struct Core<M: MutationPolicy = NoMutations> {
     config: CoreConfig,
     /// Distinguishes this process's streams from any earlier one's.
     /// Stamps snapshots handed over unstamped ([`Core::handle_snapshot`]).
-    sequencer: Sequencer,
+    sequencer: Sequencer<M>,
     clients: Slab<Client>,
     symbols: Vec<SymbolState>,
     /// Deadlines, one per client at most, ordered by time then connection. An entry may be
@@ -206,8 +206,8 @@ impl<M: MutationPolicy> Core<M> {
         let ledger = Arc::new(ConnectionLedger::new(1));
         let metrics = Metrics::new(ledger.counters(&config.supported_symbols), 0);
         let stats = Stats { started_at: now.mono, ..Stats::default() };
-        let mut sequencer = Sequencer::new(boot_id).with_deflate(config.ws_compression.then_some(config.ws_compression_min_bytes));
-        sequencer.set_repeat_seq(mutations.repeat_snapshot_seq());
+        let sequencer = Sequencer::with_mutations(boot_id, mutations.clone())
+            .with_deflate(config.ws_compression.then_some(config.ws_compression_min_bytes));
         Core {
             config,
             sequencer,

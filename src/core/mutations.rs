@@ -18,7 +18,7 @@ use std::fmt::Debug;
 
 /// One switch per deliberate bug, named after what it breaks (docs/simulation.md). With every one
 /// `false` the core behaves as if this file did not exist.
-pub trait MutationPolicy: Debug {
+pub trait MutationPolicy: Debug + Clone {
     /// Invariant 1: a client queue over its byte bound is neither closed nor trimmed.
     fn ignore_queue_byte_bound(&self) -> bool;
     /// Invariant 1: WebSocket upgrades beyond the connection limit are accepted.

@@ -18,6 +18,7 @@ use super::broadcast::SnapshotReady;
 use tungstenite::protocol::frame::coding::Data;
 
 use super::deflate;
+use super::mutations::{MutationPolicy, NoMutations};
 use super::frame;
 use super::protocol::{self, SnapshotEnvelope};
 
@@ -45,15 +46,17 @@ pub struct StampedSnapshot {
     pub compute_micros: u64,
 }
 
-/// Where each symbol's stream stands.
+/// Where each symbol's stream stands. `M` is the simulator's deliberate-bug policy
+/// ([`MutationPolicy`]); production's `Sequencer` is `Sequencer<NoMutations>`, whose switch is a
+/// constant the compiler folds away.
 #[derive(Debug)]
-pub struct Sequencer {
+pub struct Sequencer<M: MutationPolicy = NoMutations> {
     /// Goes into every epoch so that a restarted process never reuses one.
     boot_id: String,
     /// Symbol → (epoch, last seq). A `BTreeMap`: nothing here depends on hash order.
     streams: BTreeMap<String, (Arc<str>, u64)>,
-    /// Test-only switch (simulator): reuse the previous `seq` instead of the next one.
-    repeat_seq: bool,
+    /// Deliberate bugs (simulator only): `repeat_snapshot_seq` reuses the previous `seq`.
+    mutations: M,
     /// Messages at least this long also get a deflated frame; `None`: never.
     deflate_min_bytes: Option<usize>,
     /// Symbol → (generation, epoch) taken over from another stamper ([`Sequencer::continue_epoch`]):
@@ -63,7 +66,14 @@ pub struct Sequencer {
 
 impl Sequencer {
     pub fn new(boot_id: String) -> Sequencer {
-        Sequencer { boot_id, streams: BTreeMap::new(), repeat_seq: false, deflate_min_bytes: None, adopted: BTreeMap::new() }
+        Sequencer::with_mutations(boot_id, NoMutations)
+    }
+}
+
+impl<M: MutationPolicy> Sequencer<M> {
+    /// [`Sequencer::new`] with the simulator's deliberate bugs.
+    pub fn with_mutations(boot_id: String, mutations: M) -> Sequencer<M> {
+        Sequencer { boot_id, streams: BTreeMap::new(), mutations, deflate_min_bytes: None, adopted: BTreeMap::new() }
     }
 
     /// Continues `symbol`'s stream in `epoch` after `last_seq` (stamped elsewhere: the Redis
@@ -77,14 +87,9 @@ impl Sequencer {
 
     /// Also builds the deflated frame of every message of at least `min_bytes` (`None`: never;
     /// `WS_COMPRESSION`, `WS_COMPRESSION_MIN_BYTES`).
-    pub fn with_deflate(mut self, min_bytes: Option<usize>) -> Sequencer {
+    pub fn with_deflate(mut self, min_bytes: Option<usize>) -> Sequencer<M> {
         self.deflate_min_bytes = min_bytes;
         self
-    }
-
-    /// The simulator's `repeat_snapshot_seq` mutation (see `mutations.rs`).
-    pub fn set_repeat_seq(&mut self, repeat_seq: bool) {
-        self.repeat_seq = repeat_seq;
     }
 
     /// Gives `snapshot` the next position in its symbol's stream and encodes it. A new
@@ -97,7 +102,7 @@ impl Sequencer {
         };
         let (epoch, seq) = match self.streams.get(&snapshot.symbol) {
             Some((last_epoch, last_seq)) if **last_epoch == *epoch => {
-                (Arc::clone(last_epoch), if self.repeat_seq { *last_seq } else { last_seq + 1 })
+                (Arc::clone(last_epoch), if self.mutations.repeat_snapshot_seq() { *last_seq } else { last_seq + 1 })
             }
             _ => (Arc::<str>::from(epoch), 1),
         };
@@ -217,14 +222,5 @@ mod tests {
         assert_eq!((&*other.epoch, other.seq), ("new-7", 1), "only the continued symbol");
         let reset = sequencer.stamp(1, &snapshot("BTCUSDT", 8));
         assert_eq!((&*reset.epoch, reset.seq), ("new-8", 1), "a new generation is a new epoch");
-    }
-
-    #[test]
-    fn repeat_seq_mutation_reuses_the_previous_seq() {
-        let mut sequencer = Sequencer::new("b".into());
-        sequencer.set_repeat_seq(true);
-        let first = sequencer.stamp(1, &snapshot("BTCUSDT", 0)).seq;
-        let second = sequencer.stamp(1, &snapshot("BTCUSDT", 0)).seq;
-        assert_eq!((first, second), (1, 1));
     }
 }

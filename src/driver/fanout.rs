@@ -13,7 +13,7 @@ use crossbeam_channel::Sender;
 use log::warn;
 
 use super::events::{LoopEvent, WorkerEvent};
-use crate::core::{BusReport, Sequencer, SnapshotReady, StampedSnapshot};
+use crate::core::{BusReport, MutationPolicy, NoMutations, Sequencer, SnapshotReady, StampedSnapshot};
 
 /// A worker blocked this long on one loop's full channel drops the event for that loop (the
 /// loop is not draining; its clients fill the hole from REST, see websocket_api.md).
@@ -36,12 +36,13 @@ pub struct LoopInbox {
     pub waker: Arc<dyn Wake>,
 }
 
-/// Hands worker results to every loop. See the module documentation.
-pub struct SnapshotFanout {
+/// Hands worker results to every loop. See the module documentation. `M` is the simulator's
+/// deliberate-bug policy for the stamping (production: [`NoMutations`], folded away).
+pub struct SnapshotFanout<M: MutationPolicy = NoMutations> {
     loops: Vec<LoopInbox>,
     /// Held while a snapshot is stamped and handed to the loops, so every loop receives the
     /// snapshots of a symbol in `seq` order.
-    sequencer: Mutex<Sequencer>,
+    sequencer: Mutex<Sequencer<M>>,
     /// `WS_COMPRESSION_MIN_BYTES` when compression is on (for whoever stamps elsewhere).
     deflate_min_bytes: Option<usize>,
     /// Set once when something in front of the loops stamps snapshots instead (the Redis bus,
@@ -58,9 +59,16 @@ impl SnapshotFanout {
     /// permessage-deflate frame of every snapshot at least this long (`None`: compression off,
     /// `WS_COMPRESSION=false`); see `Sequencer::with_deflate`.
     pub fn new(boot_id: String, deflate_min_bytes: Option<usize>, loops: Vec<LoopInbox>) -> SnapshotFanout {
+        SnapshotFanout::with_mutations(boot_id, deflate_min_bytes, loops, NoMutations)
+    }
+}
+
+impl<M: MutationPolicy> SnapshotFanout<M> {
+    /// [`SnapshotFanout::new`] stamping with the simulator's deliberate bugs.
+    pub fn with_mutations(boot_id: String, deflate_min_bytes: Option<usize>, loops: Vec<LoopInbox>, mutations: M) -> SnapshotFanout<M> {
         SnapshotFanout {
             loops,
-            sequencer: Mutex::new(Sequencer::new(boot_id).with_deflate(deflate_min_bytes)),
+            sequencer: Mutex::new(Sequencer::with_mutations(boot_id, mutations).with_deflate(deflate_min_bytes)),
             deflate_min_bytes,
             interceptor: OnceLock::new(),
         }
@@ -121,11 +129,6 @@ impl SnapshotFanout {
     pub fn deliver_stamped(&self, stamped: StampedSnapshot) -> bool {
         let _order = self.sequencer.lock().unwrap_or_else(|e| e.into_inner());
         self.broadcast(LoopEvent::Snapshot(stamped))
-    }
-
-    /// The simulator's `repeat_snapshot_seq` mutation.
-    pub fn set_repeat_seq(&self, repeat: bool) {
-        self.sequencer.lock().unwrap_or_else(|e| e.into_inner()).set_repeat_seq(repeat);
     }
 
     /// Gives `event` to every loop (cloning it shares the snapshot's bytes, it copies none).

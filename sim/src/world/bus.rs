@@ -49,7 +49,7 @@ pub struct BusCounters {
 pub struct BusSim {
     pub plan: BusPlan,
     pub follower: Follower,
-    leader: Sequencer,
+    leader: Sequencer<Mutations>,
     pub term: u64,
     /// Per symbol: the history stream (newest last), capped at `plan.history_max`.
     history: Vec<VecDeque<StampedSnapshot>>,
@@ -70,8 +70,7 @@ pub struct BusSim {
 
 impl BusSim {
     pub fn new(plan: BusPlan, seed: u64, symbols: usize, mutations: Mutations) -> BusSim {
-        let mut leader = Sequencer::new("leader0".into());
-        leader.set_repeat_seq(mutations.repeat_snapshot_seq);
+        let leader = Sequencer::with_mutations("leader0".into(), mutations);
         BusSim {
             // As the hub sizes it: twice the history, at least eight.
             follower: Follower::new(plan.history_max.max(4) * 2),
@@ -114,15 +113,14 @@ impl World {
     /// `(epoch, seq)` each snapshot must carry).
     pub fn bus_maybe_fail_over(&mut self) {
         let quiet = self.quiet;
-        let repeat = self.mutations.repeat_snapshot_seq;
+        let mutations = self.mutations;
         let Some(bus) = self.bus.as_mut() else { return };
         if quiet || bus.plan.failover <= 0.0 || !bus.rng.random_bool(bus.plan.failover) {
             return;
         }
         bus.term += 1;
         bus.counters.failovers += 1;
-        bus.leader = Sequencer::new(format!("leader{}", bus.term));
-        bus.leader.set_repeat_seq(repeat);
+        bus.leader = Sequencer::with_mutations(format!("leader{}", bus.term), mutations);
         let term = bus.term;
         self.producer.generation += 1;
         self.trace.record(format!("bus failover to leader{term}"));

@@ -115,7 +115,7 @@ pub struct World {
     /// The connection counts every loop's core shares.
     pub ledger: Arc<ConnectionLedger>,
     /// The production hand-off to the loops: stamps each snapshot once.
-    pub fanout: SnapshotFanout,
+    pub fanout: SnapshotFanout<Mutations>,
     /// Snapshots arrive over the simulated Redis bus (`Shape::bus`).
     pub bus: Option<bus::BusSim>,
     pub clocks: Clocks,
@@ -202,8 +202,7 @@ impl World {
                 huge_latest: vec![false; params.symbols().len()],
             });
         }
-        let fanout = SnapshotFanout::new("sim".into(), None, inboxes);
-        fanout.set_repeat_seq(mutations.repeat_snapshot_seq);
+        let fanout = SnapshotFanout::with_mutations("sim".into(), None, inboxes, mutations);
         let bus = shape.bus.as_ref().map(|plan| bus::BusSim::new(plan.clone(), seed, params.symbols().len(), mutations));
         let config = &params.config;
         let bounds = Bounds {
