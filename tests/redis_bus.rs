@@ -501,3 +501,33 @@ fn a_redis_restart_that_keeps_the_lease_publishes_what_the_leader_stamped_meanwh
         redis.restart();
     });
 }
+
+/// Bar time (`timestamp`, RFC 3339) of a snapshot message, Unix seconds.
+fn bar_time_s(v: &Value) -> i64 {
+    let t = v["timestamp"].as_str().unwrap_or_else(|| panic!("snapshot without timestamp: {v}"));
+    chrono::DateTime::parse_from_rfc3339(t).unwrap_or_else(|e| panic!("timestamp {t:?}: {e}")).timestamp()
+}
+
+#[test]
+fn the_leaders_clients_and_a_followers_get_one_snapshot_per_bar_in_order_like_a_standalone_server() {
+    let redis = Redis::start();
+    // The demo replays a bar every 0.1 s and the producer sends every update's new bars (about
+    // 8 at a time at 0.8 s): all of them must be published and shown, not only each update's
+    // newest (issue 15 field report: bars 23:55, 00:00, 00:10, 00:20 with seq + 1 each).
+    let replay = [("FEED", "demo"), ("DEMO_SEED", "true"), ("DEMO_SNAPSHOT_BYTES", "0"), ("DEMO_REPLAY_INTERVAL", "0.1"), ("WS_UPDATE_INTERVAL", "0.8")];
+    let leader = node(&redis, "p1", &replay);
+    wait_for_leader(&leader);
+    let follower = node(&redis, "p2", &replay);
+    let mut clients = [subscriber(leader.addr), subscriber(follower.addr)];
+    let streams: Vec<Vec<Value>> = clients.iter_mut().map(|ws| snapshots_for(ws, Duration::from_secs(4))).collect();
+    for (name, stream) in ["leader", "follower"].iter().zip(&streams) {
+        assert!(stream.len() >= 10, "{name}'s client got only {} snapshots", stream.len());
+        assert_no_silent_gap_or_duplicate(stream, false);
+        let steps: Vec<i64> = stream.windows(2).map(|p| bar_time_s(&p[1]) - bar_time_s(&p[0])).collect();
+        let bar_s = *steps.iter().min().unwrap();
+        assert!(bar_s > 0, "{name}: bar time did not advance: {steps:?}");
+        assert!(steps.iter().all(|&s| s == bar_s), "{name}'s client missed bars (steps between consecutive snapshots, s): {steps:?}");
+    }
+    assert_eq!(bus(leader.addr)["gaps_let_through"], 0);
+}
+
