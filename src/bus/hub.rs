@@ -562,7 +562,7 @@ impl Hub {
     /// The loops' clients now want `symbols`.
     fn set_demand(&mut self, symbols: Vec<String>) {
         for gone in self.local_demand.iter().filter(|s| !symbols.contains(s)) {
-            self.follower.forget(gone);
+            self.follower.stop_following(gone);
         }
         self.local_demand = symbols.clone();
         self.shared.set_wanted(symbols);
