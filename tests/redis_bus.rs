@@ -565,3 +565,51 @@ fn a_node_that_resubscribes_after_redis_restarted_goes_on_from_the_snapshot_its_
     assert!(unreadable.is_empty(), "a history read failed on the connection Redis closed: {unreadable:?}");
 }
 
+#[test]
+fn a_second_process_with_a_running_nodes_id_is_refused_at_startup_and_a_taken_id_degrades_health() {
+    let redis = Redis::start();
+    let mut first = node(&redis, "same", &[]);
+    wait_for_leader(&first);
+    // A second process with the same NODE_ID: refused before it listens, exit 2 naming NODE_ID.
+    let url = redis.url();
+    let dir = TempDir::new("dup");
+    let mut second = Command::new(binary())
+        .arg("serve")
+        .env_clear()
+        .envs([("HOST", "127.0.0.1"), ("PORT", "0"), ("REDIS_ENABLED", "true"), ("REDIS_URL", &url), ("NODE_ID", "same")])
+        .envs([("FEED", "none"), ("DEMO_SEED", "false"), ("REDIS_LEASE_TTL_MS", LEASE_TTL_MS), ("REDIS_COMMAND_TIMEOUT_MS", "500")])
+        .env("DUCKDB_PATH", dir.path().join("dup.duckdb"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("a second process with NODE_ID=same kept running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("NODE_ID") && stderr.contains("another running node"), "{stderr}");
+    assert_eq!(bus(first.addr)["duplicate_node_id"], false);
+    // While running: another process takes the id's presence key (as two nodes started at the
+    // same instant would): the node says so and is degraded until the key is its own again.
+    let _ = redis.command(&["DEL", "lhm:node:same"]);
+    let _ = redis.command(&["SET", "lhm:node:same", "same#intruder", "PX", "60000"]);
+    let health = wait_for_json(first.addr, "/health", Duration::from_secs(5), |h| h["bus"]["duplicate_node_id"] == true);
+    assert_eq!(health["bus"]["degraded"], true, "{health}");
+    assert!(first.wait_for_log("event=bus_duplicate_node_id", Duration::from_secs(2)).iter().any(|l| l.contains("bus_duplicate_node_id")));
+    let _ = redis.command(&["DEL", "lhm:node:same"]);
+    let health = wait_for_json(first.addr, "/health", Duration::from_secs(5), |h| h["bus"]["duplicate_node_id"] == false);
+    assert_eq!(health["bus"]["duplicate_node_id"], false, "{health}");
+    // A clean shutdown gives the id back at once (a restart need not wait for the key to expire).
+    assert_eq!(first.terminate(Duration::from_secs(10)), Some(0));
+    assert_eq!(redis.command(&["EXISTS", "lhm:node:same"]), redis::Value::Int(0));
+}

@@ -554,6 +554,7 @@ impl Hub {
             republished_total: s.metrics.republished.get(),
             threads_restarting: threads_down,
             thread_restarts_total: s.metrics.thread_restarts.get(),
+            duplicate_node_id: s.duplicate_node.load(Ordering::Acquire),
         };
         *s.last_report.lock().unwrap_or_else(|e| e.into_inner()) = Some(report.clone());
         self.fanout.report_bus(report);

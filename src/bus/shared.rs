@@ -93,6 +93,8 @@ pub struct Shared {
     /// Bus threads that died and wait for their restart (`supervise.rs`); `/health` is degraded
     /// while it is not 0.
     pub threads_down: AtomicU64,
+    /// Another running process holds this `NODE_ID`'s presence key (`presence.rs`).
+    pub duplicate_node: AtomicBool,
     /// The hub's newest report, re-sent with `threads_down` while a thread (the hub itself
     /// included) is being restarted.
     pub last_report: Mutex<Option<BusReport>>,
@@ -116,6 +118,7 @@ impl Shared {
             last_lag_ms: AtomicI64::new(-1),
             supported,
             threads_down: AtomicU64::new(0),
+            duplicate_node: AtomicBool::new(false),
             last_report: Mutex::new(None),
         }
     }
