@@ -91,8 +91,8 @@ test-autobahn: build
 	bash tests/conformance/autobahn.sh $(BIN)
 
 # The deployment files (deploy/): promtool checks the scrape config and the alert rules and runs
-# their unit tests; then WebSocket load through nginx to two servers with redis-server
-# (deploy/local-cluster), gated on correctness. The nginx, compose and systemd tests that need no
+# their unit tests; then WebSocket load through nginx to two servers sharing one stream over the
+# Redis bus (deploy/local-cluster with redis-server), gated on correctness. The nginx, compose and systemd tests that need no
 # load are Rust tests (tests/deploy_*.rs, in test-rust). bench-deploy runs the full 2,000.
 test-deploy: build
 	promtool check config deploy/prometheus/prometheus.yml
@@ -118,7 +118,8 @@ bench: build bench-model bench-deploy
 	$(CARGO_TARGET_DIR)/release/examples/bench_rest
 	bash tests/bench/run_load_benchmarks.sh $(BIN) $(LOADGEN)
 
-# Through nginx to two servers with redis-server (docs/load_testing_results.md, "Through nginx"):
+# Through nginx to two servers sharing one stream over the Redis bus (docs/load_testing_results.md,
+# "Through nginx"):
 # 2,000 WebSockets for 30 s, then the k6 staging soak (1,000 users, 10 minutes).
 bench-deploy: build
 	bash tests/deploy/cluster_load.sh $(BIN) 2000 30

@@ -76,9 +76,62 @@ fn local_cluster_server_vars() -> BTreeSet<String> {
     vars
 }
 
-/// Variables the bus of issue 15 reads; not in .env.template until that work is merged.
-/// TIGHTEN(bus): remove this exemption once .env.template documents them.
-const BUS_VARS: [&str; 3] = ["REDIS_ENABLED", "REDIS_URL", "NODE_ID"];
+/// `NAME=` lines of .env.template: the variables it documents (the file the systemd unit's
+/// `EnvironmentFile` is copied from).
+fn documented_vars() -> BTreeSet<String> {
+    read(".env.template").lines().filter_map(|l| l.split_once('=')).filter(|(k, _)| !k.starts_with('#') && !k.contains(' ')).map(|(k, _)| k.to_string()).collect()
+}
+
+/// The variables the systemd unit sets itself (`Environment=NAME=value`).
+fn systemd_vars() -> BTreeSet<String> {
+    read("deploy/liquidationheatmap.service")
+        .lines()
+        .filter_map(|l| l.strip_prefix("Environment="))
+        .filter_map(|v| v.split_once('=').map(|(k, _)| k.to_string()))
+        .collect()
+}
+
+/// The variables the Dockerfile sets for the server (`ENV NAME=value`).
+fn dockerfile_vars() -> BTreeSet<String> {
+    // One instruction per logical line (a trailing `\` continues it).
+    read("deploy/Dockerfile")
+        .replace("\\\n", " ")
+        .lines()
+        .filter_map(|l| l.strip_prefix("ENV "))
+        .flat_map(|v| v.split_whitespace().filter_map(|w| w.split_once('=').map(|(k, _)| k.to_string())).collect::<Vec<_>>())
+        .collect()
+}
+
+#[test]
+fn every_variable_a_deploy_file_gives_the_server_is_documented_in_the_env_template() {
+    let documented = documented_vars();
+    // The bus's three, which every multi-server deploy file sets, are among them.
+    for bus in ["REDIS_ENABLED", "REDIS_URL", "NODE_ID"] {
+        assert!(documented.contains(bus), "{bus} is not in .env.template");
+    }
+    let compose = compose();
+    let mut given: Vec<(String, String)> = Vec::new();
+    for (name, app) in app_services(&compose) {
+        given.extend(app["environment"].as_mapping().expect("environment").keys().map(|k| (format!("compose {name}"), text(k))));
+    }
+    given.extend(local_cluster_server_vars().into_iter().map(|v| ("local-cluster".to_string(), v)));
+    given.extend(systemd_vars().into_iter().map(|v| ("liquidationheatmap.service".to_string(), v)));
+    given.extend(dockerfile_vars().into_iter().map(|v| ("Dockerfile".to_string(), v)));
+    assert!(given.len() > 20, "{given:?}");
+    let undocumented: Vec<&(String, String)> = given.iter().filter(|(_, v)| !documented.contains(v)).collect();
+    assert!(undocumented.is_empty(), "set by deploy files but not in .env.template: {undocumented:?}");
+    // The unit's environment file is .env.template as shipped, edited: the server accepts it.
+    let template: std::collections::BTreeMap<String, String> =
+        dotenvy::from_read_iter(read(".env.template").as_bytes()).map(|item| item.expect(".env.template parses as an environment file")).collect();
+    liquidationheatmap::config::AppConfig::from_vars(&template).expect("the server accepts .env.template as it is");
+    // Several servers under systemd: the bus's variables in each one's file, with a distinct
+    // NODE_ID (docs/deployment.md); the template's own values turn the bus on cleanly.
+    let mut node = template.clone();
+    node.insert("REDIS_ENABLED".into(), "true".into());
+    node.insert("NODE_ID".into(), "node-1".into());
+    let config = liquidationheatmap::config::AppConfig::from_vars(&node).expect("the bus switched on in the env file");
+    assert!(config.bus.enabled);
+}
 
 #[test]
 fn compose_runs_the_same_servers_with_the_same_variables_as_local_cluster() {
@@ -95,8 +148,7 @@ fn compose_runs_the_same_servers_with_the_same_variables_as_local_cluster() {
         let keys: BTreeSet<String> = app["environment"].as_mapping().expect("environment").keys().map(text).collect();
         assert_eq!(keys, wanted, "{name} sets what local-cluster sets for each server");
         for key in &keys {
-            let documented = template.lines().any(|l| l.starts_with(&format!("{key}=")));
-            assert!(documented || BUS_VARS.contains(&key.as_str()), "{name}: {key} is not in .env.template");
+            assert!(template.lines().any(|l| l.starts_with(&format!("{key}="))), "{name}: {key} is not in .env.template");
         }
         node_ids.insert(env_of(app, "NODE_ID").unwrap());
         assert_eq!(env_of(app, "REDIS_ENABLED").as_deref(), Some("true"));
@@ -214,7 +266,7 @@ fn nginx_idle_timeout_outlasts_the_page_pings_and_the_servers_own_idle_close() {
 
 /// Metric names used in PromQL `text`: identifiers with one of the server's prefixes.
 fn metric_names(text: &str) -> BTreeSet<String> {
-    const PREFIXES: [&str; 7] = ["ws_", "http_", "heatmap_", "process_", "feed_", "connection", "ingest_"];
+    const PREFIXES: [&str; 8] = ["ws_", "http_", "heatmap_", "process_", "feed_", "connection", "ingest_", "bus_"];
     // Label values in quotes are not metric names.
     let unquoted: String = text.split('"').step_by(2).collect::<Vec<_>>().join(" ");
     let mut names = BTreeSet::new();
@@ -228,11 +280,15 @@ fn metric_names(text: &str) -> BTreeSet<String> {
 
 #[test]
 fn alerts_and_dashboard_name_only_metrics_the_server_exports() {
-    // The live feed's metrics exist only with FEED=binance; an unreachable exchange is enough.
+    // The live feed's metrics exist only with FEED=binance, the bus's only with REDIS_ENABLED=true;
+    // an unreachable exchange and an unreachable Redis are enough to register them.
     let server = support::ServerProcess::start(&[
         ("FEED", "binance"),
         ("FEED_WS_URL", "ws://127.0.0.1:9"),
         ("FEED_REST_URL", "http://127.0.0.1:9"),
+        ("REDIS_ENABLED", "true"),
+        ("REDIS_URL", "redis://127.0.0.1:9"),
+        ("NODE_ID", "metrics-check"),
         ("LOG_LEVEL", "error"),
     ]);
     let metrics = String::from_utf8(support::http_get(server.addr, "/metrics").body).unwrap();
@@ -258,6 +314,10 @@ fn alerts_and_dashboard_name_only_metrics_the_server_exports() {
     }
     let used = metric_names(&exprs);
     assert!(used.len() >= 12, "{used:?}");
+    // The bus is watched: its link, its leader, its lag and the holes it let through.
+    for bus in ["bus_up", "bus_leader", "bus_lag_seconds_bucket", "bus_gaps_let_through_total"] {
+        assert!(used.contains(bus), "{bus} is neither in the alerts nor on the dashboard");
+    }
     let missing: Vec<&String> = used.iter().filter(|n| !exported.contains(*n)).collect();
     assert!(missing.is_empty(), "named in deploy/ but not exported: {missing:?}\nexported: {exported:?}");
     // The disconnect reasons the alerts match are reasons the server counts.

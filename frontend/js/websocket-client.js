@@ -474,6 +474,11 @@ export class HeatmapWebSocket {
     const seq = Number(message.seq);
     const epoch = message.epoch;
     const previous = this.sequence.get(symbol);
+    // The same epoch and seq again is the very snapshot already shown: a (re)subscription is
+    // answered at once with the newest snapshot, which after a reconnect (to this server, or to
+    // another one behind the Redis bus, which sends the same stream) is often the last one seen.
+    // Nothing was missed, so no resync and nothing to draw twice.
+    if (previous && previous.epoch === epoch && previous.seq === seq) return;
     if (previous) {
       if (previous.epoch !== epoch) {
         this.onResync(symbol, 'epoch_changed');

@@ -35,22 +35,35 @@ pub enum Event {
         writable: bool,
         error: bool,
     },
-    /// The listener has connections waiting.
+    /// The acceptor wakes: the listener has connections waiting, a loop freed a slot while it
+    /// was paused, or its paused recheck is due.
     ListenerReady,
-    /// The core asked to be called back about now.
-    Timer,
-    /// The shell's next loop turn, for connections whose read turn ran out of budget.
-    LoopTurn,
+    /// The core of this loop asked to be called back about now.
+    Timer(usize),
+    /// This loop's next turn, for connections whose read turn ran out of budget.
+    LoopTurn(usize),
     /// The producer's next snapshot of this symbol (index into the simulated symbol list).
     Publish(usize),
     /// The producer dies: no more snapshots until it restarts.
     ProducerDies,
     /// A REST answer from the query worker.
     QueryDone {
+        /// The loop that asked (the answer returns to it).
+        loop_index: usize,
         conn: ConnKey,
         token: u64,
         body_bytes: usize,
     },
+    /// This loop's waker fired: it adopts the connections the acceptor handed it.
+    LoopWake(usize),
+    /// A hand-off held back (the loop's waker was late) reaches its loop.
+    LoopDeliver(u64),
+    /// A snapshot in flight on the simulated bus (by its number) reaches the node.
+    BusArrive(u64),
+    /// The node's history read of this symbol (index) is answered.
+    BusHistory(usize),
+    /// The node's bus subscription is back after a cut.
+    BusResubscribe,
     /// A clock fault.
     ClockFault,
     /// Faults stop; clients turn well-behaved.

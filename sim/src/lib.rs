@@ -2,6 +2,8 @@
 //!
 //! The simulator replaces the mio shell, the clock and the snapshot producer, and drives the same
 //! `liquidationheatmap::core::Core` as production through a simulated network with seeded faults.
+//! A world is a process of 1 to 4 event loops behind one acceptor, fed by the production
+//! `SnapshotFanout` (and, in bus worlds, the production bus `Follower`), all drawn from the seed.
 //! It checks the invariants after every event and reproduces any failure from its seed.
 
 pub mod bus_node;

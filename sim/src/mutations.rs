@@ -30,6 +30,16 @@ pub struct Mutations {
     pub forget_read_again: bool,
     /// Invariant 7: shutdown never drops the connections left at its deadline.
     pub ignore_shutdown_deadline: bool,
+    /// Invariant 2, in the simulated process rather than the core: the hand-off gives each
+    /// snapshot to loop 0 only (the other loops' channels receive it, their cores never do).
+    pub hand_off_to_one_loop: bool,
+    /// Invariant 5, in the simulated process: the hand-off reaches the other loops only after
+    /// waiting on the stalled loop (as a fan-out blocked on that loop's channel would, for its
+    /// `SEND_TIMEOUT`), so one loop's stalled clients delay every other loop's.
+    pub hand_off_behind_stalled_loop: bool,
+    /// Invariant 2, on the bus node: the follower's output is replayed once more after a history
+    /// fill, so clients see a filled snapshot twice.
+    pub bus_deliver_fill_twice: bool,
 }
 
 impl MutationPolicy for Mutations {

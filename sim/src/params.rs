@@ -24,6 +24,13 @@ pub enum Stream {
     MonoClock = 5,
     WallClock = 6,
     Queries = 7,
+    /// The process's shape: event loops, a stalled loop, bus deliveries (drawn on their own
+    /// stream so adding them left every other choice of existing seeds unchanged).
+    Shape = 8,
+    /// The simulated Redis bus's faults.
+    Bus = 9,
+    /// Which loop receives a hand-off first.
+    Loops = 10,
 }
 
 /// A ChaCha8 generator for one purpose of one seed (and one sub-index, e.g. a connection).
@@ -78,6 +85,57 @@ pub struct ClockPlan {
     pub mono_regression: bool,
 }
 
+/// Snapshots arrive as the Redis bus delivers them to a follower node (issue 15): stamped by a
+/// simulated leader, lost, repeated, delayed, cut off, failed over to a new leader (a new epoch),
+/// with a capped history the production `Follower` fills holes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BusPlan {
+    /// Per snapshot on the bus: lost (the leader's publish reached the history only).
+    pub loss: f64,
+    /// Per snapshot on the bus: delivered twice.
+    pub duplicate: f64,
+    /// Bus deliveries and history answers take up to this long (channel order kept).
+    pub delay_ms_max: u64,
+    /// Per publish: the subscription is cut (resubscribed 20 to 500 ms later).
+    pub cut: f64,
+    /// Per publish event: the lease moves to a new leader, which stamps a new epoch.
+    pub failover: f64,
+    /// Snapshots the history keeps per symbol (Redis `MAXLEN`).
+    pub history_max: usize,
+}
+
+/// Event loops of the simulated process, and how its snapshots arrive (issue 14, issue 15).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shape {
+    /// `EVENT_LOOPS`: 1 to [`LOOPS_MAX`].
+    pub loops: usize,
+    /// Every client this loop adopts stops reading until faults stop (so every client of that
+    /// loop stalls); the others must not be delayed by it.
+    pub stalled_loop: Option<usize>,
+    /// `Some`: snapshots come over the bus; `None`: from the local producer through the fan-out.
+    pub bus: Option<BusPlan>,
+}
+
+/// Most event loops a simulated process runs.
+pub const LOOPS_MAX: usize = 4;
+
+impl Shape {
+    fn draw(seed: u64) -> Shape {
+        let mut rng = rng_for(seed, Stream::Shape, 0);
+        let loops = pick(&mut rng, &[1, 1, 2, 3, LOOPS_MAX]);
+        let stalled_loop = (loops > 1 && rng.random_bool(0.4)).then(|| rng.random_range(0..loops));
+        let bus = rng.random_bool(0.3).then(|| BusPlan {
+            loss: maybe(&mut rng, 0.2),
+            duplicate: maybe(&mut rng, 0.2),
+            delay_ms_max: pick(&mut rng, &[0, 2, 20, 100]),
+            cut: maybe(&mut rng, 0.05),
+            failover: maybe(&mut rng, 0.03),
+            history_max: pick(&mut rng, &[1, 3, 16, 100_000]),
+        });
+        Shape { loops, stalled_loop, bus }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShutdownPlan {
     /// No shutdown: the run ends after the liveness check.
@@ -110,6 +168,7 @@ pub struct Params {
     pub tiny_sndbuf_bytes: usize,
     /// Pending connections the listener holds before refusing more.
     pub backlog_max: usize,
+    pub shape: Shape,
 }
 
 fn pick<T: Copy>(rng: &mut ChaCha8Rng, items: &[T]) -> T {
@@ -265,6 +324,7 @@ impl Params {
             sndbuf_bytes: pick(&mut rng, &[4096usize, 64 * 1024, 256 * 1024]),
             tiny_sndbuf_bytes: rng.random_range(1..=512),
             backlog_max: rng.random_range(1..=32),
+            shape: Shape::draw(seed),
         }
     }
 

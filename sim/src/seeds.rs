@@ -5,7 +5,7 @@ use std::ops::Range;
 use std::path::Path;
 
 /// The fixed seeds every CI run checks.
-pub const CI_SEEDS: Range<u64> = 0..400;
+pub const CI_SEEDS: Range<u64> = 0..1000;
 
 /// Parses `A..B` (B exclusive) or a single `N`.
 pub fn parse_range(text: &str) -> Result<Range<u64>, String> {

@@ -2,11 +2,12 @@
 //! event loops in `src/shell` run) sees it: the world implements [`Net`], so the order in which
 //! the core is driven — pump after every input, one extra read turn for connections that hit
 //! their read budget, accepting paused while the core is full and resumed once it has room — is
-//! production's own. This file only says how the simulated sockets, backlog and workers answer,
-//! and checks after every core call.
+//! production's own. This file only says how the simulated sockets, hand-off queues and workers
+//! answer, and checks after every core call. The world has one to four loops; the `Net` speaks
+//! for the current one (`World::cur`, see `world::loops`).
 
-use liquidationheatmap::core::{AcceptError, ConnId, Core, Now, QueryRequest, QueryResponse, SnapshotReady};
-use liquidationheatmap::driver::{self, Lookup, LoopEvent, Net, Touched, Waiting};
+use liquidationheatmap::core::{AcceptError, ConnId, Core, Now, QueryRequest, QueryResponse, SnapshotReady, StampedSnapshot};
+use liquidationheatmap::driver::{self, Lookup, Net, Touched, Waiting, WorkerEvent};
 use rand::Rng;
 
 use crate::events::{ConnKey, Event};
@@ -24,7 +25,7 @@ const QUERY_BODY_BYTES_MAX: usize = 2000;
 impl World {
     /// The live connection the core calls `id`, reporting a violation if the shell has none.
     fn live_conn(&mut self, id: ConnId, what: &str) -> Option<ConnKey> {
-        match self.by_core.get(&id) {
+        match self.lp().by_core.get(&id) {
             Some(&k) if !self.conns[k].released => Some(k),
             _ => {
                 self.fail(
@@ -36,20 +37,16 @@ impl World {
         }
     }
 
-    /// A REST answer arrives from the simulated query worker.
-    pub fn query_done(&mut self, id: ConnId, token: u64, body_bytes: usize) {
+    /// A REST answer arrives from the simulated query worker, for the loop that asked (routed
+    /// by the production fan-out).
+    pub fn query_done(&mut self, loop_index: usize, id: ConnId, token: u64, body_bytes: usize) {
         let mut body = b"{\"pad\":\"".to_vec();
         body.resize(body_bytes.max(12) - 2, b'q');
         body.extend_from_slice(b"\"}");
         let response = QueryResponse::plain(200, "application/json", body.into());
-        driver::deliver(
-            self,
-            LoopEvent::QueryDone {
-                conn: id,
-                token,
-                response,
-            },
-        );
+        let event = WorkerEvent::QueryDone { loop_index, conn: id, token, response };
+        self.fanout.dispatch(self.now.wall_unix_ms, event);
+        self.drain_loops();
     }
 
     /// A readiness event for the connection `k` (ignored once it is released or if it was never
@@ -59,24 +56,30 @@ impl World {
         if conn.released || !conn.registered {
             return;
         }
-        let Some(id) = conn.core_id else { return };
-        driver::on_ready(self, id, readable, writable, error);
+        let (Some(id), Some(index)) = (conn.core_id, conn.loop_index) else { return };
+        self.with_loop(index, |w| driver::on_ready(w, id, readable, writable, error));
     }
 
-    /// Stamps a snapshot once (the process's sequencer, in front of the loops) and hands the
-    /// stamped bytes to the loop.
+    /// A computed snapshot: over the simulated bus when the world has one, else stamped once by
+    /// the production fan-out (`SnapshotFanout::publish`) and handed to every loop.
     pub fn deliver_snapshot(&mut self, snapshot: SnapshotReady) {
-        if let Some(symbol) = self
-            .params
-            .symbols()
-            .iter()
-            .position(|s| *s == snapshot.symbol)
-        {
-            self.huge_latest[symbol] = snapshot.data_json.len() >= self.bounds.queue_bytes_max / 2;
+        if self.bus.is_some() {
+            self.bus_publish(snapshot);
+            return;
         }
-        self.note_owed(&snapshot);
-        let stamped = self.sequencer.stamp(self.now.wall_unix_ms, &snapshot);
-        driver::deliver(self, LoopEvent::Snapshot(stamped));
+        self.fanout.publish(self.now.wall_unix_ms, &snapshot);
+        self.drain_loops();
+    }
+
+    /// A snapshot stamped elsewhere (the bus's leader), handed to every loop unchanged
+    /// (`SnapshotFanout::deliver_stamped`, as the production bus hub does).
+    pub fn deliver_stamped(&mut self, stamped: StampedSnapshot) {
+        self.fanout.deliver_stamped(stamped);
+        self.drain_loops();
+    }
+
+    pub fn symbol_index(&self, symbol: &str) -> Option<usize> {
+        self.params.symbols().iter().position(|s| s == symbol)
     }
 
     /// After the core used `k`'s stream: give the client what was written, re-signal a transient
@@ -116,12 +119,12 @@ impl Net for World {
     }
 
     fn core(&mut self) -> &mut Core<Mutations> {
-        &mut self.core
+        &mut self.loops[self.cur].core
     }
 
     fn split(&mut self, id: ConnId, why: Lookup) -> (&mut Core<Mutations>, Option<&mut SimStream>) {
         let k = match why {
-            Lookup::Ready => self
+            Lookup::Ready => self.loops[self.cur]
                 .by_core
                 .get(&id)
                 .copied()
@@ -129,11 +132,11 @@ impl Net for World {
             Lookup::Transmit => self.live_conn(id, "write to"),
             Lookup::ReadAgain => self.live_conn(id, "read again from"),
         };
-        (&mut self.core, k.map(|k| &mut self.conns[k].stream))
+        (&mut self.loops[self.cur].core, k.map(|k| &mut self.conns[k].stream))
     }
 
     fn after_io(&mut self, id: ConnId) {
-        if let Some(&k) = self.by_core.get(&id) {
+        if let Some(&k) = self.lp().by_core.get(&id) {
             self.after_stream_use(k);
         }
     }
@@ -153,30 +156,32 @@ impl Net for World {
     }
 
     fn accept_paused(&mut self) -> &mut bool {
-        &mut self.accept_paused
+        &mut self.loops[self.cur].accept_paused
     }
 
     fn next_waiting(&mut self) -> Waiting<ConnKey> {
         if !self.listener_open {
             return Waiting::Closed;
         }
-        match self.backlog.pop_front() {
+        match self.lp_mut().handoffs.pop_front() {
             Some(k) => Waiting::Ready(k, World::peer_addr(k)),
             None => Waiting::Empty,
         }
     }
 
     fn adopt(&mut self, id: ConnId, k: ConnKey) -> bool {
-        if let Some(&other) = self.by_core.get(&id) {
+        if let Some(&other) = self.lp().by_core.get(&id) {
             self.fail(
                 Invariant::ReleasedAndTime,
                 format!("core gave conn{k} id {id}, still held by conn{other}"),
             );
         }
-        self.by_core.insert(id, k);
+        self.lp_mut().by_core.insert(id, k);
+        let stalled = self.params.shape.stalled_loop == Some(self.cur);
         let conn = &mut self.conns[k];
         conn.core_id = Some(id);
         conn.registered = true;
+        conn.stalled = stalled;
         self.trace
             .decision(format!("{} conn{k} accepted as {id}", self.now.mono.as_nanos()));
         // Registering a socket reports its current readiness.
@@ -191,17 +196,18 @@ impl Net for World {
             self.now.mono.as_nanos()
         ));
         self.on_conn_closed(k);
+        self.wake_acceptor_if_room();
     }
 
     fn release(&mut self, id: ConnId) {
-        let Some(k) = self.by_core.remove(&id) else {
+        let Some(k) = self.lp_mut().by_core.remove(&id) else {
             self.fail(
                 Invariant::ReleasedAndTime,
                 format!("core released connection {id}, which the shell does not hold"),
             );
             return;
         };
-        if self.core.client_view(id).is_some() {
+        if self.lp().core.client_view(id).is_some() {
             self.fail(
                 Invariant::ReleasedAndTime,
                 format!("core released conn{k} (id {id}) but still holds it"),
@@ -214,6 +220,7 @@ impl Net for World {
         self.trace
             .decision(format!("{} conn{k} released", self.now.mono.as_nanos()));
         self.on_conn_closed(k);
+        self.wake_acceptor_if_room();
     }
 
     fn submit_query(&mut self, request: QueryRequest) -> Result<(), QueryRequest> {
@@ -226,6 +233,7 @@ impl Net for World {
         self.schedule_ms(
             delay,
             Event::QueryDone {
+                loop_index: self.cur,
                 conn: request.conn,
                 token: request.token,
                 body_bytes,

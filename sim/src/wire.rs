@@ -22,8 +22,9 @@ pub fn handshake_request(path: &str) -> Vec<u8> {
 pub enum Decoded {
     /// A complete HTTP response with this status.
     Http { status: u16 },
-    /// A WebSocket text message, parsed as JSON.
-    Json(Value),
+    /// A WebSocket text message, parsed as JSON, and a hash of its exact bytes (to compare the
+    /// bytes different clients received for one snapshot).
+    Json(Value, u64),
     /// Any other data or control frame.
     OtherFrame(&'static str),
     /// A close frame with its code.
@@ -101,7 +102,7 @@ impl Decoder {
         let result = reader.feed(input, |event| match event {
             ReaderEvent::Message { text: true, prefix, .. } => {
                 match serde_json::from_slice(prefix) {
-                    Ok(value) => out.push(Decoded::Json(value)),
+                    Ok(value) => out.push(Decoded::Json(value, bytes_hash(prefix))),
                     Err(e) => {
                         failure.get_or_insert(format!(
                             "text message is not JSON ({e}): {:.120}",
@@ -129,4 +130,12 @@ impl Decoder {
             (None, Ok(())) => Ok(out),
         }
     }
+}
+
+/// A hash of `bytes` that is the same in every run (`DefaultHasher::new` uses fixed keys).
+pub fn bytes_hash(bytes: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    hasher.write(bytes);
+    hasher.finish()
 }

@@ -178,6 +178,45 @@ fn shutdown_without_its_deadline_is_reported_as_invariant_7() {
 }
 
 #[test]
+fn a_snapshot_handed_to_one_loop_only_is_reported_as_invariant_2() {
+    let outcome = caught(
+        Mutations {
+            hand_off_to_one_loop: true,
+            ..Mutations::default()
+        },
+        Invariant::Ordering,
+    );
+    assert!(sim::params::Params::draw(outcome.seed).shape.loops > 1, "only a world of several loops can expose it");
+    assert!(outcome.violation.unwrap().detail.contains("not every loop"));
+}
+
+#[test]
+fn a_hand_off_waiting_on_a_stalled_loop_is_reported_as_invariant_5() {
+    let outcome = caught(
+        Mutations {
+            hand_off_behind_stalled_loop: true,
+            ..Mutations::default()
+        },
+        Invariant::Isolation,
+    );
+    assert!(sim::params::Params::draw(outcome.seed).shape.stalled_loop.is_some());
+    assert!(outcome.violation.unwrap().detail.contains("after its hand-off"));
+}
+
+#[test]
+fn a_bus_fill_handed_to_the_loops_twice_is_reported_as_invariant_2() {
+    let outcome = caught(
+        Mutations {
+            bus_deliver_fill_twice: true,
+            ..Mutations::default()
+        },
+        Invariant::Ordering,
+    );
+    assert!(sim::params::Params::draw(outcome.seed).shape.bus.is_some(), "only a bus world can expose it");
+    assert!(outcome.violation.unwrap().detail.contains("same epoch"), "a client saw the duplicate");
+}
+
+#[test]
 fn without_mutations_the_same_seeds_pass() {
     for seed in 0..50 {
         let outcome = run_seed(

@@ -172,7 +172,7 @@ impl World {
         decoded
             .iter()
             .filter_map(|d| match d {
-                Decoded::Json(v) => Some(summary(v)),
+                Decoded::Json(v, _) => Some(summary(v)),
                 _ => None,
             })
             .collect()

@@ -280,6 +280,35 @@ impl ConnectionLedger {
     pub fn take_acceptor_paused(&self, http_max: usize) -> bool {
         self.http_open() < http_max && self.acceptor_paused.swap(false, Ordering::AcqRel)
     }
+
+    /// The acceptor's check before each accept: true when the process holds `http_max`
+    /// non-WebSocket connections, counting `handed_over` sockets given to loops and not adopted
+    /// yet. Then accepting pauses (the rest wait in the kernel backlog) and the paused flag is set,
+    /// so the loop that frees a slot wakes the acceptor ([`ConnectionLedger::take_acceptor_paused`]);
+    /// the figure is read again after setting the flag, so a slot freed in between is not missed.
+    pub fn acceptor_must_pause(&self, handed_over: usize, http_max: usize) -> bool {
+        if self.http_open() + handed_over < http_max {
+            return false;
+        }
+        self.set_acceptor_paused();
+        self.http_open() + handed_over >= http_max
+    }
+
+    /// Loop indices in the order the acceptor offers a new connection to them: the loop with the
+    /// fewest connections (open, plus `handed_over[i]` given to loop `i` and not adopted yet)
+    /// first (see [`order_by_load`]). The mio acceptor (`src/shell/acceptor.rs`) and the
+    /// simulator's acceptor both use it.
+    pub fn hand_over_order(&self, handed_over: &[usize]) -> Vec<usize> {
+        let load: Vec<usize> = (0..self.loops()).map(|i| self.loop_open(i) + handed_over.get(i).copied().unwrap_or(0)).collect();
+        order_by_load(&load)
+    }
+}
+
+/// Loop indices from the least to the most loaded (ties: the lower index first).
+pub fn order_by_load(load: &[usize]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..load.len()).collect();
+    order.sort_by_key(|&i| (load[i], i));
+    order
 }
 
 #[cfg(test)]
@@ -299,6 +328,26 @@ mod tests {
         assert_eq!((ledger.http_open(), ledger.ws_open()), (2, 1));
         ledger.close(0, true);
         assert_eq!((ledger.http_open(), ledger.ws_open(), ledger.loop_open(0)), (2, 0, 0));
+    }
+
+    #[test]
+    fn a_connection_goes_to_the_loop_with_the_fewest_connections() {
+        assert_eq!(order_by_load(&[3, 1, 2]), vec![1, 2, 0]);
+        assert_eq!(order_by_load(&[2, 2, 1]), vec![2, 0, 1], "ties go to the lower index");
+        assert_eq!(order_by_load(&[0]), vec![0]);
+        let ledger = ConnectionLedger::new(3);
+        assert!(ledger.try_open_http(0, 9));
+        assert_eq!(ledger.hand_over_order(&[0, 1, 0]), vec![2, 0, 1], "handed-over sockets count as load");
+    }
+
+    #[test]
+    fn the_acceptor_pauses_when_handed_over_sockets_fill_the_process() {
+        let ledger = ConnectionLedger::new(2);
+        assert!(ledger.try_open_http(0, 3));
+        assert!(!ledger.acceptor_must_pause(1, 3));
+        assert!(ledger.acceptor_must_pause(2, 3), "one open and two handed over fill a bound of three");
+        ledger.close(0, false);
+        assert!(ledger.take_acceptor_paused(3), "pausing set the flag a freed slot answers");
     }
 
     #[test]

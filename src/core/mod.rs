@@ -61,7 +61,7 @@ pub use broadcast::SnapshotReady;
 pub use bus_status::BusReport;
 pub use client::{ClientView, PhaseView};
 pub use feed::{DemoReplay, Feed};
-pub use ledger::{ConnectionLedger, LoopFigures, FIGURES_REFRESH_MS};
+pub use ledger::{order_by_load, ConnectionLedger, LoopFigures, FIGURES_REFRESH_MS};
 pub use limits::{CoreConfig, CONTROL_MESSAGES_MAX, ECHO_MESSAGE_BYTES_LIMIT, SYMBOLS_MAX};
 pub use live_feed::{FeedReport, EVENTS_QUEUED_MAX};
 pub use metrics::{IngestTotals, ProcessStats};

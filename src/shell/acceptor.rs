@@ -106,21 +106,18 @@ impl Acceptor {
         let _ = self.on_shutdown.try_send(());
     }
 
-    /// The process's non-WebSocket connections, counting those on their way to a loop.
-    fn http_held(&self) -> usize {
-        self.ledger.http_open() + self.pending.iter().map(|p| p.load(Ordering::Acquire)).sum::<usize>()
+    /// Sockets handed to each loop and not adopted yet.
+    fn handed_over(&self) -> Vec<usize> {
+        self.pending.iter().map(|p| p.load(Ordering::Acquire)).collect()
     }
 
     fn accept_all(&mut self) {
         loop {
             let Some(listener) = self.listener.as_ref() else { return };
-            if self.http_held() >= self.http_connections_max {
-                self.ledger.set_acceptor_paused();
-                // A loop may have freed a slot between the check and the flag.
-                if self.http_held() >= self.http_connections_max {
-                    self.paused = true;
-                    return;
-                }
+            let handed_over: usize = self.handed_over().iter().sum();
+            if self.ledger.acceptor_must_pause(handed_over, self.http_connections_max) {
+                self.paused = true;
+                return;
             }
             self.paused = false;
             match listener.accept() {
@@ -144,10 +141,7 @@ impl Acceptor {
 
     /// Gives the socket to the least loaded loop whose channel has room; closes it if none has.
     fn hand_over(&mut self, mut handoff: Handoff) {
-        let load: Vec<usize> = (0..self.loops.len())
-            .map(|i| self.ledger.loop_open(i) + self.pending[i].load(Ordering::Acquire))
-            .collect();
-        for index in order_by_load(&load) {
+        for index in self.ledger.hand_over_order(&self.handed_over()) {
             self.pending[index].fetch_add(1, Ordering::AcqRel);
             match self.loops[index].handoffs.try_send(handoff) {
                 Ok(()) => {
@@ -161,24 +155,5 @@ impl Acceptor {
             }
         }
         warn!("event=accept_dropped peer={} reason=every_loop_busy", handoff.peer);
-    }
-}
-
-/// Loop indices from the least to the most loaded (ties: the lower index first).
-pub fn order_by_load(load: &[usize]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..load.len()).collect();
-    order.sort_by_key(|&i| (load[i], i));
-    order
-}
-
-#[cfg(test)]
-mod tests {
-    use super::order_by_load;
-
-    #[test]
-    fn a_connection_goes_to_the_loop_with_the_fewest_connections() {
-        assert_eq!(order_by_load(&[3, 1, 2]), vec![1, 2, 0]);
-        assert_eq!(order_by_load(&[2, 2, 1]), vec![2, 0, 1], "ties go to the lower index");
-        assert_eq!(order_by_load(&[0]), vec![0]);
     }
 }

@@ -32,7 +32,7 @@ use crate::core::{ConnectionLedger, Core, CoreConfig, MonoTime, Now, StaticFiles
 use crate::driver::{LoopInbox, SnapshotFanout};
 use crate::worker::Workers;
 
-pub use acceptor::order_by_load;
+pub use crate::core::order_by_load;
 
 /// Worker events waiting for one loop.
 pub const EVENTS_QUEUE_MAX: usize = 256;

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# WebSocket load through nginx to two servers (deploy/local-cluster, with redis-server), using the
-# project's load generator (the `loadgen` binary beside BIN, steady scenario). Gates on correctness only: every
-# client upgraded at least 99 % of attempts, every client served, no snapshot lost or out of
-# order (loadgen --max-lost 0 and the checks below). Prints the latencies, per-server connection
-# counts and the CPU and memory of nginx and each server (docs/load_testing_results.md).
+# WebSocket load through nginx to two servers sharing one stream over the Redis bus
+# (deploy/local-cluster with redis-server, REDIS_ENABLED=true), using the project's load
+# generator (the `loadgen` binary beside BIN, steady scenario). Gates on correctness only: at
+# least 99 % of attempts upgraded, every client served, no snapshot lost, repeated or out of
+# order and no epoch change for any client on either server (loadgen --max-lost 0 and the checks
+# below), both servers in the same epoch with one leader and no hole let through by the bus.
+# Prints the latencies, per-server connection counts, the bus's figures and the CPU and memory of
+# nginx and each server (docs/load_testing_results.md).
 #
 #   bash tests/deploy/cluster_load.sh BIN [CONNECTIONS] [DURATION_S]   (LOADGEN= overrides the load generator)
 #
 # make test runs 300 connections for 10 s; make bench runs 2,000 for 30 s. Environment:
 # CLIENTS_PER_SOURCE (20: spreads the clients over loopback sources so nginx's hash spreads them,
 # and stays under the per-address bounds of 100), REPORT (a file for loadgen's JSON report),
-# RUN_TIMEOUT_S (300).
+# RUN_TIMEOUT_S (300), REDIS (true; false runs the servers without the bus, each its own stream).
 #
 # Every loadgen invocation of the deployment tests is in this script (the one place to adapt
 # when the load generator's command line changes).
@@ -59,6 +62,8 @@ timeout "$RUN_TIMEOUT_S" "$LOADGEN" --scenario steady --target "$NGINX" --connec
 kill "$SAMPLER" 2>/dev/null || true
 wait "$SAMPLER" 2>/dev/null || true
 END=$(date +%s.%N)
+curl -fsS "http://$S1/health" >"$OUT/health1.json" || true
+curl -fsS "http://$S2/health" >"$OUT/health2.json" || true
 WALL=$(awk -v a="$START" -v b="$END" 'BEGIN {printf "%.1f", b - a}')
 
 cat "$OUT/loadgen.txt"
@@ -69,11 +74,16 @@ for p in "$NGINX_PID" "$P1" "$P2"; do
   name=$([[ $p == "$NGINX_PID" ]] && echo nginx || echo "server pid $p")
   echo "$name: CPU $(awk -v a="${CPU0[$p]}" -v b="$(cpu_s "$p")" -v w="$WALL" 'BEGIN {printf "%.1f", (b - a) * 100 / w}') % of one core over ${WALL%.*} s, RSS $(rss_mib "$p") MiB at the end"
 done
+echo "bus, server 1: $(bus_line "$S1")"
+echo "bus, server 2: $(bus_line "$S2")"
 
 [[ $status == 0 ]] || { echo "cluster_load: loadgen failed (exit $status)" >&2; exit 1; }
 # Correctness beyond loadgen's own gates: every client was served a first snapshot, none saw a
-# reorder or an epoch change (no server restarted), and both servers carried clients.
-python3 - "$REPORT" "$OUT/samples.txt" "$CONNECTIONS" <<'PY'
+# reorder or an epoch change (no server restarted; with the bus, nobody failed over), the steady
+# phase delivered about one snapshot a second to every open client, both servers carried
+# clients, and with the bus both servers stream the same epoch with one leader and no hole let
+# through.
+python3 - "$REPORT" "$OUT/samples.txt" "$CONNECTIONS" "${REDIS:-true}" "$OUT/health1.json" "$OUT/health2.json" <<'PY'
 import json, sys
 report = json.load(open(sys.argv[1]))
 phases = report["phases"] if "phases" in report else [report]
@@ -96,8 +106,33 @@ for line in open(sys.argv[2]):
         pass
 if not both:
     problems.append("the clients were not spread over both servers")
+# One snapshot a second (WS_UPDATE_INTERVAL=1): a client that stopped receiving loses no seq it
+# could count, so the phase's total is checked against what every open client should have had.
+steady = phases[-1]
+expected = steady["clients_open_end"] * max(steady["seconds"] - 2, 0) * 0.8
+if steady["snapshots"] < expected:
+    problems.append(f"{steady['name']}: {steady['snapshots']} snapshots, fewer than {expected:.0f} for {steady['clients_open_end']} clients over {steady['seconds']:.0f} s")
+if sys.argv[4] == "true":
+    health = []
+    for path in sys.argv[5:7]:
+        try:
+            health.append(json.load(open(path)))
+        except (OSError, ValueError):
+            problems.append(f"no /health from a server ({path})")
+    if len(health) == 2:
+        buses = [h.get("bus") or {} for h in health]
+        roles = sorted(b.get("role", "none") for b in buses)
+        if roles != ["follower", "leader"]:
+            problems.append(f"bus roles {roles}, not one leader and one follower")
+        for i, b in enumerate(buses, 1):
+            if b.get("state") != "up" or b.get("gaps_let_through", 1) != 0:
+                problems.append(f"server {i} bus state {b.get('state')}, gaps let through {b.get('gaps_let_through')}")
+        epochs = {(h.get("snapshots", {}).get("BTCUSDT") or {}).get("epoch") for h in health}
+        if len(epochs) != 1 or None in epochs:
+            problems.append(f"the servers stream different epochs: {epochs}")
 if problems:
     print("cluster_load: FAILED:\n  " + "\n  ".join(problems), file=sys.stderr)
     sys.exit(1)
-print(f"cluster_load: ok ({sys.argv[3]} connections through nginx, every snapshot in order)")
+bus = " over the Redis bus (one epoch on both servers)" if sys.argv[4] == "true" else ""
+print(f"cluster_load: ok ({sys.argv[3]} connections through nginx{bus}, every snapshot in order)")
 PY

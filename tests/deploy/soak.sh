@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The plan's staging soak through nginx: tests/load/ws_load_test.js (k6; ramp to 1,000 virtual
-# users over 10 minutes) against deploy/local-cluster (two servers, redis-server, nginx), with the
+# users over 10 minutes) against deploy/local-cluster (two servers sharing one stream over the
+# Redis bus, redis-server, nginx; REDIS=false: without the bus), with the
 # servers' and nginx's memory, CPU, descriptors and queue bytes sampled every SAMPLE_S seconds, so
 # docs/load_testing_results.md can say whether anything grew. In make bench only (bench-deploy).
 #
@@ -56,4 +57,6 @@ echo "--- through nginx $NGINX to $S1 and $S2 (stage scale $STAGE_SCALE, user sc
 cat "$OUT/samples.md"
 echo "disconnects by reason, server 1: $(curl -fsS "http://$S1/metrics" | awk '$1 ~ /^ws_disconnects_total/ && $2 > 0' | tr '\n' ' ')"
 echo "disconnects by reason, server 2: $(curl -fsS "http://$S2/metrics" | awk '$1 ~ /^ws_disconnects_total/ && $2 > 0' | tr '\n' ' ')"
+echo "bus, server 1: $(bus_line "$S1")"
+echo "bus, server 2: $(bus_line "$S2")"
 exit "$status"

@@ -105,6 +105,27 @@ impl Cluster {
         (1..=16).find(|&i| self.info.get(&format!("server{i}")).is_some_and(|a| a == addr)).unwrap_or_else(|| panic!("{addr} is no server"))
     }
 
+    /// Server `i`'s `/health` `bus` object, asked directly (not through nginx); `Null` without
+    /// the bus or when the server does not answer.
+    pub fn bus(&self, i: usize) -> Value {
+        try_get_from(Ipv4Addr::LOCALHOST, self.server(i), "/health").map_or(Value::Null, |a| a.json()["bus"].clone())
+    }
+
+    /// The one server (1-based) whose bus says `leader` while every other says `follower`,
+    /// waiting up to `within` for the bus to settle; panics with the roles otherwise.
+    pub fn leader(&self, servers: usize, within: Duration) -> usize {
+        let deadline = Instant::now() + within;
+        loop {
+            let roles: Vec<Value> = (1..=servers).map(|i| self.bus(i)["role"].clone()).collect();
+            let leaders: Vec<usize> = (1..=servers).filter(|i| roles[i - 1] == "leader").collect();
+            if leaders.len() == 1 && roles.iter().filter(|r| **r == "follower").count() == servers - 1 {
+                return leaders[0];
+            }
+            assert!(Instant::now() < deadline, "no single leader with followers: {roles:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// The log of server `i` so far.
     pub fn server_log(&self, i: usize) -> String {
         std::fs::read_to_string(PathBuf::from(&self.info["work"]).join(format!("server-{i}.log"))).unwrap_or_default()
@@ -178,23 +199,28 @@ impl Answer {
 
 /// GET `path` through `target` from `source`, connection closed after.
 pub fn get_from(source: Ipv4Addr, target: SocketAddr, path: &str) -> Answer {
-    let mut stream = connect_from(source, target).expect("connect");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n").unwrap();
+    try_get_from(source, target, path).expect("connect and a complete answer")
+}
+
+/// [`get_from`], `None` when the connection fails or the answer is incomplete.
+pub fn try_get_from(source: Ipv4Addr, target: SocketAddr, path: &str) -> Option<Answer> {
+    let mut stream = connect_from(source, target).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n").ok()?;
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
     parse_answer(&raw)
 }
 
-fn parse_answer(raw: &[u8]) -> Answer {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete head");
+fn parse_answer(raw: &[u8]) -> Option<Answer> {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("status line");
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok())?;
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    Answer { status, headers, body: raw[split + 4..].to_vec() }
+    Some(Answer { status, headers, body: raw[split + 4..].to_vec() })
 }
 
 pub type Ws = WebSocket<TcpStream>;

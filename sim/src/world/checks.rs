@@ -1,14 +1,14 @@
 //! The invariant checks of `crate::observe`, run against the world after every core call, byte
 //! and event.
 
-use liquidationheatmap::core::{DisconnectReason, PhaseView, SnapshotReady};
+use liquidationheatmap::core::{DisconnectReason, PhaseView, StampedSnapshot};
 use serde_json::Value;
 
 use crate::events::{ConnKey, Event};
 use crate::invariant::Invariant;
 use crate::params::ShutdownPlan;
 use crate::wire::Decoded;
-use super::World;
+use super::{Deadline, World};
 use crate::observe::{Cause, CLOSE_FRAME_BYTES_MAX, HTTP_RESPONSE_ENTRIES_MAX};
 
 impl World {
@@ -17,12 +17,13 @@ impl World {
         self.clients[conn.client].kind.well_behaved() && !conn.stream.ever_blocked
     }
 
-    /// Checks the core's views after one call.
+    /// Checks the current loop's core's views after one call.
     pub fn observe(&mut self, cause: Cause) {
         let mono = self.now.mono;
-        let views: Vec<_> = self.core.client_views().collect();
+        let lp = &self.loops[self.cur];
+        let views: Vec<_> = lp.core.client_views().collect();
         for (id, view) in views {
-            let Some(&k) = self.by_core.get(&id) else {
+            let Some(&k) = self.loops[self.cur].by_core.get(&id) else {
                 self.fail(Invariant::ReleasedAndTime, format!("core holds connection {id}, which the shell never accepted or already released"));
                 continue;
             };
@@ -111,10 +112,11 @@ impl World {
                 conn.write_progress_at = view.write_progress_at;
             }
         }
-        let gone: Vec<(usize, ConnKey)> = self
+        let lp = &self.loops[self.cur];
+        let gone: Vec<(usize, ConnKey)> = lp
             .by_core
             .iter()
-            .filter(|&(&id, &k)| !self.conns[k].core_gone && self.core.client_view(id).is_none())
+            .filter(|&(&id, &k)| !self.conns[k].core_gone && lp.core.client_view(id).is_none())
             .map(|(&id, &k)| (id, k))
             .collect();
         for (id, k) in gone {
@@ -146,7 +148,7 @@ impl World {
             return;
         }
         // A snapshot near or over the byte bound closes every subscriber; that is the bound working.
-        let huge = self.huge_latest.iter().any(|&h| h);
+        let huge = self.lp().huge_latest.iter().any(|&h| h);
         if fast && !huge {
             self.fail(Invariant::SlowConsumer, format!("conn{k} keeps up (its socket never pushed back) but is closed as a slow consumer"));
         }
@@ -163,20 +165,17 @@ impl World {
         }
     }
 
-    /// Before a snapshot goes to the core: every client that keeps up and is subscribed (by the
-    /// acks on its wire) with nothing in flight is owed this snapshot.
-    pub fn note_owed(&mut self, snapshot: &SnapshotReady) {
-        let Some(symbol) = self
-            .params
-            .symbols()
-            .iter()
-            .position(|s| *s == snapshot.symbol)
-        else {
+    /// Before a snapshot goes to the loops: every client (of any loop) that keeps up and is
+    /// subscribed (by the acks on its wire) with nothing in flight is owed this snapshot, and
+    /// must have it within [`World::handoff_deadline_ns`].
+    pub fn note_owed(&mut self, snapshot: &StampedSnapshot) {
+        let Some(symbol) = self.symbol_index(&snapshot.symbol) else {
             return;
         };
-        let Some(n) = self.producer.latest[symbol] else {
+        let Some(n) = sim_n_of(&snapshot.message) else {
             return;
         };
+        let due_ns = self.handoff_deadline_ns();
         for k in 0..self.conns.len() {
             let fast = self.is_fast(k);
             let conn = &mut self.conns[k];
@@ -187,6 +186,7 @@ impl World {
                 && conn.decoder.close_code.is_none();
             if fast && settled && open && conn.wire_subs.contains(&symbol) {
                 conn.owed.entry(symbol).or_default().insert(n);
+                self.deadlines.insert((k, symbol, n), Deadline { due_ns, handed_ns: self.now_ns });
             }
         }
     }
@@ -210,7 +210,7 @@ impl World {
         for item in decoded {
             match item {
                 Decoded::Http { status } => self.on_http_response(k, status),
-                Decoded::Json(value) => self.on_json(k, &value),
+                Decoded::Json(value, hash) => self.on_json(k, &value, hash),
                 Decoded::OtherFrame(kind) => {
                     if kind != "pong" {
                         self.fail(
@@ -225,7 +225,7 @@ impl World {
         }
     }
 
-    fn on_json(&mut self, k: ConnKey, value: &Value) {
+    fn on_json(&mut self, k: ConnKey, value: &Value, hash: u64) {
         let kind = value["type"].as_str().unwrap_or("");
         if kind != "snapshot" {
             self.conns[k].replies_since_resync += 1;
@@ -242,7 +242,7 @@ impl World {
                 .unwrap_or_default()
         };
         match kind {
-            "snapshot" => self.on_snapshot(k, value),
+            "snapshot" => self.on_snapshot(k, value, hash),
             "subscribed" => {
                 let subs = symbols_of(value, self.params.symbols());
                 self.conns[k].wire_subs = subs.into_iter().collect();
@@ -263,7 +263,7 @@ impl World {
         }
     }
 
-    fn on_snapshot(&mut self, k: ConnKey, value: &Value) {
+    fn on_snapshot(&mut self, k: ConnKey, value: &Value, hash: u64) {
         let symbols = self.params.symbols().to_vec();
         let Some(symbol) = value["symbol"]
             .as_str()
@@ -289,6 +289,21 @@ impl World {
             );
             return;
         };
+        // One stamping per snapshot: every client of every loop gets the same bytes for it.
+        match self.snapshot_bytes.get(&(symbol, epoch.to_string(), seq)) {
+            Some(&first) if first != hash => {
+                let loop_index = self.conns[k].loop_index;
+                self.fail(
+                    Invariant::Ordering,
+                    format!("conn{k} (loop {loop_index:?}) received other bytes for {} epoch {epoch:?} seq {seq} than an earlier client", symbols[symbol]),
+                );
+                return;
+            }
+            Some(_) => {}
+            None => {
+                self.snapshot_bytes.insert((symbol, epoch.to_string(), seq), hash);
+            }
+        }
         let Some(published) = self.producer.published.get(n as usize).copied() else {
             self.fail(
                 Invariant::Wire,
@@ -362,6 +377,8 @@ impl World {
         }
         conn.last_snapshot
             .insert(symbol, (published.generation, seq, n));
+        self.check_handoff_delay(k, symbol, n);
+        let conn = &mut self.conns[k];
         if conn.stream.ever_blocked {
             // It fell behind after the snapshot was published: conflation may have replaced it.
             conn.owed.clear();
@@ -391,55 +408,58 @@ impl World {
         self.on_server_close(k);
     }
 
-    /// Checks that hold between events.
+    /// Checks that hold between events. The connection limits bound the process: the sum over
+    /// every loop's core.
     pub fn check_global(&mut self) {
         let mono = self.now.mono;
         let b = self.bounds.clone();
-        if self.core.ws_connections() > b.ws_connections_max {
+        let ws: usize = self.loops.iter().map(|l| l.core.ws_connections()).sum();
+        let all: usize = self.loops.iter().map(|l| l.core.connections()).sum();
+        let per_loop: Vec<usize> = self.loops.iter().map(|l| l.core.connections()).collect();
+        if ws > b.ws_connections_max {
             self.fail(
                 Invariant::Bounds,
-                format!(
-                    "{} WebSockets open, limit {}",
-                    self.core.ws_connections(),
-                    b.ws_connections_max
-                ),
+                format!("{ws} WebSockets open in the process (per loop {per_loop:?}), limit {}", b.ws_connections_max),
             );
         }
-        let http = self.core.connections() - self.core.ws_connections();
+        let http = all - ws;
         if http > b.http_connections_max {
             self.fail(
                 Invariant::Bounds,
-                format!(
-                    "{http} HTTP connections open, limit {}",
-                    b.http_connections_max
-                ),
+                format!("{http} HTTP connections open in the process (per loop {per_loop:?}), limit {}", b.http_connections_max),
             );
         }
-        let total_bound = self.core.connections() * (b.queue_bytes_max + CLOSE_FRAME_BYTES_MAX);
-        if self.core.queued_bytes_total() > total_bound {
+        if (self.ledger.ws_open(), self.ledger.http_open(), self.ledger.per_loop_open()) != (ws, http, per_loop.clone()) {
             self.fail(
                 Invariant::Bounds,
                 format!(
-                    "{} bytes queued in total, bound {total_bound}",
-                    self.core.queued_bytes_total()
+                    "the shared ledger counts {} WebSockets, {} HTTP, per loop {:?}; the cores hold {ws}, {http}, {per_loop:?}",
+                    self.ledger.ws_open(),
+                    self.ledger.http_open(),
+                    self.ledger.per_loop_open()
                 ),
             );
         }
-        if self.core.clock_regressions != self.clocks.regressions_handed {
-            self.fail(
-                Invariant::ReleasedAndTime,
-                format!("core counted {} clock regressions, {} were handed in: its time ran away from the monotonic clock", self.core.clock_regressions, self.clocks.regressions_handed),
-            );
-        }
-        if self.core.connections() != self.by_core.len() {
-            self.fail(
-                Invariant::ReleasedAndTime,
-                format!(
-                    "core holds {} connections, the shell {}",
-                    self.core.connections(),
-                    self.by_core.len()
-                ),
-            );
+        for index in 0..self.loops.len() {
+            let core = &self.loops[index].core;
+            let total_bound = core.connections() * (b.queue_bytes_max + CLOSE_FRAME_BYTES_MAX);
+            let queued = core.queued_bytes_total();
+            if queued > total_bound {
+                self.fail(Invariant::Bounds, format!("loop {index}: {queued} bytes queued in total, bound {total_bound}"));
+            }
+            let core = &self.loops[index].core;
+            if core.clock_regressions != self.clocks.regressions_handed {
+                let counted = core.clock_regressions;
+                self.fail(
+                    Invariant::ReleasedAndTime,
+                    format!("core of loop {index} counted {counted} clock regressions, {} were handed in: its time ran away from the monotonic clock", self.clocks.regressions_handed),
+                );
+            }
+            let lp = &self.loops[index];
+            if lp.core.connections() != lp.by_core.len() {
+                let (core, shell) = (lp.core.connections(), lp.by_core.len());
+                self.fail(Invariant::ReleasedAndTime, format!("core of loop {index} holds {core} connections, the shell {shell}"));
+            }
         }
         for k in 0..self.conns.len() {
             let conn = &self.conns[k];
@@ -462,12 +482,12 @@ impl World {
                             b.shutdown_timeout_ms
                         ),
                     );
-                } else if !self.core.is_finished() {
+                } else if let Some(index) = (0..self.loops.len()).find(|&i| !self.loops[i].core.is_finished()) {
                     self.fail(
                         Invariant::Shutdown,
                         format!(
-                            "shutdown timeout passed with {} connections left",
-                            self.core.connections()
+                            "shutdown timeout passed with {} connections left on loop {index}",
+                            self.loops[index].core.connections()
                         ),
                     );
                 }
@@ -479,7 +499,7 @@ impl World {
     pub fn liveness_check(&mut self) {
         for k in 0..self.conns.len() {
             let conn = &self.conns[k];
-            let Some(id) = conn.core_id else { continue };
+            let (Some(id), Some(index)) = (conn.core_id, conn.loop_index) else { continue };
             if conn.released
                 || conn.core_gone
                 || conn.closing_at.is_some()
@@ -487,7 +507,7 @@ impl World {
             {
                 continue;
             }
-            let Some(view) = self.core.client_view(id) else {
+            let Some(view) = self.loops[index].core.client_view(id) else {
                 continue;
             };
             if view.queued_bytes > 0 {
@@ -544,7 +564,7 @@ impl World {
                 return;
             }
         }
-        if self.core.queued_bytes_total() > 0 && self.core.connections() == 0 {
+        if self.loops.iter().any(|l| l.core.queued_bytes_total() > 0 && l.core.connections() == 0) {
             self.fail(
                 Invariant::Liveness,
                 "bytes queued with no connection".into(),
@@ -555,4 +575,38 @@ impl World {
             _ => self.schedule_ms(1, Event::End),
         }
     }
+}
+
+impl World {
+    /// A client that keeps up receives every snapshot owed to it within the bound of its
+    /// hand-off, whatever the other loops' clients do (`Shape::stalled_loop` stalls every client
+    /// of one loop): one loop's clients never delay another's. (A snapshot that never comes is
+    /// invariant 2's "missed".)
+    fn check_handoff_delay(&mut self, k: ConnKey, symbol: usize, n: u64) {
+        let owed: Vec<((ConnKey, usize, u64), Deadline)> =
+            self.deadlines.range((k, symbol, 0)..=(k, symbol, n)).map(|(key, d)| (*key, *d)).collect();
+        for (key, d) in owed {
+            self.deadlines.remove(&key);
+            let conn = &self.conns[k];
+            if key.2 == n && self.now_ns > d.due_ns && !conn.stream.ever_blocked {
+                let stalled = self.params.shape.stalled_loop;
+                self.fail(
+                    Invariant::Isolation,
+                    format!(
+                        "conn{k} (loop {:?}) keeps up but got snapshot {n} {} ms after its hand-off, bound {} ms (stalled loop {stalled:?})",
+                        conn.loop_index,
+                        (self.now_ns - d.handed_ns) / crate::world::NS_PER_MS,
+                        (d.due_ns - d.handed_ns) / crate::world::NS_PER_MS
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// The simulator's own number of a snapshot (`sim_n` in its data, see `crate::producer`).
+pub fn sim_n_of(message: &str) -> Option<u64> {
+    let at = message.find("\"sim_n\":")? + "\"sim_n\":".len();
+    let digits: String = message[at..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
 }

@@ -75,6 +75,7 @@ impl World {
         }
         self.conns.push(Conn {
             client: ck,
+            loop_index: None,
             core_id: None,
             stream,
             decoder: wire::Decoder::new(),
@@ -99,6 +100,7 @@ impl World {
             replies_since_resync: 0,
             open_at_shutdown: false,
             closing_at_shutdown: false,
+            stalled: false,
         });
         self.clients[ck].conn = Some(k);
         if !self.listener_open || self.backlog.len() >= self.params.backlog_max {
@@ -518,7 +520,7 @@ impl World {
         let ck = conn.client;
         let delay = if self.quiet {
             1
-        } else if !self.clients[ck].reads {
+        } else if !self.clients[ck].reads || conn.stalled {
             return;
         } else if self.clients[ck].kind == Kind::SlowReader {
             self.clients[ck].rng.random_range(50..=500)
@@ -532,7 +534,7 @@ impl World {
     pub fn client_read(&mut self, k: ConnKey) {
         self.conns[k].read_scheduled = false;
         let ck = self.conns[k].client;
-        if !self.quiet && !self.clients[ck].reads {
+        if !self.quiet && (!self.clients[ck].reads || self.conns[k].stalled) {
             return;
         }
         let chunk = if !self.quiet && self.clients[ck].kind == Kind::SlowReader {

@@ -3,14 +3,19 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use liquidationheatmap::core::{ConnId, Core, DisconnectReason, MonoTime, Now, Sequencer, StaticFiles};
-use liquidationheatmap::driver::{self, LoopEvent};
+use liquidationheatmap::core::{ConnectionLedger, Core, DisconnectReason, MonoTime, Now, StaticFiles};
+use liquidationheatmap::driver::{self, LoopInbox, SnapshotFanout, WorkerEvent};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+pub mod bus;
 mod checks;
 mod clients;
+pub mod loops;
+
+pub use loops::Loop;
 
 use crate::client::Client;
 use crate::clock::Clocks;
@@ -40,7 +45,9 @@ pub const NS_PER_MS: u64 = 1_000_000;
 /// decoded of the server's bytes.
 pub struct Conn {
     pub client: ClientKey,
-    pub core_id: Option<ConnId>,
+    /// The loop the acceptor handed it to.
+    pub loop_index: Option<usize>,
+    pub core_id: Option<liquidationheatmap::core::ConnId>,
     pub stream: SimStream,
     pub decoder: Decoder,
     /// Accepted and registered with the (simulated) poller.
@@ -72,6 +79,17 @@ pub struct Conn {
     pub replies_since_resync: u32,
     pub open_at_shutdown: bool,
     pub closing_at_shutdown: bool,
+    /// Adopted by the stalled loop (`Shape::stalled_loop`): the client stops reading until
+    /// faults stop.
+    pub stalled: bool,
+}
+
+/// When a snapshot owed to a client that keeps up was handed to the loops, and by when the
+/// client must have it (see [`World::handoff_deadline_ns`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    pub due_ns: u64,
+    pub handed_ns: u64,
 }
 
 /// Limits copied out of the core's configuration for the checks.
@@ -89,32 +107,39 @@ pub struct Bounds {
 pub struct World {
     pub params: Params,
     pub bounds: Bounds,
-    pub core: Core<Mutations>,
-    /// Stamps each snapshot once, in front of the loop (as `SnapshotFanout` does in production).
-    pub sequencer: Sequencer,
+    pub mutations: Mutations,
+    /// The event loops (1 to 4), each with its core.
+    pub loops: Vec<Loop>,
+    /// The loop the driver's `Net` speaks for now (see [`World::with_loop`]).
+    pub cur: usize,
+    /// The connection counts every loop's core shares.
+    pub ledger: Arc<ConnectionLedger>,
+    /// The production hand-off to the loops: stamps each snapshot once.
+    pub fanout: SnapshotFanout,
+    /// Snapshots arrive over the simulated Redis bus (`Shape::bus`).
+    pub bus: Option<bus::BusSim>,
     pub clocks: Clocks,
     pub queue: EventQueue,
     pub now_ns: u64,
     pub now: Now,
     pub conns: Vec<Conn>,
-    pub by_core: BTreeMap<ConnId, ConnKey>,
     pub clients: Vec<Client>,
+    /// The kernel's listen backlog: connections not accepted yet.
     pub backlog: VecDeque<ConnKey>,
     pub listener_open: bool,
-    pub accept_paused: bool,
+    /// The acceptor paused because the process is full.
+    pub acceptor_paused: bool,
+    pub acceptor_recheck_pending: bool,
     pub producer: Producer,
     /// World-level faults: readiness delays and spurious events.
     pub fault_rng: ChaCha8Rng,
     pub mono_rng: ChaCha8Rng,
     pub wall_rng: ChaCha8Rng,
     pub query_rng: ChaCha8Rng,
+    pub loop_rng: ChaCha8Rng,
     pub quiet: bool,
     pub shutdown_at: Option<MonoTime>,
-    pub timer_at_ns: Option<u64>,
-    pub same_instant_timers: u32,
-    pub last_timer_ns: u64,
     pub end_scheduled: bool,
-    pub loop_turn_pending: bool,
     pub trace: Trace,
     pub violation: Option<Violation>,
     /// Epoch strings the server used, by generation, and back.
@@ -122,9 +147,14 @@ pub struct World {
     pub generation_of_epoch: BTreeMap<String, u64>,
     /// Per symbol, the `sim_n` of the final snapshot published after faults stopped.
     pub final_n: Vec<Option<u64>>,
-    /// Per symbol: the core's latest snapshot is at least half the queue byte bound, so it may
-    /// close even a client that keeps up.
-    pub huge_latest: Vec<bool>,
+    /// Per (symbol, epoch, seq): a hash of the message bytes the first client received; every
+    /// other client on every loop must receive the same bytes.
+    pub snapshot_bytes: BTreeMap<(usize, String, u64), u64>,
+    /// Hand-offs a loop has not taken yet (its waker is late): (loop, event), by id.
+    pub held_back: BTreeMap<u64, (usize, driver::LoopEvent)>,
+    pub next_held_back: u64,
+    /// Snapshots owed to clients that keep up, by (connection, symbol, `sim_n`).
+    pub deadlines: BTreeMap<(ConnKey, usize, u64), Deadline>,
 }
 
 pub fn static_files() -> StaticFiles {
@@ -142,15 +172,39 @@ impl World {
         let seed = params.seed;
         let mut clocks = Clocks::new(params.clock.wall_drift_ppm, flat_wall);
         let now = clocks.now(0);
-        let core = Core::with_mutations(
-            params.config.clone(),
-            static_files(),
-            "sim".into(),
-            now,
-            mutations,
-        );
-        let mut sequencer = Sequencer::new("sim".into());
-        sequencer.set_repeat_seq(mutations.repeat_snapshot_seq);
+        let shape = params.shape.clone();
+        let ledger = Arc::new(ConnectionLedger::new(shape.loops));
+        let mut inboxes = Vec::new();
+        let mut loops = Vec::new();
+        for index in 0..shape.loops {
+            let mut core = Core::with_mutations(
+                params.config.clone(),
+                static_files(),
+                "sim".into(),
+                now,
+                mutations,
+            );
+            core.share_ledger(Arc::clone(&ledger), index);
+            let (events_tx, events_rx) = crossbeam_channel::bounded(liquidationheatmap::shell::EVENTS_QUEUE_MAX);
+            inboxes.push(LoopInbox { events: events_tx, waker: Arc::new(loops::NoWake) });
+            loops.push(Loop {
+                core,
+                by_core: BTreeMap::new(),
+                handoffs: VecDeque::new(),
+                events: events_rx,
+                accept_paused: false,
+                timer_at_ns: None,
+                same_instant_timers: 0,
+                last_timer_ns: u64::MAX,
+                loop_turn_pending: false,
+                held_until_ns: 0,
+                held_back: 0,
+                huge_latest: vec![false; params.symbols().len()],
+            });
+        }
+        let fanout = SnapshotFanout::new("sim".into(), None, inboxes);
+        fanout.set_repeat_seq(mutations.repeat_snapshot_seq);
+        let bus = shape.bus.as_ref().map(|plan| bus::BusSim::new(plan.clone(), seed, params.symbols().len(), mutations));
         let config = &params.config;
         let bounds = Bounds {
             queue_bytes_max: config.queue_bytes_max,
@@ -176,36 +230,40 @@ impl World {
         let symbols = params.symbols().len();
         World {
             bounds,
-            core,
-            sequencer,
+            mutations,
+            loops,
+            cur: 0,
+            ledger,
+            fanout,
+            bus,
             clocks,
             queue: EventQueue::default(),
             now_ns: 0,
             now,
             conns: Vec::new(),
-            by_core: BTreeMap::new(),
             clients,
             backlog: VecDeque::new(),
             listener_open: true,
-            accept_paused: false,
+            acceptor_paused: false,
+            acceptor_recheck_pending: false,
             producer,
             fault_rng: rng_for(seed, Stream::Faults, 0),
             mono_rng: rng_for(seed, Stream::MonoClock, 0),
             wall_rng: rng_for(seed, Stream::WallClock, 0),
             query_rng: rng_for(seed, Stream::Queries, 0),
+            loop_rng: rng_for(seed, Stream::Loops, 0),
             quiet: false,
             shutdown_at: None,
-            timer_at_ns: None,
-            same_instant_timers: 0,
-            last_timer_ns: u64::MAX,
             end_scheduled: false,
-            loop_turn_pending: false,
             trace: Trace::new(keep_trace),
             violation: None,
             epoch_of_generation: BTreeMap::new(),
             generation_of_epoch: BTreeMap::new(),
             final_n: vec![None; symbols],
-            huge_latest: vec![false; symbols],
+            snapshot_bytes: BTreeMap::new(),
+            deadlines: BTreeMap::new(),
+            held_back: BTreeMap::new(),
+            next_held_back: 0,
             params,
         }
     }
@@ -247,6 +305,7 @@ impl World {
         if self.params.clock.fault_every_ms > 0 {
             self.schedule_ms(self.params.clock.fault_every_ms, Event::ClockFault);
         }
+        self.bus_start();
         match self.params.shutdown {
             ShutdownPlan::UnderLoad { at_ms } => self.schedule_ms(at_ms, Event::Shutdown),
             ShutdownPlan::Never | ShutdownPlan::AfterLiveness => {
@@ -257,6 +316,9 @@ impl World {
 
     /// Runs the world to its end or its first violation.
     pub fn run(&mut self) {
+        let shape = &self.params.shape;
+        let line = format!("shape loops={} stalled_loop={:?} bus={:?}", shape.loops, shape.stalled_loop, shape.bus);
+        self.trace.record(line);
         self.schedule_start();
         while let Some((at_ns, event)) = self.queue.pop() {
             if self.violation.is_some() {
@@ -301,33 +363,22 @@ impl World {
                 writable,
                 error,
             } => self.on_ready(conn, readable, writable, error),
-            Event::ListenerReady => driver::accept_all(self),
-            Event::Timer => {
-                if self.timer_at_ns == Some(self.now_ns) {
-                    self.timer_at_ns = None;
-                }
-                if self.last_timer_ns == self.now_ns {
-                    self.same_instant_timers += 1;
-                    if self.same_instant_timers > SAME_INSTANT_TIMERS_MAX {
-                        self.fail(
-                            Invariant::Liveness,
-                            "the core keeps asking to be woken at an instant already handled"
-                                .into(),
-                        );
-                    }
-                } else {
-                    self.same_instant_timers = 0;
-                    self.last_timer_ns = self.now_ns;
-                }
-            }
-            Event::LoopTurn => self.loop_turn_pending = false,
+            Event::ListenerReady => self.acceptor_wake(),
+            Event::Timer(index) => self.loop_timer(index),
+            Event::LoopTurn(index) => self.loops[index].loop_turn_pending = false,
             Event::Publish(symbol) => self.publish(symbol),
             Event::ProducerDies => self.producer_dies(),
             Event::QueryDone {
+                loop_index,
                 conn,
                 token,
                 body_bytes,
-            } => self.query_done(conn, token, body_bytes),
+            } => self.query_done(loop_index, conn, token, body_bytes),
+            Event::LoopWake(index) => self.with_loop(index, driver::accept_all),
+            Event::LoopDeliver(id) => self.loop_deliver(id),
+            Event::BusArrive(id) => self.bus_arrive(id),
+            Event::BusHistory(symbol) => self.bus_history(symbol),
+            Event::BusResubscribe => self.bus_resubscribe(),
             Event::ClockFault => self.clock_fault(),
             Event::QuietBegins => self.quiet_begins(),
             Event::Resync => self.resync(),
@@ -344,29 +395,10 @@ impl World {
         }
     }
 
-    /// What the shell does after every batch of events: timers, writes, outputs, re-reads.
+    /// What every loop's shell does after every batch of events: timers, writes, outputs,
+    /// re-reads; then the checks that hold between events.
     fn after_event(&mut self) {
-        driver::end_turn(self);
-        if self.core.is_finished() {
-            // The shell's loop returns here.
-            if !self.end_scheduled {
-                self.end_scheduled = true;
-                self.schedule_ms(1, Event::End);
-            }
-        } else if let Some(at) = self.core.poll_timeout() {
-            let at_ns = self.clocks.sim_time_of(at, self.now_ns);
-            if self
-                .timer_at_ns
-                .is_none_or(|t| at_ns < t || t < self.now_ns)
-            {
-                self.queue.push(at_ns, Event::Timer);
-                self.timer_at_ns = Some(at_ns);
-            }
-        }
-        if self.core.has_read_again() && !self.loop_turn_pending {
-            self.loop_turn_pending = true;
-            self.queue.push(self.now_ns, Event::LoopTurn);
-        }
+        self.end_loop_turns();
         self.check_global();
     }
 
@@ -463,6 +495,7 @@ impl World {
         if self.quiet || self.shutdown_at.is_some() || !self.producer.alive {
             return;
         }
+        self.bus_maybe_fail_over();
         let batch = self.producer.next_batch(symbol, self.now.wall_unix_ms);
         for snapshot in batch {
             self.deliver_snapshot(snapshot);
@@ -475,7 +508,8 @@ impl World {
         self.producer.alive = false;
         for symbol in self.params.symbols().to_vec() {
             let status = liquidationheatmap::core::ProducerStatus::Error("simulated producer died".into());
-            driver::deliver(self, LoopEvent::Status { symbol, status });
+            self.fanout.dispatch(self.now.wall_unix_ms, WorkerEvent::Status { symbol, status });
+            self.drain_loops();
         }
     }
 
@@ -494,15 +528,24 @@ impl World {
             1 => self.clocks.stall_mono(self.now_ns, mono_ms * NS_PER_MS),
             2 => self.clocks.jump_mono(mono_ms * NS_PER_MS),
             _ if self.params.clock.mono_regression => {
-                // The core must have seen the newest time, or the earlier one would not be a regression.
+                // Every core must have seen the newest time, or the earlier one would not be a
+                // regression; each is handed the same earlier time.
                 let now = self.now;
-                self.core.handle_timeout(now);
-                self.observe(crate::observe::Cause::Timer);
+                for index in 0..self.loops.len() {
+                    self.with_loop(index, |w| {
+                        w.lp_mut().core.handle_timeout(now);
+                        w.observe(crate::observe::Cause::Timer);
+                    });
+                }
                 if let Some(past) = self.clocks.regressed(mono_ms * NS_PER_MS) {
                     self.trace
                         .record(format!("regressed mono={}", past.mono.as_nanos()));
-                    self.core.handle_timeout(past);
-                    self.observe(crate::observe::Cause::Nothing);
+                    for index in 0..self.loops.len() {
+                        self.with_loop(index, |w| {
+                            w.lp_mut().core.handle_timeout(past);
+                            w.observe(crate::observe::Cause::Nothing);
+                        });
+                    }
                 }
             }
             _ => self.clocks.jump_wall(wall_ms / 1000),
@@ -526,6 +569,7 @@ impl World {
             }
             self.want_client_read(k);
         }
+        self.bus_quiet();
         let per_s = u64::from(self.params.config.rate_limit_messages_per_s.max(1));
         // Bytes still in flight may spend the rate limiter's tokens when they land; one token must
         // have refilled after that.
@@ -554,6 +598,12 @@ impl World {
         while let Some(k) = self.backlog.pop_front() {
             self.conns[k].refused = true;
         }
+        // Sockets handed over and not adopted are closed with their loop.
+        for lp in &mut self.loops {
+            while let Some(k) = lp.handoffs.pop_front() {
+                self.conns[k].refused = true;
+            }
+        }
         self.shutdown_at = Some(self.now.mono);
         for conn in self
             .conns
@@ -563,7 +613,9 @@ impl World {
             conn.open_at_shutdown = true;
             conn.closing_at_shutdown = conn.closing_at.is_some();
         }
-        driver::shutdown(self);
+        for index in 0..self.loops.len() {
+            self.with_loop(index, driver::shutdown);
+        }
         let check_at = self.now.mono.plus_ms(self.bounds.shutdown_timeout_ms + 1);
         let at_ns = self.clocks.sim_time_of(check_at, self.now_ns);
         self.queue.push(at_ns, Event::ShutdownCheck);

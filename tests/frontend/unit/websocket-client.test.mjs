@@ -377,8 +377,21 @@ describe('gap detection', () => {
   test('a seq that goes backwards triggers a resync', async () => {
     const h = await subscribedTo('BTCUSDT');
     h.WS.latest().receive(snapshotMessage('BTCUSDT', 5));
-    h.WS.latest().receive(snapshotMessage('BTCUSDT', 5));
+    h.WS.latest().receive(snapshotMessage('BTCUSDT', 4));
     assert.deepEqual(h.events.resyncs, [{ symbol: 'BTCUSDT', reason: 'seq_regression' }]);
+  });
+
+  test('the snapshot already seen, sent again after a reconnect, is neither a resync nor drawn twice', async () => {
+    const h = await subscribedTo('BTCUSDT');
+    h.WS.latest().receive(snapshotMessage('BTCUSDT', 5));
+    h.WS.latest().serverClose(1006);
+    await h.clock.advance(1000);
+    h.WS.latest().open();
+    // The server (or another one behind the bus) answers the subscription with its newest.
+    h.WS.latest().receive(snapshotMessage('BTCUSDT', 5));
+    h.WS.latest().receive(snapshotMessage('BTCUSDT', 6));
+    assert.deepEqual(h.events.resyncs, []);
+    assert.deepEqual(h.events.snapshots.map((m) => m.seq), [5, 6]);
   });
 
   test('a changed epoch triggers a resync even when seq follows on', async () => {
