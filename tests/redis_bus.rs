@@ -520,3 +520,115 @@ fn a_redis_restart_that_keeps_the_lease_publishes_what_the_leader_stamped_meanwh
         redis.restart();
     });
 }
+
+/// Bar time (`timestamp`, RFC 3339) of a snapshot message, Unix seconds.
+fn bar_time_s(v: &Value) -> i64 {
+    let t = v["timestamp"].as_str().unwrap_or_else(|| panic!("snapshot without timestamp: {v}"));
+    chrono::DateTime::parse_from_rfc3339(t).unwrap_or_else(|e| panic!("timestamp {t:?}: {e}")).timestamp()
+}
+
+#[test]
+fn the_leaders_clients_and_a_followers_get_one_snapshot_per_bar_in_order_like_a_standalone_server() {
+    let redis = Redis::start();
+    // The demo replays a bar every 0.1 s and the producer sends every update's new bars (about
+    // 8 at a time at 0.8 s): all of them must be published and shown, not only each update's
+    // newest (issue 15 field report: bars 23:55, 00:00, 00:10, 00:20 with seq + 1 each).
+    let replay = [("FEED", "demo"), ("DEMO_SEED", "true"), ("DEMO_SNAPSHOT_BYTES", "0"), ("DEMO_REPLAY_INTERVAL", "0.1"), ("WS_UPDATE_INTERVAL", "0.8")];
+    let leader = node(&redis, "p1", &replay);
+    wait_for_leader(&leader);
+    let follower = node(&redis, "p2", &replay);
+    let mut clients = [subscriber(leader.addr), subscriber(follower.addr)];
+    let streams: Vec<Vec<Value>> = clients.iter_mut().map(|ws| snapshots_for(ws, Duration::from_secs(4))).collect();
+    for (name, stream) in ["leader", "follower"].iter().zip(&streams) {
+        assert!(stream.len() >= 10, "{name}'s client got only {} snapshots", stream.len());
+        assert_no_silent_gap_or_duplicate(stream, false);
+        let steps: Vec<i64> = stream.windows(2).map(|p| bar_time_s(&p[1]) - bar_time_s(&p[0])).collect();
+        let bar_s = *steps.iter().min().unwrap();
+        assert!(bar_s > 0, "{name}: bar time did not advance: {steps:?}");
+        assert!(steps.iter().all(|&s| s == bar_s), "{name}'s client missed bars (steps between consecutive snapshots, s): {steps:?}");
+    }
+    assert_eq!(bus(leader.addr)["gaps_let_through"], 0);
+}
+
+#[test]
+fn a_node_that_resubscribes_after_redis_restarted_goes_on_from_the_snapshot_its_clients_were_shown() {
+    // Persistent: the restart keeps the history (what the node must fill from) and the lease.
+    let mut redis = Redis::start_with(true);
+    let leader = node(&redis, "r1", &[]);
+    wait_for_leader(&leader);
+    let follower = node(&redis, "r2", &[]);
+    // The follower's first subscription opens its history connection (the catch-up read).
+    let mut first = subscriber(follower.addr);
+    let before = snapshots_for(&mut first, Duration::from_secs(1));
+    assert!(!before.is_empty());
+    drop(first);
+    // Nobody wants BTCUSDT on r2 now: it unsubscribes from the channel; meanwhile Redis restarts
+    // (the history connection left open dies) and the leader goes on publishing.
+    wait_for_json(follower.addr, "/health", Duration::from_secs(5), |h| h["bus"]["role"] == "follower");
+    std::thread::sleep(Duration::from_millis(500));
+    redis.stop();
+    std::thread::sleep(Duration::from_millis(300));
+    redis.restart();
+    std::thread::sleep(Duration::from_secs(2));
+    let mut again = subscriber(follower.addr);
+    let after = snapshots_for(&mut again, Duration::from_secs(2));
+    assert!(after.len() >= 3, "got only {} snapshots after resubscribing", after.len());
+    // First the snapshot the node still holds as latest, then every later seq of the epoch from
+    // the history, in order: no silent skip.
+    assert_no_silent_gap_or_duplicate(&after, false);
+    assert_eq!(position(&after[0]).0, position(before.last().unwrap()).0, "same epoch (the lease outlived the restart)");
+    let health = bus(follower.addr);
+    assert_eq!(health["gaps_let_through"], 0, "{health}");
+    assert!(health["recovered_from_history"].as_u64().unwrap() > 0, "the hole was filled from the history: {health}");
+    let unreadable: Vec<String> = follower.log().into_iter().filter(|l| l.contains("bus_history_unreadable")).collect();
+    assert!(unreadable.is_empty(), "a history read failed on the connection Redis closed: {unreadable:?}");
+}
+
+#[test]
+fn a_second_process_with_a_running_nodes_id_is_refused_at_startup_and_a_taken_id_degrades_health() {
+    let redis = Redis::start();
+    let mut first = node(&redis, "same", &[]);
+    wait_for_leader(&first);
+    // A second process with the same NODE_ID: refused before it listens, exit 2 naming NODE_ID.
+    let url = redis.url();
+    let dir = TempDir::new("dup");
+    let mut second = Command::new(binary())
+        .arg("serve")
+        .env_clear()
+        .envs([("HOST", "127.0.0.1"), ("PORT", "0"), ("REDIS_ENABLED", "true"), ("REDIS_URL", &url), ("NODE_ID", "same")])
+        .envs([("FEED", "none"), ("DEMO_SEED", "false"), ("REDIS_LEASE_TTL_MS", LEASE_TTL_MS), ("REDIS_COMMAND_TIMEOUT_MS", "500")])
+        .env("DUCKDB_PATH", dir.path().join("dup.duckdb"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("a second process with NODE_ID=same kept running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("NODE_ID") && stderr.contains("another running node"), "{stderr}");
+    assert_eq!(bus(first.addr)["duplicate_node_id"], false);
+    // While running: another process takes the id's presence key (as two nodes started at the
+    // same instant would): the node says so and is degraded until the key is its own again.
+    let _ = redis.command(&["DEL", "lhm:node:same"]);
+    let _ = redis.command(&["SET", "lhm:node:same", "same#intruder", "PX", "60000"]);
+    let health = wait_for_json(first.addr, "/health", Duration::from_secs(5), |h| h["bus"]["duplicate_node_id"] == true);
+    assert_eq!(health["bus"]["degraded"], true, "{health}");
+    assert!(first.wait_for_log("event=bus_duplicate_node_id", Duration::from_secs(2)).iter().any(|l| l.contains("bus_duplicate_node_id")));
+    let _ = redis.command(&["DEL", "lhm:node:same"]);
+    let health = wait_for_json(first.addr, "/health", Duration::from_secs(5), |h| h["bus"]["duplicate_node_id"] == false);
+    assert_eq!(health["bus"]["duplicate_node_id"], false, "{health}");
+    // A clean shutdown gives the id back at once (a restart need not wait for the key to expire).
+    assert_eq!(first.terminate(Duration::from_secs(10)), Some(0));
+    assert_eq!(redis.command(&["EXISTS", "lhm:node:same"]), redis::Value::Int(0));
+}

@@ -26,6 +26,10 @@ pub enum ServeError {
 /// Starts the server with `config` and runs until shutdown.
 pub fn serve(config: AppConfig) -> Result<(), ServeError> {
     info!("event=config {config}");
+    if config.bus.enabled {
+        // One running process per NODE_ID (src/bus/presence.rs): refused before anything starts.
+        crate::bus::presence::check_at_startup(&config.bus).map_err(ServeError::Config)?;
+    }
     match sockets::raise_open_files_limit() {
         Ok(limit) => {
             info!("event=open_files_limit soft={limit}");

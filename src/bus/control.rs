@@ -12,6 +12,7 @@ use log::{info, warn};
 use redis::Connection;
 
 use super::lease::{self, Published, Scripts};
+use super::presence::Presence;
 use super::shared::{self, Outcome, Shared};
 use super::{keys, wire, PAYLOAD_BYTES_MAX, RECONNECT_BACKOFF_BASE_MS};
 use crate::core::StampedSnapshot;
@@ -32,13 +33,17 @@ pub struct Control {
     held_by_outage: usize,
     /// The connection was lost (not just never made): what waits when it is back was held back.
     con_lost: bool,
+    /// This process's `NODE_ID` presence key (one process per id).
+    presence: Presence,
     next_lease: Instant,
     next_probe: Instant,
 }
 
 impl Control {
     pub fn new(shared: &Shared, publish_rx: Receiver<(u64, StampedSnapshot)>, epoch_prefix: String) -> Control {
+        let presence = Presence::new(format!("{}#{epoch_prefix}", shared.settings.node_id));
         Control {
+            presence,
             publish_rx,
             epoch_prefix,
             scripts: Scripts::default(),
@@ -92,6 +97,9 @@ impl Control {
                 shared.lease().holder = None;
                 shared.wake();
             }
+        }
+        if let Some(con) = self.con.as_mut() {
+            self.presence.release(con, &shared.settings.node_id);
         }
     }
 
@@ -152,6 +160,7 @@ impl Control {
         let settings = &shared.settings;
         let ttl = Duration::from_millis(settings.lease_ttl_ms);
         let Some(con) = self.con.as_mut() else { return Ok(()) };
+        self.presence.step(shared, con, &self.scripts)?;
         // Tried even when our own clock says the lease is over (an outage): the key still holding
         // our token proves nobody else held it meanwhile (SET NX succeeds only on a free key).
         if let Some(t) = self.token.as_deref() {

@@ -283,10 +283,17 @@ impl Follower {
         }
     }
 
-    /// Forgets `symbol` (no local client wants it; the node unsubscribed): a later subscription
-    /// starts from whatever is newest.
-    pub fn forget(&mut self, symbol: &str) {
-        self.streams.remove(symbol);
+    /// No local client wants `symbol` any more (the node unsubscribed from its channel). What
+    /// waited behind a hole is dropped, but the position is kept: the node's loops still hold
+    /// the last snapshot delivered and show it to the next subscriber as the latest, so a later
+    /// resubscription must go on from it (fill from the history in order, or a counted skip, or
+    /// a visible epoch switch), never jump silently to whatever is newest.
+    pub fn stop_following(&mut self, symbol: &str) {
+        if let Some(stream) = self.streams.get_mut(symbol) {
+            stream.held.clear();
+            stream.after_switch.clear();
+            stream.fetching = false;
+        }
     }
 
     fn deliver(stream: &mut Stream, counters: &mut FollowerCounters, out: &mut Vec<Action>, snapshot: StampedSnapshot, recovered: bool) {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use log::warn;
+use log::{info, warn};
 use redis::Connection;
 
 use super::shared::{self, Shared};
@@ -20,7 +20,20 @@ pub fn run(shared: Arc<Shared>, requests: Receiver<String>) {
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => return,
         };
-        let entries = match read(&shared, &mut con, &symbol) {
+        // A connection kept from an earlier read may have died meanwhile (Redis restarted or
+        // closed it: "unexpected end of file"); one fresh connection is tried before answering
+        // with nothing, which would let the hole through to clients.
+        let reused = con.is_some();
+        let first = read(&shared, &mut con, &symbol);
+        let retried = match first {
+            Err(e) if reused => {
+                info!("event=bus_history_reconnect symbol={symbol} error={:?}", e.to_string());
+                con = None;
+                read(&shared, &mut con, &symbol)
+            }
+            other => other,
+        };
+        let entries = match retried {
             Ok(entries) => entries,
             Err(e) => {
                 warn!("event=bus_history_unreadable symbol={symbol} error={:?}", e.to_string());

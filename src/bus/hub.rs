@@ -21,7 +21,7 @@
 //! hub's state through [`SnapshotFanout::report_bus`]. Local demand is the loops' union
 //! ([`DemandControl`]); the hub decides what the producer computes.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -40,8 +40,9 @@ use crate::driver::SnapshotFanout;
 use crate::worker::DemandControl;
 
 /// Stamped snapshots handed to `bus-control` and not yet answered (published or not). The hub
-/// stamps no more while this many are out (the newest computed one per symbol waits), so
-/// `bus-control`'s backlog during an outage stays within it.
+/// stamps no more while this many are out (what is computed meanwhile waits, in order, at most
+/// `COMPUTED_PER_SYMBOL_MAX` per symbol), so `bus-control`'s backlog during an outage stays
+/// within it.
 const PUBLISH_QUEUE_MAX: usize = 256;
 /// History requests waiting for `bus-history` (one per symbol at most is in flight).
 const HISTORY_QUEUE_MAX: usize = 128;
@@ -163,7 +164,7 @@ impl BusInlet {
             recent: BTreeMap::new(),
             undecided: BTreeMap::new(),
             in_flight: 0,
-            unstamped: BTreeSet::new(),
+            unstamped: BTreeMap::new(),
             local_demand: Vec::new(),
             producer_demand: None,
             mirrored: Default::default(),
@@ -202,8 +203,9 @@ struct Hub {
     undecided: BTreeMap<String, crate::core::StampedSnapshot>,
     /// Stamps handed to `bus-control` and not answered yet.
     in_flight: usize,
-    /// Symbols whose newest computed snapshot waits for `in_flight` to drop.
-    unstamped: BTreeSet<String>,
+    /// Computed snapshots waiting for `in_flight` to drop, per symbol in the order computed
+    /// (at most `COMPUTED_PER_SYMBOL_MAX` each; past it the oldest is dropped and counted).
+    unstamped: BTreeMap<String, VecDeque<SnapshotReady>>,
     local_demand: Vec<String>,
     producer_demand: Option<Vec<String>>,
     mirrored: super::follower::FollowerCounters,
@@ -243,8 +245,10 @@ impl Hub {
         if union != self.local_demand {
             self.set_demand(union);
         }
-        for (_, ready) in self.shared.take_computed() {
-            self.on_computed(ready);
+        for (_, queue) in self.shared.take_computed() {
+            for ready in queue {
+                self.on_computed(ready);
+            }
         }
         self.drain_outcomes();
         self.drain_bus();
@@ -283,6 +287,9 @@ impl Hub {
         }
         let before = self.role;
         self.role = role;
+        // Never stamped, never shown: a new leader term starts from the newest computed state
+        // (below), a follower or standalone node does not publish.
+        self.unstamped.clear();
         info!("event=bus_role node={} from={} to={}", self.shared.settings.node_id, before.name(), role.name());
         self.shared.metrics.leader.set(i64::from(matches!(role, Role::Leader { .. })));
         match role {
@@ -355,19 +362,12 @@ impl Hub {
     fn stamp_own(&mut self, ready: &SnapshotReady) {
         match self.role {
             Role::Leader { term } => {
-                if self.in_flight >= PUBLISH_QUEUE_MAX {
-                    self.unstamped.insert(ready.symbol.clone());
+                let behind = self.unstamped.get(&ready.symbol).is_some_and(|q| !q.is_empty());
+                if self.in_flight >= PUBLISH_QUEUE_MAX || behind {
+                    self.hold_unstamped(ready.clone());
                     return;
                 }
-                let Some((_, sequencer)) = self.leader_stamps.as_mut().filter(|(t, _)| *t == term) else { return };
-                let stamped = sequencer.stamp(shared::wall_unix_ms(), ready);
-                match self.publish_tx.try_send((term, stamped)) {
-                    Ok(()) => self.in_flight += 1,
-                    // Cannot happen while `in_flight` bounds the queue, except at shutdown.
-                    Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                        self.shared.metrics.publish_failed.inc();
-                    }
-                }
+                self.stamp_for_publish(term, ready);
             }
             Role::Standalone => {
                 let Some(sequencer) = self.local_stamps.as_mut() else { return };
@@ -376,6 +376,19 @@ impl Hub {
                 self.carry_out(actions);
             }
             Role::Follower => {}
+        }
+    }
+
+    /// Stamps `ready` in lease `term` and hands it to `bus-control`.
+    fn stamp_for_publish(&mut self, term: u64, ready: &SnapshotReady) {
+        let Some((_, sequencer)) = self.leader_stamps.as_mut().filter(|(t, _)| *t == term) else { return };
+        let stamped = sequencer.stamp(shared::wall_unix_ms(), ready);
+        match self.publish_tx.try_send((term, stamped)) {
+            Ok(()) => self.in_flight += 1,
+            // Cannot happen while `in_flight` bounds the queue, except at shutdown.
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.shared.metrics.publish_failed.inc();
+            }
         }
     }
 
@@ -408,13 +421,36 @@ impl Hub {
                 }
             }
         }
-        if self.in_flight < PUBLISH_QUEUE_MAX && !self.unstamped.is_empty() {
-            for symbol in std::mem::take(&mut self.unstamped) {
-                if let Some(ready) = self.latest_local.get(&symbol).cloned() {
-                    self.stamp_own(&ready);
-                }
+        while self.in_flight < PUBLISH_QUEUE_MAX {
+            let Role::Leader { term } = self.role else {
+                self.unstamped.clear();
+                break;
+            };
+            let Some(ready) = self.next_unstamped() else { break };
+            self.stamp_for_publish(term, &ready);
+        }
+    }
+
+    /// Keeps `ready` until the publish queue has room, behind the symbol's earlier ones.
+    fn hold_unstamped(&mut self, ready: SnapshotReady) {
+        let queue = self.unstamped.entry(ready.symbol.clone()).or_default();
+        queue.push_back(ready);
+        if queue.len() > shared::COMPUTED_PER_SYMBOL_MAX {
+            if let Some(old) = queue.pop_front() {
+                self.shared.metrics.computed_dropped.inc();
+                warn!("event=bus_computed_dropped symbol={} timestamp={} reason=\"publish queue full\"", old.symbol, old.timestamp);
             }
         }
+    }
+
+    /// The oldest waiting snapshot of the first symbol that has one (taken off its queue).
+    fn next_unstamped(&mut self) -> Option<SnapshotReady> {
+        let mut entry = self.unstamped.first_entry()?;
+        let ready = entry.get_mut().pop_front();
+        if entry.get().is_empty() {
+            entry.remove();
+        }
+        ready
     }
 
     /// Takes what the bus threads handed over and runs it through the follower.
@@ -518,6 +554,7 @@ impl Hub {
             republished_total: s.metrics.republished.get(),
             threads_restarting: threads_down,
             thread_restarts_total: s.metrics.thread_restarts.get(),
+            duplicate_node_id: s.duplicate_node.load(Ordering::Acquire),
         };
         *s.last_report.lock().unwrap_or_else(|e| e.into_inner()) = Some(report.clone());
         self.fanout.report_bus(report);
@@ -526,7 +563,7 @@ impl Hub {
     /// The loops' clients now want `symbols`.
     fn set_demand(&mut self, symbols: Vec<String>) {
         for gone in self.local_demand.iter().filter(|s| !symbols.contains(s)) {
-            self.follower.forget(gone);
+            self.follower.stop_following(gone);
         }
         self.local_demand = symbols.clone();
         self.shared.set_wanted(symbols);
@@ -562,7 +599,7 @@ mod tests {
         assert!(fanout.dispatch(1, WorkerEvent::Snapshot(ready.clone())));
         assert!(loop_rx.try_recv().is_err(), "nothing reached a loop under the fan-out's own epoch");
         let waiting = inlet.shared.take_computed();
-        assert_eq!(waiting.get("BTCUSDT"), Some(&ready), "it waits for the hub");
+        assert_eq!(waiting.get("BTCUSDT").map(|q| q.iter().collect::<Vec<_>>()), Some(vec![&ready]), "it waits for the hub");
         assert!(BusHandle::intercept(BusSettings::default(), fanout, Vec::new()).is_err(), "one interceptor only");
     }
 }

@@ -21,6 +21,7 @@ pub struct BusMetrics {
     pub thread_restarts: Counter,
     pub continued_epochs: Counter,
     pub republished: Counter,
+    pub computed_dropped: Counter,
     pub leader: Gauge,
     pub up: Gauge,
     /// Leader publish (`sent_at_ms`) to receive on this node.
@@ -44,6 +45,7 @@ impl Default for BusMetrics {
             thread_restarts: Counter::default(),
             continued_epochs: Counter::default(),
             republished: Counter::default(),
+            computed_dropped: Counter::default(),
             leader: Gauge::default(),
             up: Gauge::default(),
             lag_seconds: Histogram::new(exponential_buckets_range(0.0001, 10.0, 20)),
@@ -68,6 +70,7 @@ impl BusMetrics {
         r.register("bus_thread_restarts", "Bus threads (control, subscriber, history, hub) restarted after they died", self.thread_restarts.clone());
         r.register("bus_continued_epochs", "Symbols whose epoch this node continued on taking the lease (same data as the last publish)", self.continued_epochs.clone());
         r.register("bus_republished", "Snapshots published after a Redis outage that the lease outlived (held back until then, shown once published)", self.republished.clone());
+        r.register("bus_computed_dropped", "Computed snapshots dropped before stamping because more than COMPUTED_PER_SYMBOL_MAX of one symbol waited for the bus hub", self.computed_dropped.clone());
         r.register("bus_leader", "1 while this node holds the leader lease", self.leader.clone());
         r.register("bus_up", "1 while the subscriber connection is up", self.up.clone());
         r.register_with_unit("bus_lag", "Leader publish to receive on this node", Unit::Seconds, self.lag_seconds.clone());

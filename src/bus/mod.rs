@@ -25,6 +25,7 @@ pub mod hub;
 pub mod lease;
 pub mod lineage;
 mod metrics;
+pub mod presence;
 mod shared;
 mod subscriber;
 pub mod supervise;

@@ -53,6 +53,13 @@ pub struct Inbox {
     pub outcomes: VecDeque<Outcome>,
 }
 
+/// Most computed snapshots of one symbol waiting for the hub (unit: snapshots). The producer
+/// hands over up to `BAR_SNAPSHOTS_PER_UPDATE_MAX` (12) per update at once and the hub takes
+/// them all on its next turn (at most `HUB_TICK_MAX_MS` later), so this is reached only when
+/// the hub stalls for several updates; then clients see a seq-continuous stream that misses the
+/// dropped bars' states (like the producer's own cut to the newest 12 after it fell behind).
+pub const COMPUTED_PER_SYMBOL_MAX: usize = 64;
+
 pub const SUB_CONNECTING: u64 = 0;
 pub const SUB_UP: u64 = 1;
 pub const SUB_DOWN: u64 = 2;
@@ -64,9 +71,11 @@ pub struct Shared {
     /// `WS_COMPRESSION_MIN_BYTES` when compression is on: received snapshots get a deflated
     /// frame as the node's own would.
     pub deflate_min_bytes: Option<usize>,
-    /// The producer's newest snapshot per symbol, not yet taken by the hub (at most one per
-    /// supported symbol: an older one not yet stamped is simply replaced).
-    pub computed: Mutex<BTreeMap<String, SnapshotReady>>,
+    /// The producer's snapshots per symbol, in the order computed, not yet taken by the hub.
+    /// Every one is stamped and published (one snapshot per bar, `docs/websocket_api.md`);
+    /// at most [`COMPUTED_PER_SYMBOL_MAX`] wait per symbol, past it the oldest is dropped and
+    /// counted (`bus_computed_dropped_total`).
+    pub computed: Mutex<BTreeMap<String, VecDeque<SnapshotReady>>>,
     pub stop: AtomicBool,
     pub metrics: BusMetrics,
     pub inbox: Mutex<Inbox>,
@@ -84,6 +93,8 @@ pub struct Shared {
     /// Bus threads that died and wait for their restart (`supervise.rs`); `/health` is degraded
     /// while it is not 0.
     pub threads_down: AtomicU64,
+    /// Another running process holds this `NODE_ID`'s presence key (`presence.rs`).
+    pub duplicate_node: AtomicBool,
     /// The hub's newest report, re-sent with `threads_down` while a thread (the hub itself
     /// included) is being restarted.
     pub last_report: Mutex<Option<BusReport>>,
@@ -107,6 +118,7 @@ impl Shared {
             last_lag_ms: AtomicI64::new(-1),
             supported,
             threads_down: AtomicU64::new(0),
+            duplicate_node: AtomicBool::new(false),
             last_report: Mutex::new(None),
         }
     }
@@ -139,14 +151,29 @@ impl Shared {
         let _ = self.tick.try_send(());
     }
 
-    /// The producer computed `snapshot` (called from the fan-out, never blocks for long).
+    /// The producer computed `snapshot` (called from the fan-out, never blocks for long). It
+    /// waits behind the symbol's earlier ones; past [`COMPUTED_PER_SYMBOL_MAX`] the oldest is
+    /// dropped, counted and logged.
     pub fn computed(&self, snapshot: SnapshotReady) {
-        self.computed.lock().unwrap_or_else(|e| e.into_inner()).insert(snapshot.symbol.clone(), snapshot);
+        let dropped = {
+            let mut computed = self.computed.lock().unwrap_or_else(|e| e.into_inner());
+            let queue = computed.entry(snapshot.symbol.clone()).or_default();
+            queue.push_back(snapshot);
+            (queue.len() > COMPUTED_PER_SYMBOL_MAX).then(|| queue.pop_front()).flatten()
+        };
+        if let Some(old) = dropped {
+            self.metrics.computed_dropped.inc();
+            log::warn!(
+                "event=bus_computed_dropped symbol={} timestamp={} reason=\"more than {COMPUTED_PER_SYMBOL_MAX} waiting for the hub\"",
+                old.symbol,
+                old.timestamp
+            );
+        }
         self.wake();
     }
 
-    /// Takes the computed snapshots waiting for the hub.
-    pub fn take_computed(&self) -> BTreeMap<String, SnapshotReady> {
+    /// Takes the computed snapshots waiting for the hub: per symbol, in the order computed.
+    pub fn take_computed(&self) -> BTreeMap<String, VecDeque<SnapshotReady>> {
         std::mem::take(&mut *self.computed.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }

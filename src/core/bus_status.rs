@@ -41,6 +41,8 @@ pub struct BusReport {
     /// Bus threads that died and wait for their restart (degraded while not 0).
     pub threads_restarting: u64,
     pub thread_restarts_total: u64,
+    /// Another running process uses this `NODE_ID` (degraded while true).
+    pub duplicate_node_id: bool,
 }
 
 impl BusReport {
@@ -49,7 +51,7 @@ impl BusReport {
     pub fn to_json(&self, wall_unix_ms: i64) -> (Value, bool) {
         let age_ms = self.last_message_unix_ms.map(|at| (wall_unix_ms - at).max(0));
         let silent = age_ms.is_none_or(|age| age > self.silence_ms as i64);
-        let degraded = self.state != "up" || silent || self.threads_restarting > 0;
+        let degraded = self.state != "up" || silent || self.threads_restarting > 0 || self.duplicate_node_id;
         let value = json!({
             "node_id": self.node_id,
             "role": self.role,
@@ -70,6 +72,7 @@ impl BusReport {
             "republished": self.republished_total,
             "threads_restarting": self.threads_restarting,
             "thread_restarts": self.thread_restarts_total,
+            "duplicate_node_id": self.duplicate_node_id,
         });
         (value, degraded)
     }
@@ -107,5 +110,8 @@ mod tests {
         assert_eq!(value["last_message_age_s"], 1.5);
         let restarting = BusReport { threads_restarting: 1, ..report("up", Some(10_000)) };
         assert!(restarting.to_json(10_001).1, "a bus thread waiting for its restart");
+        let duplicate = BusReport { duplicate_node_id: true, ..report("up", Some(10_000)) };
+        let (value, degraded) = duplicate.to_json(10_001);
+        assert!(degraded && value["duplicate_node_id"] == true, "another process uses this NODE_ID");
     }
 }

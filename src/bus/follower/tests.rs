@@ -42,6 +42,28 @@ fn a_hole_is_held_fetched_once_and_filled_in_order_from_history() {
 }
 
 #[test]
+fn a_symbol_followed_again_goes_on_from_the_last_delivered_seq_never_a_silent_jump() {
+    let mut f = Follower::new(8);
+    f.on_bus(snap("BTCUSDT", "e", 1));
+    f.on_bus(snap("BTCUSDT", "e", 2));
+    // No client wants it (the node unsubscribed); the loops still show seq 2 as the latest.
+    f.stop_following("BTCUSDT");
+    assert_eq!(f.on_resubscribed(&["BTCUSDT".into()]), vec![Action::Fetch("BTCUSDT".into())]);
+    // The first read failed (answered with nothing): the next bus message is held, not a jump.
+    assert!(delivered(&f.on_history("BTCUSDT", Vec::new())).is_empty());
+    assert_eq!(f.on_bus(snap("BTCUSDT", "e", 6)), vec![Action::Fetch("BTCUSDT".into())]);
+    let out = f.on_history("BTCUSDT", (1..=6).map(|seq| snap("BTCUSDT", "e", seq)).collect());
+    assert_eq!(delivered(&out), vec![pos("e", 3), pos("e", 4), pos("e", 5), pos("e", 6)]);
+    assert_eq!((f.counters().recovered, f.counters().gaps), (3, 0));
+    // A history that lost the hole: the skip is counted.
+    f.stop_following("BTCUSDT");
+    f.on_resubscribed(&["BTCUSDT".into()]);
+    let out = f.on_history("BTCUSDT", (9..=10).map(|seq| snap("BTCUSDT", "e", seq)).collect());
+    assert_eq!(delivered(&out), vec![pos("e", 9), pos("e", 10)]);
+    assert_eq!(f.counters().gaps, 1);
+}
+
+#[test]
 fn a_hole_the_history_no_longer_holds_is_let_through_as_a_visible_skip() {
     let mut f = Follower::new(8);
     f.on_bus(snap("BTCUSDT", "e", 1));
